@@ -15,7 +15,10 @@ const targetSchema = z
      */
     kind: z.enum(["openclaw-agent", "openclaw-wake", "webhook"]).default("openclaw-agent"),
     /** For the OpenClaw kinds the hooks base (`http://127.0.0.1:18789/hooks`); for `webhook` the full URL. */
-    url: z.url({ protocol: /^https?$/, error: "expected an http(s) URL such as http://127.0.0.1:18789/hooks" }),
+    url: z.url({
+      protocol: /^https?$/,
+      error: "expected an http(s) URL such as http://127.0.0.1:18789/hooks",
+    }),
     /** Bearer token for the OpenClaw kinds (the gateway's `hooks.token`); use `{env:NAME}`. */
     token: z.string().min(1).optional(),
     /**
@@ -34,7 +37,12 @@ const targetSchema = z
     /** OpenClaw `/agent` `agentId`; omitted when unset. */
     agentId: z.string().min(1).optional(),
     /** Largest request body in bytes; OpenClaw answers 413 past 262,144. @default 262144 */
-    maxBodyBytes: z.number().int().min(4096).max(16 * 1024 * 1024).default(262_144),
+    maxBodyBytes: z
+      .number()
+      .int()
+      .min(4096)
+      .max(16 * 1024 * 1024)
+      .default(262_144),
   })
   .strict();
 
@@ -62,7 +70,11 @@ const auditSchema = z
     /** The JSONL audit log. @default "$XDG_DATA_HOME/opencode-callback-relay/audit.jsonl" (or ~/.local/share/…) */
     path: z.string().min(1).optional(),
     /** Rotate when the active file passes this many bytes. @default 10485760 (10 MiB) */
-    maxBytes: z.number().int().min(1024).default(10 * 1024 * 1024),
+    maxBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(10 * 1024 * 1024),
   })
   .strict();
 

@@ -7,44 +7,119 @@
  */
 export const ERROR_CODES = {
   // Configuration: nothing is sent while configuration is unusable.
-  CONFIG_NOT_FOUND: { kind: "config", hint: "create callback-relay.jsonc in the OpenCode config dir (run `opencode-callback-relay install`) or set OPENCODE_CALLBACK_RELAY_CONFIG" },
-  CONFIG_PARSE: { kind: "config", hint: "the file is not valid JSONC: fix the syntax at the reported offset" },
-  CONFIG_INVALID: { kind: "config", hint: "a key has the wrong type or value: see the reported key and what it expects" },
-  CONFIG_ENV_MISSING: { kind: "config", hint: "a {env:NAME} reference names an environment variable that is not set in the OpenCode process" },
+  CONFIG_NOT_FOUND: {
+    kind: "config",
+    hint: "create callback-relay.jsonc in the OpenCode config dir (run `opencode-callback-relay install`) or set OPENCODE_CALLBACK_RELAY_CONFIG",
+  },
+  CONFIG_PARSE: {
+    kind: "config",
+    hint: "the file is not valid JSONC: fix the syntax at the reported offset",
+  },
+  CONFIG_INVALID: {
+    kind: "config",
+    hint: "a key has the wrong type or value: see the reported key and what it expects",
+  },
+  CONFIG_ENV_MISSING: {
+    kind: "config",
+    hint: "a {env:NAME} reference names an environment variable that is not set in the OpenCode process",
+  },
 
   // Titles: a malformed tagged title is an integrity error, never a guess.
   TITLE_DUPLICATE_KEY: { kind: "integrity", hint: "a known tag appears twice in the title: keep one" },
-  TITLE_CONTROL_CHARACTER: { kind: "integrity", hint: "the title holds a control character: percent-encode it or remove it" },
+  TITLE_CONTROL_CHARACTER: {
+    kind: "integrity",
+    hint: "the title holds a control character: percent-encode it or remove it",
+  },
   TITLE_TOO_LONG: { kind: "integrity", hint: "the title is longer than the parser accepts" },
   TITLE_VALUE_TOO_LONG: { kind: "integrity", hint: "a tag value is longer than the parser accepts" },
-  TITLE_BAD_ENCODING: { kind: "integrity", hint: "a tag value has a malformed %-escape: build titles with buildTitle()" },
+  TITLE_BAD_ENCODING: {
+    kind: "integrity",
+    hint: "a tag value has a malformed %-escape: build titles with buildTitle()",
+  },
 
   // Caller-session integrity (fail closed): nothing is sent.
-  INTEGRITY_MISSING_CALLBACK_SESSION: { kind: "integrity", hint: "the title has runId but no callbackSession=… tag" },
-  INTEGRITY_MALFORMED_CALLBACK_SESSION: { kind: "integrity", hint: "callbackSession must look like agent:<agentId>:<name> (letters, digits, : _ - . only)" },
-  INTEGRITY_CALLBACK_SESSION_NOT_ALLOWED: { kind: "integrity", hint: "callbackSession does not start with any of callbackSessionPrefixes; mirror the gateway's hooks.allowedSessionKeyPrefixes" },
-  INTEGRITY_MALFORMED_CALLBACK_SESSION_ID: { kind: "integrity", hint: "callbackSessionId must be a plain identifier (letters, digits, : _ - .)" },
-  INTEGRITY_TAGS_CHANGED: { kind: "integrity", hint: "the routing tags of this run changed after it was first seen; start a new runId instead of editing the title" },
-  INTEGRITY_REPO_ROOT_MISMATCH: { kind: "integrity", hint: "repoRoot names another project than the one this opencode serve runs in" },
-  INTEGRITY_PROJECT_MISMATCH: { kind: "integrity", hint: "projectId names another project than the one this opencode serve runs in" },
-  INTEGRITY_AGENT_MISMATCH: { kind: "integrity", hint: "requested/resolved/actual agent differ and integrity.onAgentMismatch is \"reject\"" },
+  INTEGRITY_MISSING_CALLBACK_SESSION: {
+    kind: "integrity",
+    hint: "the title has runId but no callbackSession=… tag",
+  },
+  INTEGRITY_MALFORMED_CALLBACK_SESSION: {
+    kind: "integrity",
+    hint: "callbackSession must look like agent:<agentId>:<name> (letters, digits, : _ - . only)",
+  },
+  INTEGRITY_CALLBACK_SESSION_NOT_ALLOWED: {
+    kind: "integrity",
+    hint: "callbackSession does not start with any of callbackSessionPrefixes; mirror the gateway's hooks.allowedSessionKeyPrefixes",
+  },
+  INTEGRITY_MALFORMED_CALLBACK_SESSION_ID: {
+    kind: "integrity",
+    hint: "callbackSessionId must be a plain identifier (letters, digits, : _ - .)",
+  },
+  INTEGRITY_TAGS_CHANGED: {
+    kind: "integrity",
+    hint: "the routing tags of this run changed after it was first seen; start a new runId instead of editing the title",
+  },
+  INTEGRITY_REPO_ROOT_MISMATCH: {
+    kind: "integrity",
+    hint: "repoRoot names another project than the one this opencode serve runs in",
+  },
+  INTEGRITY_PROJECT_MISMATCH: {
+    kind: "integrity",
+    hint: "projectId names another project than the one this opencode serve runs in",
+  },
+  INTEGRITY_AGENT_MISMATCH: {
+    kind: "integrity",
+    hint: 'requested/resolved/actual agent differ and integrity.onAgentMismatch is "reject"',
+  },
 
   // Delivery.
-  DELIVERY_NETWORK: { kind: "delivery", hint: "the receiver could not be reached: is the gateway running at target.url?" },
-  DELIVERY_TIMEOUT: { kind: "delivery", hint: "no answer within delivery.timeoutMs; the receiver may or may not have acted (outcome unknown)" },
+  DELIVERY_NETWORK: {
+    kind: "delivery",
+    hint: "the receiver could not be reached: is the gateway running at target.url?",
+  },
+  DELIVERY_TIMEOUT: {
+    kind: "delivery",
+    hint: "no answer within delivery.timeoutMs; the receiver may or may not have acted (outcome unknown)",
+  },
   DELIVERY_HTTP_STATUS: { kind: "delivery", hint: "the receiver answered with a non-2xx status" },
-  DELIVERY_UNAUTHORIZED: { kind: "delivery", hint: "401: target.token does not match the gateway's hooks.token" },
-  DELIVERY_SESSION_KEY_DISABLED: { kind: "delivery", hint: "400 sessionKey is disabled: set hooks.allowRequestSessionKey=true on the gateway" },
-  DELIVERY_SESSION_KEY_PREFIX: { kind: "delivery", hint: "400: the gateway's hooks.allowedSessionKeyPrefixes does not admit this callbackSession" },
+  DELIVERY_UNAUTHORIZED: {
+    kind: "delivery",
+    hint: "401: target.token does not match the gateway's hooks.token",
+  },
+  DELIVERY_SESSION_KEY_DISABLED: {
+    kind: "delivery",
+    hint: "400 sessionKey is disabled: set hooks.allowRequestSessionKey=true on the gateway",
+  },
+  DELIVERY_SESSION_KEY_PREFIX: {
+    kind: "delivery",
+    hint: "400: the gateway's hooks.allowedSessionKeyPrefixes does not admit this callbackSession",
+  },
   DELIVERY_PAYLOAD_TOO_LARGE: { kind: "delivery", hint: "413: the body exceeded the receiver's limit" },
-  DELIVERY_RETRIES_EXHAUSTED: { kind: "delivery", hint: "every attempt failed; see the attempt records, then `opencode-callback-relay audit redeliver <runId>`" },
-  DELIVERY_EXPIRED: { kind: "delivery", hint: "the callback outlived delivery.maxAgeMs before a receiver accepted it" },
+  DELIVERY_RETRIES_EXHAUSTED: {
+    kind: "delivery",
+    hint: "every attempt failed; see the attempt records, then `opencode-callback-relay audit redeliver <runId>`",
+  },
+  DELIVERY_EXPIRED: {
+    kind: "delivery",
+    hint: "the callback outlived delivery.maxAgeMs before a receiver accepted it",
+  },
 
   // Local state: degrade to an audited error, never crash the host.
-  STATE_UNWRITABLE: { kind: "state", hint: "stateDir cannot be written (permissions or a full disk); callbacks cannot be made durable" },
-  AUDIT_UNWRITABLE: { kind: "state", hint: "the audit log cannot be written; records go to the fallback path and stderr" },
-  SETTLE_FETCH_FAILED: { kind: "state", hint: "the session's messages could not be read through the OpenCode client" },
-  INTERNAL: { kind: "internal", hint: "a bug in opencode-callback-relay: please report it with the audit record" },
+  STATE_UNWRITABLE: {
+    kind: "state",
+    hint: "stateDir cannot be written (permissions or a full disk); callbacks cannot be made durable",
+  },
+  AUDIT_UNWRITABLE: {
+    kind: "state",
+    hint: "the audit log cannot be written; records go to the fallback path and stderr",
+  },
+  SETTLE_FETCH_FAILED: {
+    kind: "state",
+    hint: "the session's messages could not be read through the OpenCode client",
+  },
+  INTERNAL: {
+    kind: "internal",
+    hint: "a bug in opencode-callback-relay: please report it with the audit record",
+  },
 } as const satisfies Record<string, { kind: ErrorKind; hint: string }>;
 
 export type ErrorKind = "config" | "integrity" | "delivery" | "state" | "internal";
