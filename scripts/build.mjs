@@ -1,0 +1,46 @@
+// Bundles the plugin and the CLI with esbuild's API and explicit options.
+// The plugin bundle's only export is the plugin: OpenCode calls every export as a plugin.
+import { existsSync } from "node:fs";
+import { chmod } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+/** Shared options: one self-contained ESM file per entry, runnable by Node 20 and by OpenCode's Bun. */
+const common = {
+  absWorkingDir: root,
+  bundle: true,
+  format: "esm",
+  platform: "node",
+  target: ["node20"],
+  legalComments: "none",
+  logLevel: "warning",
+  // Some bundled CommonJS (proper-lockfile, undici) calls require() on node builtins.
+  banner: {
+    js: "import { createRequire as __ocrCreateRequire } from 'node:module'; const require = __ocrCreateRequire(import.meta.url);",
+  },
+};
+
+const entries = [
+  { in: "plugin/index.ts", out: "dist/opencode-callback-relay.js", minify: true },
+  { in: "scripts/cli.ts", out: "dist/cli.js", minify: false, shebang: true },
+  { in: "scripts/demo.ts", out: "dist/demo.js", minify: false },
+];
+
+for (const entry of entries) {
+  if (!existsSync(new URL(entry.in, `file://${root}/`))) {
+    console.error(`build: ${entry.in} is missing`);
+    process.exitCode = 1;
+    continue;
+  }
+  await build({
+    ...common,
+    entryPoints: [entry.in],
+    outfile: entry.out,
+    minify: entry.minify,
+    metafile: false,
+    banner: entry.shebang ? { js: `#!/usr/bin/env node\n${common.banner.js}` } : common.banner,
+  });
+  if (entry.shebang) await chmod(new URL(entry.out, `file://${root}/`), 0o755);
+}
