@@ -71,6 +71,12 @@ export const ERROR_CODES = {
     hint: 'requested/resolved/actual agent differ and integrity.onAgentMismatch is "reject"',
   },
 
+  // Payload: the request cannot be built from this callback and configuration.
+  PAYLOAD_TOO_LARGE: {
+    kind: "config",
+    hint: "even the smallest report (no summary, no file list) exceeds target.maxBodyBytes: raise it (OpenClaw accepts up to 262144) or shorten the routing tags",
+  },
+
   // Delivery.
   DELIVERY_NETWORK: {
     kind: "delivery",
