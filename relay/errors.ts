@@ -11,6 +11,10 @@ export const ERROR_CODES = {
     kind: "config",
     hint: "create callback-relay.jsonc in the OpenCode config dir (run `opencode-callback-relay install`) or set OPENCODE_CALLBACK_RELAY_CONFIG",
   },
+  CONFIG_UNREADABLE: {
+    kind: "config",
+    hint: "the configuration file exists but cannot be read (permissions, or it is a directory)",
+  },
   CONFIG_PARSE: {
     kind: "config",
     hint: "the file is not valid JSONC: fix the syntax at the reported offset",
@@ -36,8 +40,16 @@ export const ERROR_CODES = {
     kind: "integrity",
     hint: "a tag value has a malformed %-escape: build titles with buildTitle()",
   },
+  TITLE_BAD_KEY: {
+    kind: "integrity",
+    hint: "buildTitle() was given an extra tag key that is not an identifier ([A-Za-z][A-Za-z0-9_]*) or is a known key: pass known keys in tags",
+  },
 
   // Caller-session integrity (fail closed): nothing is sent.
+  INTEGRITY_MISSING_RUN_ID: {
+    kind: "integrity",
+    hint: "the title has no runId=… tag with a value: only titles with a runId take part, so whoever submitted this run is at fault",
+  },
   INTEGRITY_MISSING_CALLBACK_SESSION: {
     kind: "integrity",
     hint: "the title has runId but no callbackSession=… tag",
