@@ -21,8 +21,9 @@ export const AUDIT_PHASES = [
 export type AuditPhase = (typeof AUDIT_PHASES)[number];
 
 /**
- * A record as the relay hands it to the audit log. The log adds `v`, `ts`, `seq`-free chain
- * fields (`prev`, `hash`) and never accepts secrets: callers pass no tokens, keys or headers.
+ * A record as the relay hands it to the audit log. The log adds `v`, `ts`, `seq` and the chain
+ * fields (`prev`, `hash`), overwriting any caller value for them, and redacts secrets
+ * (relay/redact.ts) as a second line of defence: callers still pass no tokens, keys or headers.
  */
 export interface AuditInput {
   phase: AuditPhase;
@@ -38,6 +39,18 @@ export interface AuditInput {
   /** Human reason: what happened and what to fix. */
   reason?: string;
   hint?: string;
+  /** `attempt`: 1-based attempt number (the review CLI counts and shows it). */
+  attempt?: number;
+  /** `attempt`: HTTP status of the answer, absent on a network error or timeout. */
+  status?: number;
+  /** `attempt`: milliseconds from request start to the end of the answer. */
+  durationMs?: number;
+  /** `attempt`: the URL posted to (configuration only, never credentials). */
+  url?: string;
+  /** `attempt`: the first characters of the answer body, as the receiver sent them. */
+  responseExcerpt?: string;
+  /** `attempt`: request body size in bytes. */
+  requestBytes?: number;
   /** Further structured facts for this phase (attempt number, HTTP status, delay, target URL…). */
   [extra: string]: unknown;
 }
@@ -45,10 +58,12 @@ export interface AuditInput {
 /** A record as written: the input plus schema version, time and the hash chain. */
 export interface AuditRecord extends AuditInput {
   v: typeof AUDIT_SCHEMA_VERSION;
-  /** ISO-8601 UTC time of writing. */
+  /** ISO-8601 UTC time the record was appended. */
   ts: string;
-  /** sha256 (hex) of the previous record's line, or 64 zeros for the first record of a log. */
+  /** 1-based position in the log, monotonic across rotated files and writers. */
+  seq: number;
+  /** The previous record's `hash`, or 64 zeros for the first record of a log. */
   prev: string;
-  /** sha256 (hex) of this record's canonical content without `hash`. */
+  /** sha256 (hex) of this record's canonical JSON without `hash` (relay/hash-record.ts). */
   hash: string;
 }
