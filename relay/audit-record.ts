@@ -16,6 +16,7 @@ export const AUDIT_PHASES = [
   "recovered", // found pending in the outbox at start-up and resumed
   "config_error", // configuration unusable: nothing is sent until it is fixed
   "redelivery", // an operator asked for a resend (`audit redeliver`)
+  "state_error", // stateDir could not be written (STATE_UNWRITABLE): the callback goes on in memory only
 ] as const;
 
 export type AuditPhase = (typeof AUDIT_PHASES)[number];
