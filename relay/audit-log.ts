@@ -1,0 +1,76 @@
+import { resolve } from "node:path";
+import { AUDIT_SCHEMA_VERSION, type AuditInput } from "./audit-record.ts";
+import { type AuditWriter, auditWriterFor } from "./audit-writer.ts";
+import { redact } from "./redact.ts";
+
+/** Options of `openAuditLog`. */
+export interface AuditLogOptions {
+  /** The active JSONL file; rotated files sit beside it as `<path>.1`, `<path>.2`, … */
+  path: string;
+  /** Rotate past this many bytes. @default 10485760 (10 MiB) */
+  maxBytes?: number;
+  /** Literal secret values (tokens, signing keys, {env:} values) never to be written. */
+  secrets?: string[];
+  /** Where records go when `path` cannot be written (and stderr). */
+  fallbackPath?: string;
+  /** Clock for `ts`. @default () => new Date() */
+  now?: () => Date;
+}
+
+/** An append-only, hash-chained, size-rotated JSONL audit log. */
+export interface AuditLog {
+  readonly path: string;
+  /** Queue one record; never rejects, never throws synchronously. */
+  append(input: AuditInput): Promise<void>;
+  /** Resolves once everything appended so far is on disk. */
+  flush(): Promise<void>;
+}
+
+const DEFAULT_MAX_BYTES = 10 * 1024 * 1024; // 10 MiB
+// Set by the log, never taken from the caller: a record cannot forge its place in the chain.
+const RESERVED = ["v", "ts", "seq", "prev", "hash"] as const;
+
+/**
+ * Open the audit log at `options.path`. Synchronous and lazy: nothing is created until the
+ * first append. Every AuditLog for one path in this process shares one queue (OpenCode runs a
+ * plugin instance per directory), drained in batches under one cross-process lock per batch,
+ * so other processes appending to the same file keep one unbroken chain.
+ *
+ * A record is redacted (relay/redact.ts) and time-stamped when appended; its seq and chain are
+ * assigned when its batch is written. Failures never reach the caller: records go to
+ * `fallbackPath` (or stderr) with an AUDIT_UNWRITABLE notice on stderr once per kind of failure.
+ */
+export function openAuditLog(options: AuditLogOptions): AuditLog {
+  const path = resolve(options.path);
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  const secrets = options.secrets ?? [];
+  const fallbackPath = options.fallbackPath === undefined ? undefined : resolve(options.fallbackPath);
+  const now = options.now ?? (() => new Date());
+  let writer: AuditWriter | undefined;
+
+  return {
+    path,
+    append(input: AuditInput): Promise<void> {
+      try {
+        writer ??= auditWriterFor(path);
+        let ts: string;
+        try {
+          ts = now().toISOString();
+        } catch {
+          ts = new Date().toISOString();
+        }
+        const clean = redact(input, secrets) as Record<string, unknown>;
+        for (const key of RESERVED) delete clean[key];
+        const body = { v: AUDIT_SCHEMA_VERSION, ts, ...clean, phase: String(input.phase) };
+        return writer.enqueue({ body, maxBytes, fallbackPath }).catch(() => {});
+      } catch (error) {
+        // Only a bug gets here; still never throw into the host.
+        process.stderr.write(`opencode-callback-relay: INTERNAL: audit append failed: ${String(error)}\n`);
+        return Promise.resolve();
+      }
+    },
+    flush(): Promise<void> {
+      return writer === undefined ? Promise.resolve() : writer.idle().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * The audit log's second line of defence against secrets: callers are meant to pass none, but
+ * a header map or an error's `cause` can carry one in by accident, and the log lives for years.
+ */
+
+export const REDACTED = "[redacted]";
+
+// Compared after lower-casing and removing `-`, `_`, spaces and dots, so `Authorization`,
+// `x-api-key`, `webhook_signature` and `setCookie` all match. `token` only as a suffix: a key
+// such as `tokens` (token usage counts) is not a secret, `accessToken` is.
+const SECRET_KEY_PARTS = [
+  "authorization",
+  "secret",
+  "password",
+  "passwd",
+  "signature",
+  "cookie",
+  "apikey",
+  "signingkey",
+  "privatekey",
+  "credential",
+];
+
+/** True for a key whose value must never be written (case-insensitive). */
+export function isSecretKey(key: string): boolean {
+  const k = key.toLowerCase().replace(/[-_ .]/g, "");
+  return k.endsWith("token") || SECRET_KEY_PARTS.some((part) => k.includes(part));
+}
+
+// Credentials that give themselves away by shape, wherever they are quoted.
+const BEARER = /\b(Bearer)\s+[A-Za-z0-9._~+/=-]{8,}/g;
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^/@\s:]+(:[^/@\s]*)?@/gi;
+const MAX_DEPTH = 32;
+
+/**
+ * A JSON-data copy of `value` with secret-looking keys dropped at every depth and every
+ * occurrence of each literal in `secrets` (inside any string, keys included) replaced by
+ * "[redacted]". Non-JSON values are made JSON (Date → ISO string, Error → {name, message, code},
+ * bigint → string, NaN/Infinity → null, cycles → "[circular]") so the hash is computed over
+ * exactly what a reader parses back.
+ */
+export function redact(value: unknown, secrets: readonly string[] = []): unknown {
+  // Longest first, so a secret that contains another is removed whole.
+  const literals = [...new Set(secrets.filter((s) => s.length > 0))].sort((a, b) => b.length - a.length);
+  const scrub = (text: string): string => {
+    let out = text;
+    for (const literal of literals) if (out.includes(literal)) out = out.split(literal).join(REDACTED);
+    return out.replace(BEARER, `$1 ${REDACTED}`).replace(URL_USERINFO, `$1${REDACTED}@`);
+  };
+  const seen = new Set<object>();
+
+  const walk = (v: unknown, depth: number): unknown => {
+    if (typeof v === "string") return scrub(v);
+    if (typeof v === "number") return Number.isFinite(v) ? v : null;
+    if (typeof v === "boolean" || v === null) return v;
+    if (typeof v === "bigint") return v.toString();
+    if (typeof v !== "object") return undefined; // functions, symbols, undefined
+    if (seen.has(v)) return "[circular]";
+    if (depth >= MAX_DEPTH) return "[too deep]";
+    if (v instanceof Date) return Number.isNaN(v.getTime()) ? null : v.toISOString();
+    seen.add(v);
+    try {
+      if (Array.isArray(v)) return v.map((item) => walk(item, depth + 1) ?? null);
+      const source: Record<string, unknown> =
+        v instanceof Error
+          ? {
+              name: v.name,
+              message: v.message,
+              ...("code" in v ? { code: (v as { code: unknown }).code } : {}),
+            }
+          : (v as Record<string, unknown>);
+      const out: Record<string, unknown> = {};
+      for (const [key, item] of Object.entries(source)) {
+        if (isSecretKey(key)) continue;
+        const clean = walk(item, depth + 1);
+        if (clean !== undefined) out[scrub(key)] = clean;
+      }
+      return out;
+    } finally {
+      seen.delete(v);
+    }
+  };
+  return walk(value, 0);
+}
