@@ -130,8 +130,7 @@ async function configStep(
       ? { action: "unchanged", file }
       : { action: "skipped", file, note: "exists, kept; --force overwrites it with the starter" };
   }
-  if (moved.length > 0)
-    return { action: "repaired", file, note: "options moved in from the plugin array", ...write };
+  if (moved.length > 0) return { action: "repaired", file, note: movedNote, ...write };
   return { action: "updated", file, note: "overwritten with the starter (--force)", ...write };
 }
 
