@@ -83,6 +83,21 @@ export async function verifyAudit(path: string): Promise<VerifyResult> {
       const prevSeq = prev?.seq ?? 0;
       if (r.prev !== prevHash || r.seq !== prevSeq + 1) {
         const where = prev === null ? "at the start of the log" : `after seq ${prevSeq}`;
+        // r links back past the last record, and the chain goes on from r: what came between
+        // r's predecessor and r was inserted (even when it carried a valid link itself).
+        const linked = r.hash === prevHash ? undefined : recent.get(r.prev);
+        if (linked !== undefined && r.seq === linked.seq + 1 && linked.seq < prevSeq) {
+          await fill(LOOKAHEAD);
+          const continued =
+            ahead.some((a) => a.record?.prev === r.hash) ||
+            (ahead.length === 0 && head !== null && head !== "malformed" && head.hash === r.hash);
+          const first = bySeq.get(linked.seq + 1);
+          if (continued && first !== undefined) {
+            return result(
+              at(first, "inserted", `records up to line ${e.line} were inserted after seq ${linked.seq}`),
+            );
+          }
+        }
         if (r.hash === prevHash || r.seq <= prevSeq) {
           return result(at(e, "inserted", `seq ${r.seq} repeats or goes back ${where}`));
         }
@@ -99,19 +114,6 @@ export async function verifyAudit(path: string): Promise<VerifyResult> {
                 ),
               )
             : result(at(e, "inserted", `seq ${r.seq} is not part of the chain ${where}`));
-        }
-        const linked = recent.get(r.prev);
-        if (linked !== undefined && r.seq === linked.seq + 1) {
-          const first = bySeq.get(linked.seq + 1);
-          if (first !== undefined) {
-            return result(
-              at(
-                first,
-                "inserted",
-                `records from here up to line ${e.line} were inserted after seq ${linked.seq}`,
-              ),
-            );
-          }
         }
         if (r.seq > prevSeq + 1) {
           return result(at(e, "removed", `seq ${prevSeq + 1}..${r.seq - 1} missing ${where}`));
