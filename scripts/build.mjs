@@ -27,6 +27,9 @@ const entries = [
   { in: "scripts/cli.ts", out: "dist/cli.js", minify: false, shebang: true },
   { in: "scripts/demo.ts", out: "dist/demo.js", minify: false },
 ];
+// The benchmarks are built only when asked for (`npm run bench`): nobody installs them.
+if (process.argv.includes("--bench"))
+  entries.push({ in: "scripts/bench.ts", out: "dist/bench.js", minify: false });
 
 for (const entry of entries) {
   if (!existsSync(new URL(entry.in, `file://${root}/`))) {
