@@ -42,7 +42,8 @@ export function findConfigDir(flags: ConfigDirFlags, io: CliIO): ConfigDir {
     return { ...filesIn(dir), opencodeConfigs: [...configsIn(root), ...configsIn(dir)] };
   }
   const dir = path.resolve(io.cwd, configDir ?? defaultConfigDir(io.env));
-  return { ...filesIn(dir), opencodeConfigs: configsIn(dir) };
+  // The global config dir also reads the older config.json (seen in opencode 1.18.33's loader).
+  return { ...filesIn(dir), opencodeConfigs: [path.join(dir, "config.json"), ...configsIn(dir)] };
 }
 
 /** The bundle's file name, in dist/ and in the plugin folder alike. */

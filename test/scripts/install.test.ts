@@ -198,6 +198,13 @@ describe("install with the plugin also in an opencode.jsonc plugin array", () =>
     expect(await readFile(configFile(), "utf8")).toBe(STARTER_CONFIG);
   });
 
+  it("looks at the global config dir's older config.json too", async () => {
+    await rm(opencodeFile());
+    await writeFile(path.join(configDir, "config.json"), '{"plugin": ["opencode-callback-relay"]}\n');
+    expect(await install(["--config-dir", configDir], io)).toBe(1);
+    expect(existsSync(pluginFile())).toBe(false);
+  });
+
   it("looks at the project root's opencode.json for --project", async () => {
     const project = path.join(tmp, "project");
     await mkdir(project);
