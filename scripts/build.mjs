@@ -14,6 +14,9 @@ const common = {
   format: "esm",
   platform: "node",
   target: ["node20"],
+  // Prefer ESM entries: jsonc-parser's "main" is a UMD build whose require("./impl/…") calls
+  // esbuild cannot follow, so the bundle would fail at import time (in Node and in OpenCode's Bun).
+  mainFields: ["module", "main"],
   legalComments: "none",
   logLevel: "warning",
   // Some bundled CommonJS (proper-lockfile, undici) calls require() on node builtins.
