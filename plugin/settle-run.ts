@@ -70,7 +70,7 @@ export async function settleRun(options: SettleOptions): Promise<Settled> {
     } catch (error) {
       fetchError = error;
     }
-    const last = lastAssistant(messages);
+    const last = lastAssistant(messages, end.endedAt);
     const remaining = deadline - now();
     if ((fetchError === undefined && (!last || isSettled(last))) || remaining <= 0) break;
     await options.waitForChange(end.sessionId, remaining);
@@ -79,12 +79,17 @@ export async function settleRun(options: SettleOptions): Promise<Settled> {
   return fetchError === undefined ? { run } : { run, fetchError };
 }
 
-function lastAssistant(messages: SessionMessage[]): SessionMessage | undefined {
+/**
+ * The turn's last assistant message. Messages created after the terminal point belong to a
+ * later turn (the caller may prompt again at once) and are skipped.
+ */
+function lastAssistant(messages: SessionMessage[], endedAt: number): SessionMessage | undefined {
   for (let i = messages.length - 1; i >= 0; i -= 1) {
     const message = messages[i];
-    if (message?.info.role === "assistant") return message;
-    // A user message after every assistant one: this turn wrote no answer (yet).
-    if (message?.info.role === "user") return undefined;
+    if (!message || (message.info.time?.created ?? 0) > endedAt) continue;
+    if (message.info.role === "assistant") return message;
+    // A user message after every assistant one: this turn wrote no answer.
+    if (message.info.role === "user") return undefined;
   }
   return undefined;
 }
@@ -95,7 +100,7 @@ function isSettled(message: SessionMessage): boolean {
 
 /** The TerminalRun for a turn, from its end and the session's messages (possibly none). */
 export function buildRun(end: TurnEnd, messages: SessionMessage[], worktree: string): TerminalRun {
-  const last = lastAssistant(messages);
+  const last = lastAssistant(messages, end.endedAt);
   // Every assistant message of one turn answers the same user message.
   const turn = last
     ? messages.filter((m) => m.info.role === "assistant" && m.info.parentID === last.info.parentID)

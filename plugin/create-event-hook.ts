@@ -1,0 +1,190 @@
+import type { AuditLog } from "../relay/audit-log.ts";
+import { RelayError } from "../relay/errors.ts";
+import type { Relay } from "../relay/relay.ts";
+import type { TerminalRun } from "../relay/terminal-run.ts";
+import { createSessionTracker, type TrackedEvent, type TurnEnd } from "./session-tracker.ts";
+import { type SessionMessage, settleRun } from "./settle-run.ts";
+
+/** What the hook reads through OpenCode's client: the two calls it makes, nothing more. */
+export interface SessionReader {
+  /** `client.session.get`: the session's current title. */
+  title(sessionId: string): Promise<string>;
+  /** `client.session.messages`: the session's messages, oldest first. */
+  messages(sessionId: string): Promise<SessionMessage[]>;
+}
+
+export interface EventHookOptions {
+  relay: Pick<Relay, "submit">;
+  audit: Pick<AuditLog, "append">;
+  reader: SessionReader;
+  /** The instance's worktree: changed files inside it are reported relative to it. */
+  worktree: string;
+  /** How long to wait for a turn's last message to settle after the idle, ms. @default 1500 */
+  graceMs?: number;
+  /** Sessions remembered. @default 10000 */
+  maxSessions?: number;
+}
+
+/** The only event types the hook looks at; everything else returns at once. */
+const RELEVANT: ReadonlySet<string> = new Set([
+  "session.created",
+  "session.updated",
+  "session.status",
+  "session.idle",
+  "session.error",
+  "session.deleted",
+  "message.updated",
+]);
+
+/** `runId=` and its raw value, for audit records written before the relay parses the title. */
+const RUN_ID_VALUE = /(?:^|\s)runId=(\S+)/u;
+
+/**
+ * The plugin's `event` hook. OpenCode calls it in a synchronous loop and does not await it, so
+ * its synchronous part is O(1) and never throws (a sync throw would stop later plugins from
+ * seeing the event); reading messages and submitting to the relay happen off that stack.
+ */
+export function createEventHook(
+  options: EventHookOptions,
+): (input: { event: TrackedEvent }) => Promise<void> {
+  const { relay, audit, reader } = options;
+  /**
+   * Sessions whose terminal run is being settled, with a change counter and the waiters for the
+   * next change. A change seen while a read is in flight must not be missed, hence the counter.
+   */
+  const settling = new Map<string, { version: number; waiters: Set<() => void> }>();
+
+  const tracker = createSessionTracker({
+    onTerminal: (end) => {
+      // Off the hook's stack: the settle reads messages over HTTP.
+      queueMicrotask(() => void settleAndSubmit(end));
+    },
+    onUnknownTitle: (sessionId) => {
+      queueMicrotask(() => {
+        reader.title(sessionId).then(
+          (title) => tracker.learnTitle(sessionId, title),
+          () => tracker.titleUnavailable(sessionId),
+        );
+      });
+    },
+    ...(options.maxSessions === undefined ? {} : { maxSessions: options.maxSessions }),
+  });
+
+  async function settleAndSubmit(end: TurnEnd): Promise<void> {
+    let run: TerminalRun | undefined;
+    const watch = { version: 0, waiters: new Set<() => void>() };
+    settling.set(end.sessionId, watch);
+    try {
+      let seen = 0;
+      const settled = await settleRun({
+        end,
+        worktree: options.worktree,
+        ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
+        fetchMessages: (id) => {
+          seen = watch.version;
+          return reader.messages(id);
+        },
+        waitForChange: (_id, timeoutMs) =>
+          new Promise<void>((resolve) => {
+            if (watch.version !== seen) return resolve();
+            const timer = setTimeout(done, timeoutMs);
+            function done() {
+              clearTimeout(timer);
+              watch.waiters.delete(done);
+              resolve();
+            }
+            watch.waiters.add(done);
+          }),
+      });
+      run = settled.run;
+      if (settled.fetchError !== undefined) {
+        const reason =
+          settled.fetchError instanceof Error ? settled.fetchError.message : String(settled.fetchError);
+        const runId = RUN_ID_VALUE.exec(end.pinnedTitle)?.[1];
+        void audit.append({
+          phase: "state_error",
+          sessionId: end.sessionId,
+          ...(runId === undefined ? {} : { runId }),
+          code: "SETTLE_FETCH_FAILED",
+          reason: `the session's messages could not be read (${reason}); the callback carries only what the events told`,
+          hint: new RelayError("SETTLE_FETCH_FAILED", reason).hint,
+        });
+      }
+    } catch (error) {
+      // settleRun does not reject; this guards the guard. Submit what the events told.
+      console.error(`opencode-callback-relay: settling ${end.sessionId} failed: ${String(error)}`);
+    } finally {
+      if (settling.get(end.sessionId) === watch) settling.delete(end.sessionId);
+    }
+    relay.submit(run ?? fallbackRun(end));
+  }
+
+  return async ({ event }) => {
+    try {
+      const type = event?.type;
+      if (!RELEVANT.has(type)) return;
+      if (settling.size > 0) wakeSettling(event);
+      tracker.handle(event);
+    } catch (error) {
+      console.error(`opencode-callback-relay: event hook: ${String(error)}`);
+    }
+  };
+
+  function wakeSettling(event: TrackedEvent): void {
+    const p = event.properties as { sessionID?: unknown; info?: { sessionID?: unknown } } | undefined;
+    const id = event.type === "message.updated" ? p?.info?.sessionID : p?.sessionID;
+    const watch = typeof id === "string" ? settling.get(id) : undefined;
+    if (!watch) return;
+    if (
+      event.type === "message.updated" ||
+      event.type === "session.idle" ||
+      event.type === "session.status"
+    ) {
+      watch.version += 1;
+      for (const wake of [...watch.waiters]) wake();
+    }
+  }
+}
+
+/** The run as the events alone describe it (used only if settling itself broke). */
+function fallbackRun(end: TurnEnd): TerminalRun {
+  const run: TerminalRun = {
+    sessionId: end.sessionId,
+    pinnedTitle: end.pinnedTitle,
+    currentTitle: end.currentTitle,
+    outcome: end.error ? (end.error.name === "MessageAbortedError" ? "aborted" : "failed") : "completed",
+    summary: "",
+    filesChanged: [],
+    startedAt: end.startedAt,
+    endedAt: end.endedAt,
+  };
+  if (end.error) run.error = end.error;
+  return run;
+}
+
+/** A SessionReader over OpenCode's v1 SDK client (`input.client`). */
+export function clientReader(client: {
+  session: {
+    get(options: { path: { id: string } }): Promise<{ data?: unknown; error?: unknown }>;
+    messages(options: { path: { id: string } }): Promise<{ data?: unknown; error?: unknown }>;
+  };
+}): SessionReader {
+  return {
+    async title(sessionId) {
+      const result = await client.session.get({ path: { id: sessionId } });
+      const title = (result.data as { title?: unknown } | undefined)?.title;
+      if (typeof title !== "string") throw failed("session.get", sessionId, result.error);
+      return title;
+    },
+    async messages(sessionId) {
+      const result = await client.session.messages({ path: { id: sessionId } });
+      if (!Array.isArray(result.data)) throw failed("session.messages", sessionId, result.error);
+      return result.data as SessionMessage[];
+    },
+  };
+}
+
+function failed(call: string, sessionId: string, cause: unknown): RelayError {
+  const detail = cause === undefined ? "no data" : JSON.stringify(cause).slice(0, 300);
+  return new RelayError("SETTLE_FETCH_FAILED", `${call}(${sessionId}) failed: ${detail}`, { cause });
+}

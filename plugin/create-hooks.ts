@@ -1,0 +1,92 @@
+import { basename, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Hooks, PluginInput } from "@opencode-ai/plugin";
+import { openAuditLog } from "../relay/audit-log.ts";
+import { defaultConfigDir } from "../relay/default-paths.ts";
+import { toRelayError } from "../relay/errors.ts";
+import { loadConfig } from "../relay/load-config.ts";
+import { createRelay } from "../relay/relay.ts";
+import type { InstanceInfo } from "../relay/terminal-run.ts";
+import { clientReader, createEventHook } from "./create-event-hook.ts";
+
+/** Hooks that do nothing: what the plugin returns when it cannot work. */
+const INERT: Hooks = {};
+
+/**
+ * Config errors already reported by this process. OpenCode starts one plugin instance per
+ * served directory and module state is shared by all of them: one record per distinct error.
+ */
+const reportedConfigErrors = new Set<string>();
+
+/**
+ * The OpenCode config directory this plugin was installed into: OpenCode loads
+ * `<configDir>/plugins/opencode-callback-relay.js` (or `plugin/`), so it is the folder above the
+ * bundle's. Loaded any other way (an npm name, a path elsewhere), the default config dir.
+ */
+export function configDirOf(moduleUrl: string, env: Record<string, string | undefined>): string {
+  try {
+    const here = dirname(fileURLToPath(moduleUrl));
+    const folder = basename(here);
+    if (folder === "plugins" || folder === "plugin") return dirname(here);
+  } catch {
+    // Not a file URL: fall through.
+  }
+  return defaultConfigDir(env);
+}
+
+/**
+ * Plugin init: load the configuration (the plugin tuple's options on top of the file), open the
+ * audit log, create the relay and resume its outbox in the background, and return the hooks.
+ * Never throws and never waits on the network: a broken configuration yields one `config_error`
+ * record, one stderr line, and hooks that do nothing, so OpenCode itself is unaffected.
+ */
+export async function createHooks(
+  input: PluginInput,
+  options: Record<string, unknown> | undefined,
+  moduleUrl: string,
+): Promise<Hooks> {
+  try {
+    const env = process.env;
+    const loaded = await loadConfig({ configDir: configDirOf(moduleUrl, env), env, options: options ?? {} });
+    if (!loaded.ok) {
+      const { error, file, auditPath } = loaded;
+      const key = `${auditPath}|${error.code}|${error.message}`;
+      if (!reportedConfigErrors.has(key)) {
+        reportedConfigErrors.add(key);
+        console.error(`opencode-callback-relay: disabled: ${error.code}: ${error.message} (${error.hint})`);
+        void openAuditLog({ path: auditPath }).append({
+          phase: "config_error",
+          code: error.code,
+          reason: error.message,
+          hint: error.hint,
+          file,
+          ...(Object.keys(error.details).length > 0 ? { details: error.details } : {}),
+        });
+      }
+      return INERT;
+    }
+    const { config, auditPath, stateDir, secrets } = loaded.value;
+    const audit = openAuditLog({ path: auditPath, maxBytes: config.audit.maxBytes, secrets });
+    const instance: InstanceInfo = {
+      projectId: input.project?.id ?? "global",
+      worktree: input.worktree,
+      directory: input.directory,
+      serverUrl: String(input.serverUrl),
+    };
+    const relay = createRelay({ config, instance, audit, stateDir });
+    relay.recover().catch((error: unknown) => {
+      console.error(`opencode-callback-relay: outbox recovery failed: ${String(error)}`);
+    });
+    const event = createEventHook({
+      relay,
+      audit,
+      reader: clientReader(input.client),
+      worktree: input.worktree,
+    });
+    return { event };
+  } catch (error) {
+    const err = toRelayError(error);
+    console.error(`opencode-callback-relay: disabled: ${err.code}: ${err.message}`);
+    return INERT;
+  }
+}
