@@ -1,0 +1,191 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { Callback } from "./callback.ts";
+import { markerName } from "./dedupe-store.ts";
+import { type ErrorCode, RelayError } from "./errors.ts";
+import { HALF_WRITTEN_MS, type OutboxLease, olderThan, openLeases } from "./outbox-lease.ts";
+
+export type { OutboxLease } from "./outbox-lease.ts";
+
+/**
+ * The write-ahead outbox (DESIGN.md "Delivery"): one JSON file per accepted callback, written
+ * before its first attempt and removed once it is delivered, so a crash or restart loses nothing.
+ * Entries hold no secrets: auth headers and signatures are recomputed from config at each attempt.
+ * Final failures move to `failed/` so an operator can redeliver them.
+ */
+export interface OutboxEntry {
+  v: 1;
+  callback: Callback;
+  /** Attempts made so far. */
+  attempts: number;
+  /** Epoch ms when the next attempt is due. */
+  dueAt: number;
+  /** Code of the last failed attempt. */
+  lastCode?: ErrorCode;
+  /** `unknown` when the last attempt may have reached the receiver. */
+  lastResult?: "failed" | "unknown";
+}
+
+/** An entry that failed for good, kept for `audit redeliver`. */
+export interface FailedOutboxEntry extends OutboxEntry {
+  failedAt: number;
+  code: ErrorCode;
+}
+
+export interface Outbox {
+  readonly dir: string;
+  /** Write (or overwrite) an entry atomically: temp file, fsync, rename. Throws STATE_UNWRITABLE. */
+  put(entry: OutboxEntry): Promise<void>;
+  /** Forget a delivered entry. */
+  remove(dedupeKey: string): Promise<void>;
+  /** Move an entry to `failed/` (kept for redelivery). */
+  moveToFailed(entry: OutboxEntry, code: ErrorCode, failedAt: number): Promise<void>;
+  /** Pending entries; files that do not parse are named in `unreadable` (and moved aside). */
+  pending(): Promise<{ entries: OutboxEntry[]; unreadable: string[] }>;
+  failed(): Promise<FailedOutboxEntry[]>;
+  removeFailed(dedupeKey: string): Promise<void>;
+  /** Take the lease on an entry, or null when a live holder has it. Stale leases are broken. */
+  lease(dedupeKey: string): Promise<OutboxLease | null>;
+  /** Release every lease this outbox holds and mark its holder gone. */
+  close(): Promise<void>;
+}
+
+/** Open the outbox under `<stateDir>/outbox` (created lazily, mode 0700). */
+export function openOutbox(stateDir: string): Outbox {
+  const dir = join(stateDir, "outbox");
+  const failedDir = join(dir, "failed");
+  let ready: Promise<void> | undefined;
+  const ensureDirs = () => {
+    ready ??= mkdir(failedDir, { recursive: true, mode: 0o700 }).then(
+      () => undefined,
+      (error: unknown) => {
+        ready = undefined;
+        throw unwritable(dir, error);
+      },
+    );
+    return ready;
+  };
+  const entryPath = (folder: string, key: string) => join(folder, `${markerName(key)}.json`);
+  const leases = openLeases(dir, { ensureDir: ensureDirs });
+
+  return {
+    dir,
+    async put(entry) {
+      await ensureDirs();
+      await writeAtomic(entryPath(dir, entry.callback.dedupeKey), entry).catch((error: unknown) => {
+        throw unwritable(dir, error);
+      });
+    },
+    async remove(key) {
+      await unlink(entryPath(dir, key)).catch(ignoreMissing);
+    },
+    async moveToFailed(entry, code, failedAt) {
+      await ensureDirs();
+      const failed: FailedOutboxEntry = { ...entry, failedAt, code };
+      await writeAtomic(entryPath(failedDir, entry.callback.dedupeKey), failed).catch((error: unknown) => {
+        throw unwritable(dir, error);
+      });
+      await unlink(entryPath(dir, entry.callback.dedupeKey)).catch(ignoreMissing);
+    },
+    async pending() {
+      const entries: OutboxEntry[] = [];
+      const unreadable: string[] = [];
+      for (const name of await readdir(dir).catch(() => [] as string[])) {
+        const path = join(dir, name);
+        if (name.endsWith(".tmp")) {
+          // A temp file left by a crash before its rename never became an entry.
+          if (await olderThan(path, HALF_WRITTEN_MS)) await unlink(path).catch(() => undefined);
+          continue;
+        }
+        if (!name.endsWith(".json")) continue;
+        try {
+          const parsed: unknown = JSON.parse(await readFile(path, "utf8"));
+          if (!isEntryShape(parsed)) throw new Error("not an outbox entry");
+          entries.push(parsed);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === "ENOENT") continue; // delivered meanwhile
+          unreadable.push(name);
+          await rename(path, join(failedDir, `${name}.unreadable`)).catch(() => undefined);
+        }
+      }
+      return { entries, unreadable };
+    },
+    async failed() {
+      const out: FailedOutboxEntry[] = [];
+      for (const name of await readdir(failedDir).catch(() => [] as string[])) {
+        if (!name.endsWith(".json")) continue;
+        try {
+          out.push(JSON.parse(await readFile(join(failedDir, name), "utf8")) as FailedOutboxEntry);
+        } catch {
+          // Unreadable failed entries cannot be redelivered; they stay on disk for a person.
+        }
+      }
+      return out;
+    },
+    async removeFailed(key) {
+      await unlink(entryPath(failedDir, key)).catch(ignoreMissing);
+    },
+    lease: (key) => leases.take(key),
+    close: () => leases.close(),
+  };
+}
+
+/** Write JSON so a reader sees the old file or the whole new one, never a torn write. */
+async function writeAtomic(path: string, value: unknown): Promise<void> {
+  const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  const handle = await open(temp, "wx", 0o600);
+  try {
+    await handle.writeFile(`${JSON.stringify(value)}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(temp, path);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  await syncDir(dirname(path));
+}
+
+/** Make a rename durable; some platforms cannot fsync a directory, which only weakens durability. */
+async function syncDir(path: string): Promise<void> {
+  try {
+    const handle = await open(path, "r");
+    await handle.sync().finally(() => handle.close());
+  } catch {
+    // best effort
+  }
+}
+
+/** Enough shape to deliver from; anything else is set aside rather than crashing recovery. */
+function isEntryShape(value: unknown): value is OutboxEntry {
+  const entry = value as Partial<OutboxEntry> | null;
+  const callback = entry?.callback;
+  return (
+    typeof entry?.attempts === "number" &&
+    typeof entry.dueAt === "number" &&
+    typeof callback?.dedupeKey === "string" &&
+    typeof callback.idempotencyKey === "string" &&
+    typeof callback.acceptedAt === "number" &&
+    typeof callback.routing === "object" &&
+    callback.routing !== null &&
+    typeof callback.report === "object" &&
+    callback.report !== null
+  );
+}
+
+function ignoreMissing(error: unknown): void {
+  if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+}
+
+function unwritable(dir: string, cause: unknown): RelayError {
+  if (cause instanceof RelayError) return cause;
+  const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
+  return new RelayError("STATE_UNWRITABLE", `cannot write the outbox in ${dir}`, {
+    cause,
+    details: { path: dir, ...(errno === undefined ? {} : { errno }) },
+  });
+}

@@ -1,0 +1,216 @@
+import type { AuditLog } from "./audit-log.ts";
+import type { AuditInput } from "./audit-record.ts";
+import { buildCallback, type CallbackIds, callbackIds } from "./build-callback.ts";
+import { checkIntegrity } from "./check-integrity.ts";
+import type { RelayConfig } from "./config-schema.ts";
+import { DEDUPE_RETENTION_MS, openDedupeStore } from "./dedupe-store.ts";
+import { createDeliveryLoop, type PendingCallback, stateErrorRecord } from "./delivery-loop.ts";
+import { toRelayError } from "./errors.ts";
+import { openOutbox } from "./outbox.ts";
+import type { InstanceInfo, TerminalRun } from "./terminal-run.ts";
+
+export interface RelayOptions {
+  config: RelayConfig;
+  instance: InstanceInfo;
+  audit: AuditLog;
+  /** Outbox and dedupe state (folders 0700, files 0600); several processes may share it. */
+  stateDir: string;
+  /** Injected for tests: epoch-ms clock. @default Date.now */
+  now?: () => number;
+  /** Injected for tests: run `fn` after `delayMs`, return a cancel function. @default an unref'd setTimeout */
+  schedule?: (fn: () => void, delayMs: number) => () => void;
+  /** Injected for tests: uniform [0, 1) source for backoff jitter. @default Math.random */
+  random?: () => number;
+}
+
+export interface Relay {
+  /** Synchronous, O(1), never throws: takes a terminal run; all work happens off the caller's stack. */
+  submit(run: TerminalRun): void;
+  /** Resolves when every submitted run is processed and no attempt is in flight (scheduled retries may remain). */
+  drain(): Promise<void>;
+  /** Resume callbacks left pending in the outbox (after a crash/restart); audited as `recovered`. Idempotent. */
+  recover(): Promise<void>;
+  /** Stop timers, close the HTTP dispatcher. Pending callbacks stay in the outbox. */
+  close(): Promise<void>;
+}
+
+/** Dedupe keys remembered in memory (in front of the disk markers) before the oldest are forgotten. */
+const MEMORY_CLAIMS = 10_000;
+
+/**
+ * The callback relay: integrity → dedupe claim → write-ahead outbox → delivery with retries, one
+ * audit record per step (DESIGN.md "Terminal runs and dedupe", "Delivery"). The run is taken as
+ * handed over (not copied): the caller must not mutate it afterwards. Nothing the relay does can
+ * throw into, or wait on the network in, the OpenCode event hook that submits runs.
+ */
+export function createRelay(options: RelayOptions): Relay {
+  const { config, instance, audit } = options;
+  const now = options.now ?? Date.now;
+  const dedupe = openDedupeStore(options.stateDir, { now });
+  const outbox = openOutbox(options.stateDir);
+  const claims = new Set<string>();
+  let closed = false;
+  let auditBroken = false;
+  let busy = 0;
+  let idle: Array<() => void> = [];
+
+  const record = async (input: AuditInput) => {
+    try {
+      await audit.append(input);
+    } catch (error) {
+      // The log promises never to reject; if it does anyway, the host must not pay for it (once is enough).
+      if (!auditBroken)
+        process.stderr.write(`opencode-callback-relay: audit append failed: ${String(error)}\n`);
+      auditBroken = true;
+    }
+  };
+
+  /** Run work on a later turn of the event loop, counted for drain(); an escaped throw becomes INTERNAL. */
+  const run = (work: () => Promise<void>, ids: CallbackIds | (() => CallbackIds)) => {
+    busy++;
+    setImmediate(() => {
+      work()
+        .catch((error: unknown) => {
+          const err = toRelayError(error);
+          return record({
+            ...safeIds(ids),
+            phase: "failed",
+            code: err.code,
+            reason: err.message,
+            hint: err.hint,
+          });
+        })
+        .catch(() => undefined)
+        .finally(() => {
+          if (--busy > 0) return;
+          const waiters = idle;
+          idle = [];
+          for (const wake of waiters) wake();
+        });
+    });
+  };
+  const idleNow = () => (busy === 0 ? Promise.resolve() : new Promise<void>((resolve) => idle.push(resolve)));
+
+  const loop = createDeliveryLoop({
+    config,
+    outbox,
+    record,
+    run,
+    now,
+    schedule: options.schedule ?? unrefTimeout,
+    ...(options.random ? { random: options.random } : {}),
+  });
+
+  async function accept(run: TerminalRun): Promise<void> {
+    const verdict = checkIntegrity(run, instance, config);
+    if (!verdict.ok) {
+      const { error, tags } = verdict;
+      await record({
+        phase: "integrity_error",
+        sessionId: run.sessionId,
+        ...(tags.runId === undefined ? {} : { runId: tags.runId }),
+        outcome: run.outcome,
+        code: error.code,
+        reason: error.message,
+        hint: error.hint,
+        tags,
+        ...(Object.keys(error.details).length > 0 ? { details: error.details } : {}),
+      });
+      return;
+    }
+    const callback = buildCallback(run, verdict, now());
+    const ids = callbackIds(callback);
+    if (claims.has(callback.dedupeKey)) return void (await record({ ...ids, phase: "deduped" }));
+    remember(claims, callback.dedupeKey);
+    const item: PendingCallback = {
+      entry: { v: 1, callback, attempts: 0, dueAt: callback.acceptedAt },
+      lease: null,
+      durable: true,
+    };
+    try {
+      // The O_EXCL marker is the claim: whoever creates it first calls back, in any process.
+      if (!(await dedupe.claim(callback.dedupeKey))) return void (await record({ ...ids, phase: "deduped" }));
+      item.lease = await outbox.lease(callback.dedupeKey);
+      await outbox.put(item.entry); // write-ahead: on disk before the first attempt
+    } catch (error) {
+      item.durable = false;
+      await record(stateErrorRecord(ids, error));
+    }
+    await record({
+      ...ids,
+      phase: "accepted",
+      outcome: callback.routing.outcome,
+      fallbackUsed: callback.routing.fallbackUsed,
+      requestedAgent: callback.routing.requestedAgent,
+      resolvedAgent: callback.routing.resolvedAgent,
+      actualAgent: callback.routing.actualAgent,
+      durable: item.durable,
+    });
+    loop.start(item);
+  }
+
+  return {
+    submit(terminal) {
+      try {
+        if (closed) return;
+        run(
+          () => accept(terminal),
+          () => ({ sessionId: String(terminal.sessionId) }),
+        );
+      } catch {
+        // submit runs on OpenCode's event hook: a sync throw would stop later plugins' hooks.
+      }
+    },
+    drain: idleNow,
+    async recover() {
+      if (closed) return;
+      await dedupe.prune(DEDUPE_RETENTION_MS).catch(() => 0);
+      const { entries, unreadable } = await outbox.pending();
+      for (const file of unreadable) {
+        await record({ phase: "failed", code: "INTERNAL", reason: `unreadable outbox entry ${file}`, file });
+      }
+      for (const entry of entries) {
+        const key = entry.callback?.dedupeKey;
+        if (typeof key !== "string" || loop.has(key)) continue;
+        const lease = await outbox.lease(key);
+        if (lease === null) continue; // a live relay (here or in another process) is delivering it
+        remember(claims, key);
+        await record({
+          ...callbackIds(entry.callback),
+          phase: "recovered",
+          attempts: entry.attempts,
+          dueAt: new Date(entry.dueAt).toISOString(),
+        });
+        loop.start({ entry, lease, durable: true });
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      loop.stop();
+      // In-flight attempts finish (bounded by timeoutMs); what they leave pending stays in the outbox.
+      while (busy > 0) await idleNow();
+      await loop.close();
+      await outbox.close().catch(() => undefined);
+    },
+  };
+}
+
+function safeIds(ids: CallbackIds | (() => CallbackIds)): CallbackIds {
+  try {
+    return typeof ids === "function" ? ids() : ids;
+  } catch {
+    return {};
+  }
+}
+
+function remember(set: Set<string>, key: string) {
+  set.add(key);
+  if (set.size > MEMORY_CLAIMS) set.delete(set.values().next().value as string);
+}
+
+function unrefTimeout(fn: () => void, delayMs: number): () => void {
+  const timer = setTimeout(fn, delayMs);
+  timer.unref?.();
+  return () => clearTimeout(timer);
+}

@@ -1,0 +1,97 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type AuditLog, openAuditLog } from "../../relay/audit-log.ts";
+import type { AuditRecord } from "../../relay/audit-record.ts";
+import { buildTitle } from "../../relay/build-title.ts";
+import { configSchema, type RelayConfig, type RelayConfigInput } from "../../relay/config-schema.ts";
+import type { InstanceInfo, TerminalRun } from "../../relay/terminal-run.ts";
+import type { TitleTags } from "../../relay/title-tags.ts";
+import { type RecordingReceiver, type Responder, startRecordingReceiver } from "./recording-receiver.ts";
+
+/** A token that must never appear in an audit line or an outbox file. */
+export const TOKEN = "tok-SECRET-4f1e9a7c";
+
+export const INSTANCE: InstanceInfo = { projectId: "proj-1", worktree: "/srv/proj", directory: "/srv/proj" };
+
+/** A tagged terminal run; `runId` picks the run, `tags` and `run` override the defaults. */
+export function makeRun(runId: string, options: { tags?: TitleTags; run?: Partial<TerminalRun> } = {}) {
+  const title = buildTitle(`task ${runId}`, {
+    runId,
+    taskId: `T-${runId}`,
+    requested: "coder",
+    resolved: "coder",
+    callbackSession: "agent:main:main",
+    ...options.tags,
+  });
+  const run: TerminalRun = {
+    sessionId: `ses_${runId}`,
+    pinnedTitle: title,
+    currentTitle: title,
+    outcome: "completed",
+    agentRan: "coder",
+    summary: "All done.",
+    filesChanged: ["src/a.ts"],
+    startedAt: 1_000,
+    endedAt: 4_000,
+    ...options.run,
+  };
+  return run;
+}
+
+export interface RelayFixture {
+  dir: string;
+  stateDir: string;
+  auditPath: string;
+  receiver: RecordingReceiver;
+  audit: AuditLog;
+  config: RelayConfig;
+  /** Every audit line, each parsed as JSON (a line that does not parse fails the test). */
+  records(): Promise<AuditRecord[]>;
+  cleanup(): Promise<void>;
+}
+
+/** A temp dir, a real receiver on port 0, a real audit log, and a parsed config pointing at them. */
+export async function relayFixture(
+  options: {
+    responder?: Responder;
+    config?: Partial<RelayConfigInput>;
+    delivery?: RelayConfigInput["delivery"];
+  } = {},
+): Promise<RelayFixture> {
+  const dir = await mkdtemp(join(tmpdir(), "ocr-relay-"));
+  const receiver = await startRecordingReceiver(options.responder);
+  const auditPath = join(dir, "audit.jsonl");
+  const audit = openAuditLog({ path: auditPath, secrets: [TOKEN] });
+  const config = configSchema.parse({
+    target: { url: `${receiver.url}/hooks`, token: TOKEN },
+    delivery: { initialDelayMs: 10, maxDelayMs: 50, timeoutMs: 2_000, ...options.delivery },
+    ...options.config,
+  });
+  return {
+    dir,
+    stateDir: join(dir, "state"),
+    auditPath,
+    receiver,
+    audit,
+    config,
+    async records() {
+      await audit.flush();
+      const text = await readFile(auditPath, "utf8").catch(() => "");
+      return text
+        .split("\n")
+        .filter((line) => line !== "")
+        .map((line) => JSON.parse(line) as AuditRecord);
+    },
+    async cleanup() {
+      await audit.flush().catch(() => undefined);
+      await receiver.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Records of one phase. */
+export function phase(records: AuditRecord[], name: AuditRecord["phase"]): AuditRecord[] {
+  return records.filter((record) => record.phase === name);
+}
