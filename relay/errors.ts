@@ -121,6 +121,20 @@ export const ERROR_CODES = {
     hint: "the callback outlived delivery.maxAgeMs before a receiver accepted it",
   },
 
+  // Redelivery (`audit redeliver <runId>`): an operator's resend of a callback that failed for good.
+  REDELIVERY_NOT_FOUND: {
+    kind: "delivery",
+    hint: "no failed callback for this runId in stateDir's outbox/failed/: it was delivered, is still pending (retrying), or never accepted; see `audit` for the run",
+  },
+  REDELIVERY_AMBIGUOUS: {
+    kind: "delivery",
+    hint: "several failed callbacks (several OpenCode sessions) carry this runId; redeliver from the one stateDir/session you mean",
+  },
+  REDELIVERY_ALREADY_DELIVERED: {
+    kind: "delivery",
+    hint: "the audit log shows this callback delivered; it is never sent twice",
+  },
+
   // Local state: degrade to an audited error, never crash the host.
   STATE_UNWRITABLE: {
     kind: "state",
