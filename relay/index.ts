@@ -38,9 +38,10 @@ export { ERROR_CODES, type ErrorCode, type ErrorKind, RelayError, toRelayError }
 export { CONFIG_ENV_VAR, type LoadConfigResult, type LoadedConfig, loadConfig } from "./load-config.ts";
 export { hasRunId, parseTitle } from "./parse-title.ts";
 export { type ReadAuditOptions, readAudit } from "./read-audit.ts";
+// Operators and receivers.
+export { type RedeliverOptions, type RedeliverResult, redeliver } from "./redeliver.ts";
 // Running a relay.
 export { createRelay, type Relay, type RelayOptions } from "./relay.ts";
-// Operators and receivers.
 export { signWebhook } from "./sign-webhook.ts";
 export type { InstanceInfo, Outcome, TerminalRun, TokenUsage } from "./terminal-run.ts";
 export { KNOWN_TAG_KEYS, type KnownTagKey, type ParsedTitle, type TitleTags } from "./title-tags.ts";
