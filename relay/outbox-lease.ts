@@ -83,7 +83,7 @@ export function openLeases(dir: string, options: { ensureDir: () => Promise<void
  * or a foreign host's lease past FOREIGN_LEASE_MAX_MS. The break runs under a mkdir lock so two
  * breakers cannot both remove a lease and then both take a fresh one.
  */
-async function breakIfStale(path: string): Promise<boolean> {
+export async function breakIfStale(path: string): Promise<boolean> {
   const lock = `${path}.breaking`;
   try {
     await mkdir(lock, { mode: 0o700 });

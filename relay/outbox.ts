@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import type { Callback } from "./callback.ts";
 import { markerName } from "./dedupe-store.ts";
 import { type ErrorCode, RelayError } from "./errors.ts";
-import { HALF_WRITTEN_MS, type OutboxLease, olderThan, openLeases } from "./outbox-lease.ts";
+import { breakIfStale, HALF_WRITTEN_MS, type OutboxLease, olderThan, openLeases } from "./outbox-lease.ts";
 
 export type { OutboxLease } from "./outbox-lease.ts";
 
@@ -41,10 +41,15 @@ export interface Outbox {
   remove(dedupeKey: string): Promise<void>;
   /** Move an entry to `failed/` (kept for redelivery). */
   moveToFailed(entry: OutboxEntry, code: ErrorCode, failedAt: number): Promise<void>;
-  /** Pending entries; files that do not parse are named in `unreadable` (and moved aside). */
+  /**
+   * Pending entries; files that do not parse are named in `unreadable` (and moved aside). Also
+   * compacts: removes temp files and leases left by a crash (never a live holder's).
+   */
   pending(): Promise<{ entries: OutboxEntry[]; unreadable: string[] }>;
   failed(): Promise<FailedOutboxEntry[]>;
   removeFailed(dedupeKey: string): Promise<void>;
+  /** Remove failed entries (and set-aside unreadable files) older than `maxAgeMs`; returns how many. */
+  pruneFailed(maxAgeMs: number): Promise<number>;
   /** Take the lease on an entry, or null when a live holder has it. Stale leases are broken. */
   lease(dedupeKey: string): Promise<OutboxLease | null>;
   /** Release every lease this outbox holds and mark its holder gone. */
@@ -91,11 +96,19 @@ export function openOutbox(stateDir: string): Outbox {
     async pending() {
       const entries: OutboxEntry[] = [];
       const unreadable: string[] = [];
-      for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const names = await readdir(dir).catch(() => [] as string[]);
+      const present = new Set(names);
+      for (const name of names) {
         const path = join(dir, name);
         if (name.endsWith(".tmp")) {
           // A temp file left by a crash before its rename never became an entry.
           if (await olderThan(path, HALF_WRITTEN_MS)) await unlink(path).catch(() => undefined);
+          continue;
+        }
+        if (name.endsWith(".lease") && !present.has(name.replace(/\.lease$/, ".json"))) {
+          // A lease without its entry: a crash between delivery and release, or an accept in
+          // progress (its holder is alive, so breakIfStale leaves it alone).
+          await breakIfStale(path).catch(() => false);
           continue;
         }
         if (!name.endsWith(".json")) continue;
@@ -122,6 +135,18 @@ export function openOutbox(stateDir: string): Outbox {
         }
       }
       return out;
+    },
+    async pruneFailed(maxAgeMs) {
+      let removed = 0;
+      for (const name of await readdir(failedDir).catch(() => [] as string[])) {
+        const path = join(failedDir, name);
+        if (!(await olderThan(path, maxAgeMs))) continue;
+        await unlink(path).then(
+          () => removed++,
+          () => undefined,
+        );
+      }
+      return removed;
     },
     async removeFailed(key) {
       await unlink(entryPath(failedDir, key)).catch(ignoreMissing);

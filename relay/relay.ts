@@ -164,7 +164,9 @@ export function createRelay(options: RelayOptions): Relay {
     drain: idleNow,
     async recover() {
       if (closed) return;
+      // Compaction: old markers and old failed entries go; a run that old will not be seen again.
       await dedupe.prune(DEDUPE_RETENTION_MS).catch(() => 0);
+      await outbox.pruneFailed(DEDUPE_RETENTION_MS).catch(() => 0);
       const { entries, unreadable } = await outbox.pending();
       for (const file of unreadable) {
         await record({ phase: "failed", code: "INTERNAL", reason: `unreadable outbox entry ${file}`, file });

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -136,5 +136,33 @@ describe("openOutbox: leases", () => {
     );
     expect(await outbox.lease("s|near")).toBeNull();
     expect(JSON.parse(await readFile(leasePath("s|live"), "utf8"))).toMatchObject({ holder: "x" });
+  });
+
+  it("compacts on pending(): removes a dead holder's orphan lease, keeps a live one", async () => {
+    const outbox = open();
+    await outbox.lease("s|warmup");
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid;
+    await writeFile(
+      leasePath("s|orphan"),
+      JSON.stringify({ pid: dead, host: hostname(), holder: "x", at: 1 }),
+    );
+    const live = await open().lease("s|accepting"); // an accept in progress: lease before entry
+    await outbox.pending();
+    const names = await readdir(outbox.dir);
+    expect(names).not.toContain(`${markerName("s|orphan")}.lease`);
+    expect(names).toContain(`${markerName("s|accepting")}.lease`);
+    expect(live).not.toBeNull();
+  });
+});
+
+describe("openOutbox: pruneFailed", () => {
+  it("removes failed entries older than the retention, keeps recent ones", async () => {
+    const outbox = open();
+    await outbox.moveToFailed(entry("s|old"), "DELIVERY_EXPIRED", 1);
+    await outbox.moveToFailed(entry("s|new"), "DELIVERY_EXPIRED", 2);
+    const old = new Date(Date.now() - 40 * 24 * 3600 * 1000);
+    await utimes(join(outbox.dir, "failed", `${markerName("s|old")}.json`), old, old);
+    expect(await outbox.pruneFailed(30 * 24 * 3600 * 1000)).toBe(1);
+    expect((await outbox.failed()).map((e) => e.callback.dedupeKey)).toEqual(["s|new"]);
   });
 });
