@@ -61,6 +61,14 @@ export interface StartOpencodeOptions {
    * crash tests. Files are rewritten; nothing is deleted. The caller then owns the root's removal.
    */
   root?: string;
+  /**
+   * Let OpenCode run its npm install of `@opencode-ai/plugin` in the config dir. OpenCode starts
+   * one for every config dir and, when plugins are present, waits for it before loading them:
+   * ~8–10 s against a registry on first start, and a hang or failure offline. By default the
+   * harness marks the config dir as already installed (the bundle needs nothing from it).
+   * @default false
+   */
+  installDependencies?: boolean;
   /** @default DEFAULT_OPENCODE_BIN */
   opencodeBin?: string;
   /** Give up waiting for "listening" after this long, ms. @default 30000 */
@@ -212,6 +220,7 @@ async function prepare(
     ...options.opencodeConfig,
   };
   await writeFile(join(configDir, "opencode.json"), `${JSON.stringify(opencodeJson, null, 2)}\n`);
+  if (!options.installDependencies) await markDependenciesInstalled(configDir);
   const bundle = options.bundlePath === undefined ? DEFAULT_BUNDLE : options.bundlePath;
   if (bundle !== null) {
     if (!existsSync(bundle)) throw new Error(`bundle ${bundle} is missing: run node scripts/build.mjs`);
@@ -230,6 +239,21 @@ async function prepare(
   } else if (options.relayConfig === null) {
     await rm(relayConfigPath, { force: true });
   }
+}
+
+/**
+ * OpenCode's dependency step (Npm.install in 1.18.33) skips a dir that has `node_modules/` and a
+ * `package-lock.json` whose root lists every dependency of `package.json` plus `@opencode-ai/plugin`.
+ */
+async function markDependenciesInstalled(configDir: string): Promise<void> {
+  if (existsSync(join(configDir, "node_modules"))) return;
+  await mkdir(join(configDir, "node_modules"), { recursive: true });
+  const dependencies = { "@opencode-ai/plugin": "*" };
+  await writeFile(join(configDir, "package.json"), `${JSON.stringify({ dependencies }, null, 2)}\n`);
+  await writeFile(
+    join(configDir, "package-lock.json"),
+    `${JSON.stringify({ lockfileVersion: 3, packages: { "": { dependencies } } }, null, 2)}\n`,
+  );
 }
 
 /** The parent environment without anything that would point OpenCode elsewhere. */
