@@ -152,6 +152,32 @@ describe("openAuditLog", () => {
     expect((await verifyAudit(path)).ok).toBe(true);
   });
 
+  it("turns values JSON cannot hold into JSON, so every line still parses and verifies", async () => {
+    const path = join(dir, "audit.jsonl");
+    const log = openAuditLog({ path });
+    const cycle: Record<string, unknown> = { name: "loop" };
+    cycle.self = cycle;
+    await log.append({
+      phase: "failed",
+      cycle,
+      big: 10n,
+      when: new Date("2026-01-01T00:00:00Z"),
+      error: Object.assign(new Error("boom"), { code: "ECONNRESET" }),
+      nan: Number.NaN,
+      fn: () => 1,
+    });
+    const [record] = await lines(path);
+    expect(record).toMatchObject({
+      cycle: { name: "loop", self: "[circular]" },
+      big: "10",
+      when: "2026-01-01T00:00:00.000Z",
+      error: { name: "Error", message: "boom", code: "ECONNRESET" },
+      nan: null,
+    });
+    expect(record).not.toHaveProperty("fn");
+    expect((await verifyAudit(path)).ok).toBe(true);
+  });
+
   it("writes to fallbackPath and notes it on stderr once when the path cannot be written", async () => {
     const blocker = join(dir, "not-a-folder");
     await writeFile(blocker, "a regular file");
