@@ -1,5 +1,3 @@
-import { realpathSync } from "node:fs";
-import { pathToFileURL } from "node:url";
 import packageJson from "../package.json" with { type: "json" };
 import { RelayError } from "../relay/errors.ts";
 import { type CliCommand, type CliIO, processIO } from "./cli-io.ts";
@@ -7,6 +5,7 @@ import { audit } from "./commands/audit.ts";
 import { install } from "./commands/install.ts";
 import { receive } from "./commands/receive.ts";
 import { uninstall } from "./commands/uninstall.ts";
+import { isProcessEntry } from "./is-process-entry.ts";
 import { isUsageError } from "./usage-error.ts";
 
 /** The commands `opencode-callback-relay <command>` dispatches to; each parses its own arguments. */
@@ -79,18 +78,7 @@ function reportFailure(error: unknown, name: string | undefined, io: CliIO): num
   return 1;
 }
 
-/** True when this module is the script node was started with (through any symlink, as npm's bin links are). */
-function isProcessEntry(): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isProcessEntry()) {
+if (isProcessEntry(import.meta.url)) {
   // exitCode, not exit(): let stdout drain when it is a pipe.
   process.exitCode = await main(process.argv.slice(2), processIO());
 }
