@@ -19,6 +19,9 @@ const common = {
   mainFields: ["module", "main"],
   legalComments: "none",
   logLevel: "warning",
+  // jsonc-parser's "main" is a UMD build whose lazy require("./impl/format") esbuild cannot follow;
+  // its ESM build bundles cleanly.
+  mainFields: ["module", "main"],
   // Some bundled CommonJS (proper-lockfile, undici) calls require() on node builtins.
   banner: {
     js: "import { createRequire as __ocrCreateRequire } from 'node:module'; const require = __ocrCreateRequire(import.meta.url);",

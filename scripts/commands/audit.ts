@@ -6,6 +6,7 @@ import { loadConfig } from "../../relay/load-config.ts";
 import { DELIVERY_STATES } from "../../relay/summarize-runs.ts";
 import type { CliCommand, CliIO } from "../cli-io.ts";
 import { UsageError } from "../usage-error.ts";
+import { auditRedeliver } from "./audit-redeliver.ts";
 import { auditRuns } from "./audit-runs.ts";
 import { auditShow } from "./audit-show.ts";
 import { parseSince } from "./audit-since.ts";
@@ -19,6 +20,8 @@ const USAGE = `usage: opencode-callback-relay audit [subcommand] [options]
   show <id>          every record of a run (id: runId, OpenCode session id or sessionId|runId)
   stats              runs by outcome and state, delivery latency p50/p95/max, top failure codes
   verify             check the hash chain; exit 1 at the first edited/removed/inserted/reordered record
+  redeliver <runId>  resend a failed or unknown callback with the same idempotency key (needs the
+                     configuration: --config-dir or the usual config dir, not --file)
 
 where the log is:
   --file PATH        the audit log (rotated files PATH.1, PATH.2 … are read with it)
@@ -83,6 +86,15 @@ export const audit: CliCommand = async (args, io) => {
     if (rest.length !== n) throw new UsageError(`${subcommand} takes ${what}`);
   };
 
+  if (subcommand === "redeliver") {
+    if (rest.length !== 1) throw new UsageError("redeliver takes one runId");
+    if (values.file !== undefined)
+      throw new UsageError(
+        "redeliver needs the configuration (target, token, stateDir): use --config-dir, not --file",
+      );
+    const configDir = values["config-dir"];
+    return auditRedeliver(rest[0]!, configDir === undefined ? undefined : resolve(io.cwd, configDir), io);
+  }
   const path = await findAuditPath(values, io);
   const options: AuditOptions = {
     path,
@@ -103,9 +115,10 @@ export const audit: CliCommand = async (args, io) => {
     case "show":
       expectOperands(1, "one runId or session id");
       break;
-    // `redeliver <runId>` belongs here (the delivery side adds it).
     default:
-      throw new UsageError(`unknown audit subcommand ${JSON.stringify(subcommand)} (show, stats, verify)`);
+      throw new UsageError(
+        `unknown audit subcommand ${JSON.stringify(subcommand)} (show, stats, verify, redeliver)`,
+      );
   }
   if (subcommand === undefined) validateListing(options);
 
