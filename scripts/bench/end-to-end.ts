@@ -1,0 +1,91 @@
+import { startFakeModel } from "../dev/fake-model.ts";
+import { type OpencodeServer, startOpencodeServer } from "../dev/opencode-server.ts";
+import { benchRelayConfig, taggedTitle } from "./opencode-slowdown.ts";
+import { BENCH_TOKEN } from "./plugin-harness.ts";
+import type { Bench, BenchContext } from "./registry.ts";
+import { type Row, type Section, summarize } from "./stats.ts";
+import { startTimingReceiver, type TimedRequest } from "./timing-receiver.ts";
+
+/**
+ * (5) End to end in OpenCode: `session.idle` → the callback received. A probe plugin in the same
+ * server stamps the first `session.idle` of each session (epoch ms, sub-ms) and POSTs it at once
+ * with a bare `fetch` to the same receiver: that POST is the baseline (the fastest any plugin can
+ * get a request out after the idle), and its stamp is the start of both intervals.
+ */
+
+const PROBE = `const url = process.env.BENCH_PROBE_URL;
+const seen = new Set();
+export const BenchIdleProbe = async () => ({
+  event: async ({ event }) => {
+    if (event.type !== "session.idle") return;
+    const id = event.properties && event.properties.sessionID;
+    if (seen.has(id)) return;
+    seen.add(id);
+    const t = performance.timeOrigin + performance.now();
+    fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ sessionID: id, t }) }).catch(() => {});
+  },
+});
+`;
+
+async function run({ quick, log }: BenchContext): Promise<Section> {
+  const turns = quick ? 5 : 30;
+  const model = await startFakeModel();
+  const receiver = await startTimingReceiver();
+  let server: OpencodeServer | undefined;
+  try {
+    server = await startOpencodeServer({
+      modelBaseURL: model.baseURL,
+      relayConfig: benchRelayConfig(receiver),
+      extraPlugins: { "bench-idle-probe.js": PROBE },
+      env: { BENCH_HOOKS_TOKEN: BENCH_TOKEN, BENCH_PROBE_URL: `${receiver.url}/probe` },
+    });
+    const pluginMs: number[] = [];
+    const probeMs: number[] = [];
+    for (let i = -2; i < turns; i++) {
+      const session = await server.createSession(taggedTitle(`e2e-${i + 2}`));
+      await server.prompt(session.id, "[[fake:text chunks=20]] a short answer", 60_000);
+      const got: TimedRequest[] = [await receiver.next(20_000), await receiver.next(20_000)];
+      const probe = got.find((r) => r.path === "/probe");
+      const callback = got.find((r) => r.path !== "/probe");
+      if (!probe || !callback)
+        throw new Error(`expected a probe and a callback, got ${got.map((r) => r.path)}`);
+      const idleAt = (JSON.parse(probe.body) as { t: number }).t;
+      if (i < 0) continue; // warm-up (the first turn also starts the plugin)
+      pluginMs.push(callback.epoch - idleAt);
+      probeMs.push(probe.epoch - idleAt);
+    }
+    const value = summarize(pluginMs);
+    const baseline = summarize(probeMs);
+    log(`  p50 ${value.median.toFixed(1)} ms (bare fetch from the probe: ${baseline.median.toFixed(1)} ms)`);
+    const rows: Row[] = [
+      {
+        name: "session.idle → callback received",
+        unit: "ms",
+        value,
+        baseline,
+        baselineName: "bare fetch POST from a probe plugin at the same idle",
+        target: "p50 < 50 ms",
+        met: value.median < 50,
+      },
+    ];
+    return {
+      id: "e2e",
+      title: "5. End to end in OpenCode (session.idle → receiver)",
+      method: `A real \`opencode serve\` with the plugin and a probe plugin; ${turns} tagged sessions of one short streamed turn each (after 2 warm-up turns). Both intervals start at the probe's stamp of the session's first \`session.idle\` and end when the receiver (in the bench process) has the body; clocks are the same machine's (performance.timeOrigin + now in Bun and Node).`,
+      rows,
+      notes: [
+        "The plugin's interval includes its settle: reading the session's messages from OpenCode through the SDK client (to report summary, agent, tokens), then integrity, dedupe claim, outbox write and audit before the POST.",
+      ],
+    };
+  } finally {
+    await server?.stop();
+    await receiver.close();
+    await model.close();
+  }
+}
+
+export const endToEnd: Bench = {
+  name: "e2e",
+  title: "session.idle → receiver in a real opencode serve",
+  run,
+};
