@@ -2,11 +2,14 @@ import type { AuditLog } from "../relay/audit-log.ts";
 import { RelayError } from "../relay/errors.ts";
 import type { Relay } from "../relay/relay.ts";
 import type { TerminalRun } from "../relay/terminal-run.ts";
+import type { SessionSummary } from "./find-interrupted.ts";
 import { createSessionTracker, type TrackedEvent, type TurnEnd } from "./session-tracker.ts";
 import { type SessionMessage, settleRun } from "./settle-run.ts";
 
-/** What the hook reads through OpenCode's client: the two calls it makes, nothing more. */
+/** What the plugin reads through OpenCode's client: the calls it makes, nothing more. */
 export interface SessionReader {
+  /** `client.session.list`: this directory's sessions (the start-up scan for interrupted runs). */
+  list(): Promise<SessionSummary[]>;
   /** `client.session.get`: the session's current title. */
   title(sessionId: string): Promise<string>;
   /** `client.session.messages`: the session's messages, oldest first. */
@@ -165,11 +168,17 @@ function fallbackRun(end: TurnEnd): TerminalRun {
 /** A SessionReader over OpenCode's v1 SDK client (`input.client`). */
 export function clientReader(client: {
   session: {
+    list(): Promise<{ data?: unknown; error?: unknown }>;
     get(options: { path: { id: string } }): Promise<{ data?: unknown; error?: unknown }>;
     messages(options: { path: { id: string } }): Promise<{ data?: unknown; error?: unknown }>;
   };
 }): SessionReader {
   return {
+    async list() {
+      const result = await client.session.list();
+      if (!Array.isArray(result.data)) throw failed("session.list", "", result.error);
+      return result.data as SessionSummary[];
+    },
     async title(sessionId) {
       const result = await client.session.get({ path: { id: sessionId } });
       const title = (result.data as { title?: unknown } | undefined)?.title;

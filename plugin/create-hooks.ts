@@ -8,6 +8,7 @@ import { loadConfig } from "../relay/load-config.ts";
 import { createRelay } from "../relay/relay.ts";
 import type { InstanceInfo } from "../relay/terminal-run.ts";
 import { clientReader, createEventHook } from "./create-event-hook.ts";
+import { findInterrupted } from "./find-interrupted.ts";
 
 /** Hooks that do nothing: what the plugin returns when it cannot work. */
 const INERT: Hooks = {};
@@ -46,6 +47,7 @@ export async function createHooks(
   moduleUrl: string,
 ): Promise<Hooks> {
   try {
+    const since = Date.now();
     const env = process.env;
     const loaded = await loadConfig({ configDir: configDirOf(moduleUrl, env), env, options: options ?? {} });
     if (!loaded.ok) {
@@ -74,15 +76,25 @@ export async function createHooks(
       serverUrl: String(input.serverUrl),
     };
     const relay = createRelay({ config, instance, audit, stateDir });
-    relay.recover().catch((error: unknown) => {
-      console.error(`opencode-callback-relay: outbox recovery failed: ${String(error)}`);
-    });
-    const event = createEventHook({
-      relay,
-      audit,
-      reader: clientReader(input.client),
-      worktree: input.worktree,
-    });
+    const reader = clientReader(input.client);
+    // In the background, once init has returned: the client's requests wait for this very instance.
+    setTimeout(() => {
+      relay
+        .recover()
+        .catch((error: unknown) =>
+          console.error(`opencode-callback-relay: outbox recovery failed: ${String(error)}`),
+        )
+        .then(() =>
+          findInterrupted({ list: reader.list, messages: reader.messages, since, worktree: input.worktree }),
+        )
+        .then((runs) => {
+          for (const run of runs) relay.submit(run);
+        })
+        .catch((error: unknown) =>
+          console.error(`opencode-callback-relay: interrupted-run scan failed: ${String(error)}`),
+        );
+    }, 0);
+    const event = createEventHook({ relay, audit, reader, worktree: input.worktree });
     return { event };
   } catch (error) {
     const err = toRelayError(error);
