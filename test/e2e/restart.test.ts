@@ -15,6 +15,7 @@ import { buildBundle, E2E_TOKEN, relayConfigFor } from "./e2e-context.ts";
 
 const PENDING = "agent:main:e2e-pending";
 const CUT_OFF = "agent:main:e2e-interrupted";
+const LATER = "agent:main:e2e-after-restart";
 
 let model: FakeModel;
 let receiver: RecordingReceiver;
@@ -89,6 +90,9 @@ it("delivers the pending callback once after a crash, and reports the cut-off tu
     model.requests.slice(asked).some((r) => r.lastUserText.includes("[[fake:hang]]")) ? true : undefined,
   );
 
+  // Created before the crash, prompted after it: the new plugin instance never saw its creation.
+  const later = await first.createSession(`Later runId=run-later callbackSession=${LATER}`);
+
   await first.kill9();
   crashed = true;
   second = await startOpencodeServer({
@@ -121,4 +125,9 @@ it("delivers the pending callback once after a crash, and reports the cut-off tu
   expect(JSON.parse(routing ?? "{}")).toMatchObject({ outcome: "interrupted", opencodeSessionId: cutOff.id });
   const accepted = auditOf(server).find((r) => r.sessionId === cutOff.id && r.phase === "accepted");
   expect(accepted?.outcome).toBe("interrupted");
+
+  await server.prompt(later.id, "hello");
+  await until("the callback of a session created before the restart", () =>
+    receiver.requests.find((r) => sessionKeyOf(r.json) === LATER),
+  );
 });
