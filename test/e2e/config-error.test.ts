@@ -11,7 +11,8 @@ let world: E2EWorld;
 beforeAll(async () => {
   // Valid JSONC, invalid configuration: target.url is not a URL.
   world = await startWorld({
-    relayConfig: () => `// e2e: broken on purpose\n{ "target": { "kind": "openclaw-agent", "url": "not a url" } }\n`,
+    relayConfig: () =>
+      `// e2e: broken on purpose\n{ "target": { "kind": "openclaw-agent", "url": "not a url" } }\n`,
   });
 });
 
@@ -20,8 +21,12 @@ afterAll(async () => {
 });
 
 it("writes one config_error record naming the file and key, and OpenCode still answers", async () => {
-  const session = await world.server.createSession("Configured badly runId=run-cfg callbackSession=agent:main:e2e-cfg");
-  const answer = (await world.server.prompt(session.id, "hello")) as { info: { role: string; error?: unknown } };
+  const session = await world.server.createSession(
+    "Configured badly runId=run-cfg callbackSession=agent:main:e2e-cfg",
+  );
+  const answer = (await world.server.prompt(session.id, "hello")) as {
+    info: { role: string; error?: unknown };
+  };
   expect(answer.info.role).toBe("assistant");
   expect(answer.info.error).toBeUndefined();
   await world.server.prompt(session.id, "again");

@@ -19,22 +19,35 @@ afterAll(async () => {
 });
 
 it("audits DELIVERY_NETWORK attempts, a scheduled retry and a final failure when the receiver is down", async () => {
-  const session = await world.server.createSession("Unreachable runId=run-down callbackSession=agent:main:e2e-down");
+  const session = await world.server.createSession(
+    "Unreachable runId=run-down callbackSession=agent:main:e2e-down",
+  );
   await world.server.prompt(session.id, "hello");
 
   await world.waitForAudit((r) => r.sessionId === session.id && r.phase === "failed", 1, 15_000);
   const records = forSession(world.audit(), session.id);
-  expect(records.map((r) => r.phase)).toEqual(["accepted", "attempt", "retry_scheduled", "attempt", "failed"]);
-  for (const attempt of records.filter((r) => r.phase === "attempt")) expect(attempt.code).toBe("DELIVERY_NETWORK");
+  expect(records.map((r) => r.phase)).toEqual([
+    "accepted",
+    "attempt",
+    "retry_scheduled",
+    "attempt",
+    "failed",
+  ]);
+  for (const attempt of records.filter((r) => r.phase === "attempt"))
+    expect(attempt.code).toBe("DELIVERY_NETWORK");
   expect(records.find((r) => r.phase === "retry_scheduled")?.code).toBe("DELIVERY_NETWORK");
   expect(records.at(-1)?.code).toBe("DELIVERY_RETRIES_EXHAUSTED");
 });
 
 it("leaves OpenCode answering prompts while deliveries fail", async () => {
-  const session = await world.server.createSession("Still works runId=run-down-2 callbackSession=agent:main:e2e-down");
+  const session = await world.server.createSession(
+    "Still works runId=run-down-2 callbackSession=agent:main:e2e-down",
+  );
   const asked = world.model.requests.length;
   const started = performance.now();
-  const answer = (await world.server.prompt(session.id, "follow-up")) as { info: { role: string; error?: unknown } };
+  const answer = (await world.server.prompt(session.id, "follow-up")) as {
+    info: { role: string; error?: unknown };
+  };
   expect(performance.now() - started).toBeLessThan(5_000);
   expect(answer.info.role).toBe("assistant");
   expect(answer.info.error).toBeUndefined();
