@@ -1,9 +1,9 @@
-import { Agent } from "undici";
 import type { AuditInput } from "./audit-record.ts";
 import { type CallbackIds, callbackIds } from "./build-callback.ts";
 import { buildRequest } from "./build-request.ts";
 import type { RelayConfig } from "./config-schema.ts";
 import { ERROR_CODES, type ErrorCode, RelayError, toRelayError } from "./errors.ts";
+import { Agent } from "./http-client.ts";
 import type { Outbox, OutboxEntry, OutboxLease } from "./outbox.ts";
 import { decideRetry } from "./retry-policy.ts";
 import { type AttemptResult, attemptFields, sendAttempt, targetSecrets } from "./send-attempt.ts";

@@ -1,9 +1,9 @@
-import { Agent } from "undici";
 import type { AuditLog } from "./audit-log.ts";
 import { callbackIds } from "./build-callback.ts";
 import { buildRequest } from "./build-request.ts";
 import type { RelayConfig } from "./config-schema.ts";
 import { ERROR_CODES, type ErrorCode, toRelayError } from "./errors.ts";
+import { Agent } from "./http-client.ts";
 import { type FailedOutboxEntry, openOutbox } from "./outbox.ts";
 import { readAudit } from "./read-audit.ts";
 import { attemptFields, sendAttempt, targetSecrets } from "./send-attempt.ts";

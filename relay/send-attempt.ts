@@ -1,6 +1,7 @@
 import { performance } from "node:perf_hooks";
-import { type Dispatcher, request } from "undici";
+import type { Dispatcher } from "undici";
 import { ERROR_CODES, type ErrorCode } from "./errors.ts";
+import { request } from "./http-client.ts";
 import { parseRetryAfter } from "./retry-policy.ts";
 
 /** The parts of a built request that go on the wire (see build-request.ts). */

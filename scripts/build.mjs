@@ -2,10 +2,25 @@
 // The plugin bundle's only export is the plugin: OpenCode calls every export as a plugin.
 import { existsSync } from "node:fs";
 import { chmod } from "node:fs/promises";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+
+/**
+ * undici ships llhttp twice as base64 WASM (a SIMD build, tried first, and a plain one as the
+ * fallback): 72 KB each. The plain build runs everywhere and SIMD only speeds up parsing large
+ * responses, which callbacks never get, so the plugin carries the plain one only.
+ */
+const oneLlhttp = {
+  name: "one-llhttp",
+  setup(b) {
+    b.onResolve({ filter: /llhttp_simd-wasm\.js$/ }, (args) => ({
+      path: join(args.resolveDir, args.path.replace("llhttp_simd-wasm.js", "llhttp-wasm.js")),
+    }));
+  },
+};
 
 /** Shared options: one self-contained ESM file per entry, runnable by Node 20 and by OpenCode's Bun. */
 const common = {
@@ -17,11 +32,9 @@ const common = {
   // Prefer ESM entries: jsonc-parser's "main" is a UMD build whose require("./impl/…") calls
   // esbuild cannot follow, so the bundle would fail at import time (in Node and in OpenCode's Bun).
   mainFields: ["module", "main"],
+  plugins: [oneLlhttp],
   legalComments: "none",
   logLevel: "warning",
-  // jsonc-parser's "main" is a UMD build whose lazy require("./impl/format") esbuild cannot follow;
-  // its ESM build bundles cleanly.
-  mainFields: ["module", "main"],
   // Some bundled CommonJS (proper-lockfile, undici) calls require() on node builtins.
   banner: {
     js: "import { createRequire as __ocrCreateRequire } from 'node:module'; const require = __ocrCreateRequire(import.meta.url);",
