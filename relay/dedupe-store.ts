@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, open, readdir, stat, unlink } from "node:fs/promises";
+import { link, mkdir, open, readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { RelayError } from "./errors.ts";
 
@@ -18,6 +18,15 @@ export interface DedupeStore {
    * already claimed it. Throws RelayError STATE_UNWRITABLE when the store cannot be written.
    */
   claim(dedupeKey: string): Promise<boolean>;
+  /**
+   * Claim a key with a file that already holds the callback (the outbox's staged entry): the
+   * marker is created as a hard link to it, so the claim and its content appear in one atomic
+   * step, and a crash right after claiming leaves the callback on disk for recover().
+   * `true`: claimed by this caller; `false`: already claimed. Throws STATE_UNWRITABLE.
+   */
+  claimStaged(dedupeKey: string, stagedPath: string): Promise<boolean>;
+  /** Whether `stagedPath` is the very file that claimed `dedupeKey` (same inode as its marker). */
+  isClaimOf(dedupeKey: string, stagedPath: string): Promise<boolean>;
   /** Whether a key has been claimed (by anyone). */
   has(dedupeKey: string): Promise<boolean>;
   /** Remove markers older than `maxAgeMs` (by wall-clock modification time). Returns how many were removed. */
@@ -66,6 +75,24 @@ export function openDedupeStore(stateDir: string, options: { now?: () => number 
         await handle.close().catch(() => undefined);
       }
       return true;
+    },
+    async claimStaged(dedupeKey, stagedPath) {
+      await ensureDir();
+      try {
+        await link(stagedPath, markerPath(dedupeKey));
+        return true;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
+        throw unwritable(dir, error);
+      }
+    },
+    async isClaimOf(dedupeKey, stagedPath) {
+      try {
+        const [marker, staged] = await Promise.all([stat(markerPath(dedupeKey)), stat(stagedPath)]);
+        return marker.ino === staged.ino && marker.dev === staged.dev;
+      } catch {
+        return false;
+      }
     },
     async has(dedupeKey) {
       try {

@@ -37,6 +37,21 @@ export interface Outbox {
   readonly dir: string;
   /** Write (or overwrite) an entry atomically: temp file, fsync, rename. Throws STATE_UNWRITABLE. */
   put(entry: OutboxEntry): Promise<void>;
+  /**
+   * Write an entry to `staged/` under a name of its own (fsynced) and return its path: the
+   * dedupe claim links the marker to it, then promote() makes it the pending entry. Throws
+   * STATE_UNWRITABLE.
+   */
+  stage(entry: OutboxEntry): Promise<string>;
+  /** Make a staged file the pending entry for `dedupeKey` (an atomic rename). */
+  promote(stagedPath: string, dedupeKey: string): Promise<void>;
+  /** Remove a staged file that lost its claim. */
+  discard(stagedPath: string): Promise<void>;
+  /**
+   * Staged files older than a few seconds: left by a crash between claiming and promoting (or by
+   * a claim that lost). recover() promotes the ones that hold their key's claim.
+   */
+  staged(): Promise<Array<{ path: string; entry: OutboxEntry }>>;
   /** Forget a delivered entry. */
   remove(dedupeKey: string): Promise<void>;
   /** Move an entry to `failed/` (kept for redelivery). */
@@ -60,9 +75,13 @@ export interface Outbox {
 export function openOutbox(stateDir: string): Outbox {
   const dir = join(stateDir, "outbox");
   const failedDir = join(dir, "failed");
+  const stagedDir = join(dir, "staged");
   let ready: Promise<void> | undefined;
   const ensureDirs = () => {
-    ready ??= mkdir(failedDir, { recursive: true, mode: 0o700 }).then(
+    ready ??= Promise.all([
+      mkdir(failedDir, { recursive: true, mode: 0o700 }),
+      mkdir(stagedDir, { recursive: true, mode: 0o700 }),
+    ]).then(
       () => undefined,
       (error: unknown) => {
         ready = undefined;
@@ -81,6 +100,46 @@ export function openOutbox(stateDir: string): Outbox {
       await writeAtomic(entryPath(dir, entry.callback.dedupeKey), entry).catch((error: unknown) => {
         throw unwritable(dir, error);
       });
+    },
+    async stage(entry) {
+      await ensureDirs();
+      const path = join(
+        stagedDir,
+        `${markerName(entry.callback.dedupeKey)}.${process.pid}.${randomBytes(4).toString("hex")}.json`,
+      );
+      try {
+        await writeDurable(path, entry);
+      } catch (error) {
+        await unlink(path).catch(() => undefined);
+        throw unwritable(dir, error);
+      }
+      return path;
+    },
+    async promote(stagedPath, key) {
+      await rename(stagedPath, entryPath(dir, key)).catch((error: unknown) => {
+        throw unwritable(dir, error);
+      });
+      await syncDir(dir);
+    },
+    async discard(stagedPath) {
+      await unlink(stagedPath).catch(() => undefined);
+    },
+    async staged() {
+      const out: Array<{ path: string; entry: OutboxEntry }> = [];
+      for (const name of await readdir(stagedDir).catch(() => [] as string[])) {
+        const path = join(stagedDir, name);
+        // A young staged file may belong to an accept in progress in a live process.
+        if (!name.endsWith(".json") || !(await olderThan(path, HALF_WRITTEN_MS))) continue;
+        try {
+          const parsed: unknown = JSON.parse(await readFile(path, "utf8"));
+          if (isEntryShape(parsed)) out.push({ path, entry: parsed });
+          else await unlink(path).catch(() => undefined);
+        } catch {
+          // Torn by a crash mid-write: it never claimed anything (the claim links a complete file).
+          await unlink(path).catch(() => undefined);
+        }
+      }
+      return out;
     },
     async remove(key) {
       await unlink(entryPath(dir, key)).catch(ignoreMissing);
@@ -156,16 +215,21 @@ export function openOutbox(stateDir: string): Outbox {
   };
 }
 
-/** Write JSON so a reader sees the old file or the whole new one, never a torn write. */
-async function writeAtomic(path: string, value: unknown): Promise<void> {
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  const handle = await open(temp, "wx", 0o600);
+/** Create `path` (it must not exist) holding `value` as JSON, flushed to disk before returning. */
+async function writeDurable(path: string, value: unknown): Promise<void> {
+  const handle = await open(path, "wx", 0o600);
   try {
     await handle.writeFile(`${JSON.stringify(value)}\n`);
     await handle.sync();
   } finally {
     await handle.close();
   }
+}
+
+/** Write JSON so a reader sees the old file or the whole new one, never a torn write. */
+async function writeAtomic(path: string, value: unknown): Promise<void> {
+  const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  await writeDurable(temp, value);
   try {
     await rename(temp, path);
   } catch (error) {

@@ -6,7 +6,7 @@ import type { RelayConfig } from "./config-schema.ts";
 import { DEDUPE_RETENTION_MS, openDedupeStore } from "./dedupe-store.ts";
 import { createDeliveryLoop, type PendingCallback, stateErrorRecord } from "./delivery-loop.ts";
 import { toRelayError } from "./errors.ts";
-import { openOutbox } from "./outbox.ts";
+import { type OutboxEntry, type OutboxLease, openOutbox } from "./outbox.ts";
 import type { InstanceInfo, TerminalRun } from "./terminal-run.ts";
 
 export interface RelayOptions {
@@ -128,10 +128,20 @@ export function createRelay(options: RelayOptions): Relay {
       durable: true,
     };
     try {
-      // The O_EXCL marker is the claim: whoever creates it first calls back, in any process.
-      if (!(await dedupe.claim(callback.dedupeKey))) return void (await record({ ...ids, phase: "deduped" }));
+      // Write-ahead: the callback is on disk before it is claimed, and the claim is a hard link
+      // to that file (created only if no marker exists: whoever links first calls back, in any
+      // process). A crash between claiming and promoting leaves a staged file recover() finds.
+      const staged = await outbox.stage(item.entry);
+      const claimed = await dedupe.claimStaged(callback.dedupeKey, staged).catch(async (error: unknown) => {
+        await outbox.discard(staged);
+        throw error;
+      });
+      if (!claimed) {
+        await outbox.discard(staged);
+        return void (await record({ ...ids, phase: "deduped" }));
+      }
       item.lease = await outbox.lease(callback.dedupeKey);
-      await outbox.put(item.entry); // write-ahead: on disk before the first attempt
+      await outbox.promote(staged, callback.dedupeKey);
     } catch (error) {
       item.durable = false;
       await record(stateErrorRecord(ids, error));
@@ -147,6 +157,17 @@ export function createRelay(options: RelayOptions): Relay {
       durable: item.durable,
     });
     loop.start(item);
+  }
+
+  async function resume(entry: OutboxEntry, lease: OutboxLease): Promise<void> {
+    remember(claims, entry.callback.dedupeKey);
+    await record({
+      ...callbackIds(entry.callback),
+      phase: "recovered",
+      attempts: entry.attempts,
+      dueAt: new Date(entry.dueAt).toISOString(),
+    });
+    loop.start({ entry, lease, durable: true });
   }
 
   return {
@@ -167,6 +188,18 @@ export function createRelay(options: RelayOptions): Relay {
       // Compaction: old markers and old failed entries go; a run that old will not be seen again.
       await dedupe.prune(DEDUPE_RETENTION_MS).catch(() => 0);
       await outbox.pruneFailed(DEDUPE_RETENTION_MS).catch(() => 0);
+      for (const { path, entry } of await outbox.staged()) {
+        const key = entry.callback.dedupeKey;
+        if (!(await dedupe.isClaimOf(key, path))) {
+          await outbox.discard(path); // a claim that lost: the winner calls back
+          continue;
+        }
+        if (loop.has(key)) continue;
+        const lease = await outbox.lease(key);
+        if (lease === null) continue;
+        await outbox.promote(path, key);
+        await resume(entry, lease);
+      }
       const { entries, unreadable } = await outbox.pending();
       for (const file of unreadable) {
         await record({ phase: "failed", code: "INTERNAL", reason: `unreadable outbox entry ${file}`, file });
@@ -176,14 +209,7 @@ export function createRelay(options: RelayOptions): Relay {
         if (typeof key !== "string" || loop.has(key)) continue;
         const lease = await outbox.lease(key);
         if (lease === null) continue; // a live relay (here or in another process) is delivering it
-        remember(claims, key);
-        await record({
-          ...callbackIds(entry.callback),
-          phase: "recovered",
-          attempts: entry.attempts,
-          dueAt: new Date(entry.dueAt).toISOString(),
-        });
-        loop.start({ entry, lease, durable: true });
+        await resume(entry, lease);
       }
     },
     async close() {

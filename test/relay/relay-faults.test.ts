@@ -102,7 +102,8 @@ describe("createRelay: retries", () => {
     ]);
     expect(phase(records, "attempt").map((r) => r.attempt)).toEqual([1, 2, 3, 4]);
     expect(phase(records, "retry_scheduled")[0]).toMatchObject({ code: "DELIVERY_HTTP_STATUS", attempt: 1 });
-    expect(await readdir(join(fx.stateDir, "outbox"))).toEqual(["failed"]);
+    expect((await readdir(join(fx.stateDir, "outbox"))).sort()).toEqual(["failed", "staged"]);
+    expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toEqual([]);
   });
 
   it("honours Retry-After: 2 — no attempt before 2 s", async () => {
@@ -306,7 +307,7 @@ describe("createRelay: recovery", () => {
     expect(records.map((r) => r.phase)).toEqual(["recovered", "attempt", "delivered"]);
     expect(records[0]).toMatchObject({ runId: "k1", attempts: 2 });
     expect(records[1]).toMatchObject({ attempt: 3 });
-    expect((await readdir(join(fx.stateDir, "outbox"))).filter((n) => n !== "failed")).toEqual([]);
+    expect((await readdir(join(fx.stateDir, "outbox"))).filter((n) => n !== "failed" && n !== "staged")).toEqual([]);
   });
 
   it("resumes after a restart: a relay closed mid-retry leaves the entry; the next one delivers it", async () => {

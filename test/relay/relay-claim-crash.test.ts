@@ -1,0 +1,116 @@
+import { readdir, utimes } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { buildCallback } from "../../relay/build-callback.ts";
+import { checkIntegrity } from "../../relay/check-integrity.ts";
+import { openDedupeStore } from "../../relay/dedupe-store.ts";
+import { type OutboxEntry, openOutbox } from "../../relay/outbox.ts";
+import { HALF_WRITTEN_MS } from "../../relay/outbox-lease.ts";
+import { createRelay } from "../../relay/relay.ts";
+import { INSTANCE, makeRun, phase, type RelayFixture, relayFixture } from "../helpers/relay-fixture.ts";
+
+let fixture: RelayFixture | undefined;
+afterEach(async () => {
+  await fixture?.cleanup();
+  fixture = undefined;
+});
+
+function entryFor(fx: RelayFixture, runId: string): OutboxEntry {
+  const verdict = checkIntegrity(makeRun(runId), INSTANCE, fx.config);
+  if (!verdict.ok) throw verdict.error;
+  const callback = buildCallback(makeRun(runId), verdict, Date.now());
+  return { v: 1, callback, attempts: 0, dueAt: callback.acceptedAt };
+}
+
+/** Age a staged file past the window in which it may belong to a live accept. */
+async function age(path: string): Promise<void> {
+  const past = new Date(Date.now() - HALF_WRITTEN_MS - 5_000);
+  await utimes(path, past, past);
+}
+
+describe("createRelay: a crash between the dedupe claim and the outbox write", () => {
+  it("loses nothing: recover() finds the claimed staged callback and delivers it once", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    // What accept() does up to the crash: stage the entry, claim the run with it, then die.
+    const outbox = openOutbox(fx.stateDir);
+    const dedupe = openDedupeStore(fx.stateDir);
+    const entry = entryFor(fx, "crash1");
+    const staged = await outbox.stage(entry);
+    expect(await dedupe.claimStaged(entry.callback.dedupeKey, staged)).toBe(true);
+    await age(staged);
+
+    const relay = createRelay({
+      config: fx.config,
+      instance: INSTANCE,
+      audit: fx.audit,
+      stateDir: fx.stateDir,
+    });
+    await relay.recover();
+    await relay.drain();
+    // The run is claimed: submitting it again (a late idle) must not send a second callback.
+    relay.submit(makeRun("crash1"));
+    await relay.drain();
+    await relay.close();
+
+    expect(fx.receiver.requests).toHaveLength(1);
+    expect(fx.receiver.requests[0]?.headers["idempotency-key"]).toBe(entry.callback.idempotencyKey);
+    const records = await fx.records();
+    expect(phase(records, "recovered")).toHaveLength(1);
+    expect(phase(records, "delivered")).toHaveLength(1);
+    expect(phase(records, "deduped")).toHaveLength(1);
+    expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toEqual([]);
+  });
+
+  it("discards a staged callback whose claim was lost to another process, sending nothing for it", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    const outbox = openOutbox(fx.stateDir);
+    const dedupe = openDedupeStore(fx.stateDir);
+    const entry = entryFor(fx, "lost1");
+    const winner = await outbox.stage(entry);
+    const loser = await outbox.stage(entry);
+    expect(await dedupe.claimStaged(entry.callback.dedupeKey, winner)).toBe(true);
+    expect(await dedupe.claimStaged(entry.callback.dedupeKey, loser)).toBe(false);
+    // The winner got as far as promoting and delivering; only the loser's file was left behind.
+    await outbox.promote(winner, entry.callback.dedupeKey);
+    await outbox.remove(entry.callback.dedupeKey);
+    await age(loser);
+
+    const relay = createRelay({
+      config: fx.config,
+      instance: INSTANCE,
+      audit: fx.audit,
+      stateDir: fx.stateDir,
+    });
+    await relay.recover();
+    await relay.drain();
+    await relay.close();
+
+    expect(fx.receiver.requests).toHaveLength(0);
+    expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toEqual([]);
+  });
+
+  it("leaves a young staged file alone: it may belong to an accept in progress elsewhere", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    const outbox = openOutbox(fx.stateDir);
+    const dedupe = openDedupeStore(fx.stateDir);
+    const entry = entryFor(fx, "young1");
+    const staged = await outbox.stage(entry);
+    await dedupe.claimStaged(entry.callback.dedupeKey, staged);
+
+    const relay = createRelay({
+      config: fx.config,
+      instance: INSTANCE,
+      audit: fx.audit,
+      stateDir: fx.stateDir,
+    });
+    await relay.recover();
+    await relay.drain();
+    await relay.close();
+
+    expect(fx.receiver.requests).toHaveLength(0);
+    expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toHaveLength(1);
+  });
+});
