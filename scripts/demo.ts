@@ -56,7 +56,7 @@ async function main(): Promise<number> {
     const auditPath = join(server.root, "audit", "audit.jsonl");
     process.stdout.write(
       `  fake model   ${model.baseURL}\n  receiver     ${receiver.url}/hooks (bearer token required)\n` +
-        `  opencode     ${server.url} (pid ${server.pid}, listening after ${server.startupMs} ms)\n` +
+        `  opencode     ${server.url} (pid ${server.pid}, listening after ${Math.round(server.startupMs)} ms)\n` +
         `  plugin       ${join(server.configDir, "plugins", "opencode-callback-relay.js")}\n` +
         `  audit log    ${auditPath}\n`,
     );
