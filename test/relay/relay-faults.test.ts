@@ -307,7 +307,9 @@ describe("createRelay: recovery", () => {
     expect(records.map((r) => r.phase)).toEqual(["recovered", "attempt", "delivered"]);
     expect(records[0]).toMatchObject({ runId: "k1", attempts: 2 });
     expect(records[1]).toMatchObject({ attempt: 3 });
-    expect((await readdir(join(fx.stateDir, "outbox"))).filter((n) => n !== "failed" && n !== "staged")).toEqual([]);
+    expect(
+      (await readdir(join(fx.stateDir, "outbox"))).filter((n) => n !== "failed" && n !== "staged"),
+    ).toEqual([]);
   });
 
   it("resumes after a restart: a relay closed mid-retry leaves the entry; the next one delivers it", async () => {
