@@ -6,6 +6,8 @@ export default defineConfig({
       {
         test: {
           name: "unit",
+          // Greps every audit line the run wrote for the secrets the tests used (test/helpers/audit-sink.ts).
+          globalSetup: ["test/global-setup.ts"],
           include: [
             "test/unit/**/*.test.ts",
             "test/relay/**/*.test.ts",
@@ -18,6 +20,7 @@ export default defineConfig({
       {
         test: {
           name: "e2e",
+          globalSetup: ["test/global-setup.ts"],
           include: ["test/e2e/**/*.test.ts"],
           // Each file starts its own `opencode serve`; two cores, so keep files from piling up.
           fileParallelism: false,

@@ -9,6 +9,7 @@ import {
   type OpencodeServer,
   startOpencodeServer,
 } from "../../scripts/dev/opencode-server.ts";
+import { sinkAudit } from "../helpers/audit-sink.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";
 
 /**
@@ -118,8 +119,13 @@ export async function startWorld(
       }
     },
     async close() {
-      await server.stop();
-      await Promise.all([model.close(), receiver.close()]);
+      try {
+        // Before stop(), which removes the data dir; the world is quiet by now.
+        await sinkAudit(auditPath, { E2E_TOKEN });
+      } finally {
+        await server.stop();
+        await Promise.all([model.close(), receiver.close()]);
+      }
     },
   };
 }

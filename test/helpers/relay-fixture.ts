@@ -7,6 +7,7 @@ import { buildTitle } from "../../relay/build-title.ts";
 import { configSchema, type RelayConfig, type RelayConfigInput } from "../../relay/config-schema.ts";
 import type { InstanceInfo, TerminalRun } from "../../relay/terminal-run.ts";
 import type { TitleTags } from "../../relay/title-tags.ts";
+import { sinkAudit } from "./audit-sink.ts";
 import { type RecordingReceiver, type Responder, startRecordingReceiver } from "./recording-receiver.ts";
 
 /** A token that must never appear in an audit line or an outbox file. */
@@ -86,7 +87,11 @@ export async function relayFixture(
     async cleanup() {
       await audit.flush().catch(() => undefined);
       await receiver.close();
-      await rm(dir, { recursive: true, force: true });
+      try {
+        await sinkAudit(auditPath, { TOKEN });
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     },
   };
 }

@@ -12,6 +12,7 @@ import type { AuditRecord } from "../../relay/audit-record.ts";
 import { GENESIS_HASH, hashRecord } from "../../relay/hash-record.ts";
 import { readAudit } from "../../relay/read-audit.ts";
 import { verifyAudit } from "../../relay/verify-audit.ts";
+import { sinkAudit } from "../helpers/audit-sink.ts";
 
 let dir: string;
 beforeEach(() => {
@@ -150,6 +151,13 @@ describe("openAuditLog", () => {
     expect(record?.tokens).toEqual({ input: 10, output: 20 });
     expect(record?.reason).toContain("[redacted]");
     expect((await verifyAudit(path)).ok).toBe(true);
+    await sinkAudit(path, {
+      token,
+      signingKey,
+      bearer: "abcdefghijkl",
+      password: "pa55word",
+      apiKey: "k-123456",
+    });
   });
 
   it("turns values JSON cannot hold into JSON, so every line still parses and verifies", async () => {

@@ -7,6 +7,7 @@ import type { RunSummary } from "../../relay/summarize-runs.ts";
 import { main } from "../../scripts/cli.ts";
 import type { CliIO } from "../../scripts/cli-io.ts";
 import { generateAuditLog } from "../../scripts/gen-audit.ts";
+import { sinkAudit } from "../helpers/audit-sink.ts";
 
 let dir: string;
 let log: string;
@@ -18,7 +19,14 @@ beforeAll(async () => {
   // The sink check: every line the generator wrote parses as JSON.
   for (const line of (await readFile(log, "utf8")).split("\n").slice(0, -1)) JSON.parse(line);
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  try {
+    // Every file of the generated log (rotated ones too) parses, and goes into the suite-wide grep.
+    await sinkAudit(log, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 async function run(args: string[], options: { color?: boolean; env?: Record<string, string> } = {}) {
   let stdout = "";
