@@ -65,6 +65,7 @@ describe("openAuditLog", () => {
     expect((await stat(join(dir, "a"))).mode & 0o777).toBe(0o700);
     expect((await stat(join(dir, "a", "b"))).mode & 0o777).toBe(0o700);
     expect(JSON.parse(await readFile(`${path}.head`, "utf8"))).toEqual({ seq: 2, hash: second?.hash });
+    expect((await stat(`${path}.head`)).mode & 0o777).toBe(0o600);
   });
 
   it("sets v, ts, seq, prev and hash itself, whatever the caller passes", async () => {
