@@ -4,6 +4,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import type { AuditRecord } from "../../relay/audit-record.ts";
 import { type FakeModel, startFakeModel } from "../../scripts/dev/fake-model.ts";
 import { type OpencodeServer, startOpencodeServer } from "../../scripts/dev/opencode-server.ts";
+import { sinkAudit } from "../helpers/audit-sink.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";
 import { buildBundle, E2E_TOKEN, relayConfigFor } from "./e2e-context.ts";
 
@@ -71,9 +72,14 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await second?.stop();
-  await first?.stop(); // owns the shared root: removes it
-  await Promise.all([model?.close(), receiver?.close()]);
+  try {
+    // Both servers wrote one log in the shared data dir: into the suite-wide audit check.
+    if (first) await sinkAudit(join(first.dataHome, "opencode-callback-relay", "audit.jsonl"), { E2E_TOKEN });
+  } finally {
+    await second?.stop();
+    await first?.stop(); // owns the shared root: removes it
+    await Promise.all([model?.close(), receiver?.close()]);
+  }
 });
 
 it("delivers the pending callback once after a crash, and reports the cut-off turn as interrupted", async () => {
