@@ -39,6 +39,8 @@ const RELEVANT: ReadonlySet<string> = new Set([
   "message.updated",
 ]);
 
+const DONE: Promise<void> = Promise.resolve();
+
 /** `runId=` and its raw value, for audit records written before the relay parses the title. */
 const RUN_ID_VALUE = /(?:^|\s)runId=(\S+)/u;
 
@@ -122,15 +124,18 @@ export function createEventHook(
     relay.submit(run ?? fallbackRun(end));
   }
 
-  return async ({ event }) => {
+  // A plain function returning one shared settled promise: an `async` hook would allocate a
+  // fresh Promise for each of the thousands of delta events a streamed answer publishes.
+  return ({ event }) => {
     try {
       const type = event?.type;
-      if (!RELEVANT.has(type)) return;
+      if (!RELEVANT.has(type)) return DONE;
       if (settling.size > 0) wakeSettling(event);
       tracker.handle(event);
     } catch (error) {
       console.error(`opencode-callback-relay: event hook: ${String(error)}`);
     }
+    return DONE;
   };
 
   function wakeSettling(event: TrackedEvent): void {

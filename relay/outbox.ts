@@ -52,6 +52,8 @@ export interface Outbox {
    * a claim that lost). recover() promotes the ones that hold their key's claim.
    */
   staged(): Promise<Array<{ path: string; entry: OutboxEntry }>>;
+  /** The pending entry for a key as it is on disk now, or null when there is none. */
+  read(dedupeKey: string): Promise<OutboxEntry | null>;
   /** Forget a delivered entry. */
   remove(dedupeKey: string): Promise<void>;
   /** Move an entry to `failed/` (kept for redelivery). */
@@ -140,6 +142,14 @@ export function openOutbox(stateDir: string): Outbox {
         }
       }
       return out;
+    },
+    async read(key) {
+      try {
+        const parsed: unknown = JSON.parse(await readFile(entryPath(dir, key), "utf8"));
+        return isEntryShape(parsed) ? parsed : null;
+      } catch {
+        return null;
+      }
     },
     async remove(key) {
       await unlink(entryPath(dir, key)).catch(ignoreMissing);
