@@ -6,6 +6,7 @@ import { ERROR_CODES, type ErrorCode, RelayError, toRelayError } from "./errors.
 import { Agent } from "./http-client.ts";
 import type { Outbox, OutboxEntry, OutboxLease } from "./outbox.ts";
 import { decideRetry } from "./retry-policy.ts";
+import { semaphore } from "./semaphore.ts";
 import { type AttemptResult, attemptFields, sendAttempt, targetSecrets } from "./send-attempt.ts";
 
 /** One accepted callback a relay owns until it is delivered or fails for good. */
@@ -17,6 +18,13 @@ export interface PendingCallback {
   durable: boolean;
   /** Cancels the scheduled next attempt. */
   cancel?: () => void;
+  /**
+   * Settles once the entry's lease is taken and its staged file promoted to the outbox. The first
+   * attempt does not wait for it (the staged file and the claim already hold the callback on
+   * disk); every outbox write after an attempt does, so a slow promote can never resurrect an
+   * entry that was delivered meanwhile. Never rejects.
+   */
+  ready?: Promise<void>;
 }
 
 export interface DeliveryLoopOptions {
@@ -82,6 +90,7 @@ export function createDeliveryLoop(options: DeliveryLoopOptions): DeliveryLoop {
     } finally {
       slots.release();
     }
+    await item.ready;
     if (result instanceof RelayError) return settle(item, { code: result.code, reason: result.message });
     entry.attempts += 1;
     const ids = callbackIds(callback);
@@ -133,6 +142,7 @@ export function createDeliveryLoop(options: DeliveryLoopOptions): DeliveryLoop {
     const { entry } = item;
     const ids = callbackIds(entry.callback);
     owned.delete(entry.callback.dedupeKey);
+    await item.ready;
     if (item.durable) {
       await outbox.moveToFailed(entry, why.code, now()).catch((e) => record(stateErrorRecord(ids, e)));
     }
@@ -184,25 +194,5 @@ export function createDeliveryLoop(options: DeliveryLoopOptions): DeliveryLoop {
       for (const item of owned.values()) item.cancel?.();
     },
     close: () => agent.close().catch(() => undefined),
-  };
-}
-
-/** A counting semaphore bounding requests in flight toward the receiver (delivery.concurrency). */
-function semaphore(limit: number) {
-  let free = limit;
-  const waiting: Array<() => void> = [];
-  return {
-    acquire(): Promise<void> {
-      if (free > 0) {
-        free--;
-        return Promise.resolve();
-      }
-      return new Promise((resolve) => waiting.push(resolve));
-    },
-    release() {
-      const next = waiting.shift();
-      if (next) next();
-      else free++;
-    },
   };
 }

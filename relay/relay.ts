@@ -7,6 +7,7 @@ import { DEDUPE_RETENTION_MS, openDedupeStore } from "./dedupe-store.ts";
 import { createDeliveryLoop, type PendingCallback, stateErrorRecord } from "./delivery-loop.ts";
 import { toRelayError } from "./errors.ts";
 import { type OutboxEntry, type OutboxLease, openOutbox } from "./outbox.ts";
+import { semaphore } from "./semaphore.ts";
 import type { InstanceInfo, TerminalRun } from "./terminal-run.ts";
 
 export interface RelayOptions {
@@ -111,7 +112,19 @@ export function createRelay(options: RelayOptions): Relay {
     ...(options.random ? { random: options.random } : {}),
   });
 
+  // A burst of runs ending together (a CI fan-out) must not start hundreds of file-operation
+  // chains at once in OpenCode's process: accept a few at a time, in submission order.
+  const accepting = semaphore(ACCEPT_CONCURRENCY);
   async function accept(run: TerminalRun): Promise<void> {
+    await accepting.acquire();
+    try {
+      await acceptNow(run);
+    } finally {
+      accepting.release();
+    }
+  }
+
+  async function acceptNow(run: TerminalRun): Promise<void> {
     const verdict = checkIntegrity(run, instance, config);
     if (!verdict.ok) {
       const { error, tags } = verdict;
@@ -150,8 +163,16 @@ export function createRelay(options: RelayOptions): Relay {
         await outbox.discard(staged);
         return void (await record({ ...ids, phase: "deduped" }));
       }
-      item.lease = await outbox.lease(callback.dedupeKey);
-      await outbox.promote(staged, callback.dedupeKey);
+      // The staged file and the claim already hold the callback on disk: take the lease and
+      // promote it while the first attempt goes out (the loop waits for this before touching
+      // the outbox again). A crash before the promote leaves the staged file for recover().
+      item.ready = (async () => {
+        item.lease = await outbox.lease(callback.dedupeKey);
+        await outbox.promote(staged, callback.dedupeKey);
+      })().catch((error: unknown) => {
+        item.durable = false;
+        return record(stateErrorRecord(ids, error));
+      });
     } catch (error) {
       item.durable = false;
       await record(stateErrorRecord(ids, error));
@@ -245,6 +266,8 @@ export function createRelay(options: RelayOptions): Relay {
 }
 
 const DONE: Promise<void> = Promise.resolve();
+/** Runs being accepted (integrity, stage, claim) at once. */
+const ACCEPT_CONCURRENCY = 16;
 
 function safeIds(ids: CallbackIds | (() => CallbackIds)): CallbackIds {
   try {
