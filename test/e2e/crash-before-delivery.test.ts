@@ -1,0 +1,144 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import type { AuditRecord } from "../../relay/audit-record.ts";
+import { type FakeModel, startFakeModel } from "../../scripts/dev/fake-model.ts";
+import { type OpencodeServer, startOpencodeServer } from "../../scripts/dev/opencode-server.ts";
+import { sinkAudit } from "../helpers/audit-sink.ts";
+import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";
+import { buildBundle, E2E_TOKEN, relayConfigFor, settleTime } from "./e2e-context.ts";
+
+/**
+ * `opencode serve` is killed with SIGKILL after its runs went idle and their callbacks left the
+ * process, but before any answer came back: the receiver holds every request. Nothing says
+ * "delivered" yet, so after a restart on the same data each callback is sent again, with the same
+ * idempotency key, and answered 2xx exactly once.
+ *
+ * restart.test.ts covers the other pre-delivery crash point: a callback that already had an
+ * answer (503) and waits in the outbox for its retry. Here no attempt has finished at all.
+ */
+
+const CALLER = "agent:main:e2e-crash-in-flight";
+const RUNS = 3;
+
+let model: FakeModel;
+let receiver: RecordingReceiver;
+let first: OpencodeServer;
+let second: OpencodeServer | undefined;
+/** Until the crash the receiver answers nothing; afterwards 200 at once. */
+let holding = true;
+/** 2xx answers per idempotency key. */
+const answered2xx = new Map<string, number>();
+
+const auditOf = (server: OpencodeServer): AuditRecord[] => {
+  try {
+    return readFileSync(join(server.dataHome, "opencode-callback-relay", "audit.jsonl"), "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as AuditRecord);
+  } catch {
+    return [];
+  }
+};
+
+async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+beforeAll(async () => {
+  buildBundle();
+  model = await startFakeModel();
+  receiver = await startRecordingReceiver((request) => {
+    // Held far past the test: the sender's socket dies with its process, never answered.
+    if (holding) return { status: 200, delayMs: 120_000 };
+    const key = String(request.headers["idempotency-key"]);
+    answered2xx.set(key, (answered2xx.get(key) ?? 0) + 1);
+    return { status: 200, body: "{}" };
+  });
+  first = await startOpencodeServer({
+    modelBaseURL: model.baseURL,
+    relayConfig: relayConfigFor(receiver.url, {
+      // The attempt must still be in flight when the process dies: a timeout well past the test.
+      delivery: {
+        timeoutMs: 60_000,
+        maxAttempts: 3,
+        initialDelayMs: 200,
+        maxDelayMs: 500,
+        maxAgeMs: 120_000,
+      },
+    }),
+    env: { OCR_E2E_TOKEN: E2E_TOKEN },
+  });
+});
+
+afterAll(async () => {
+  try {
+    // Both servers wrote one log in the shared data dir: into the suite-wide audit check.
+    if (first) await sinkAudit(join(first.dataHome, "opencode-callback-relay", "audit.jsonl"), { E2E_TOKEN });
+  } finally {
+    await second?.stop();
+    await first?.stop(); // owns the shared root: removes it
+    await Promise.all([model?.close(), receiver?.close()]);
+  }
+});
+
+it("delivers callbacks whose attempt was in flight at a SIGKILL exactly once after the restart, same key", async () => {
+  const sessions = await Promise.all(
+    Array.from({ length: RUNS }, (_, i) =>
+      first.createSession(`In flight ${i} runId=run-in-flight-${i} callbackSession=${CALLER}`),
+    ),
+  );
+  await Promise.all(sessions.map((s) => first.prompt(s.id, "hello")));
+  const held = await receiver.waitFor(RUNS);
+  const heldKeys = new Set(held.map((r) => String(r.headers["idempotency-key"])));
+  expect(heldKeys.size).toBe(RUNS);
+  // Accepted (on disk in the outbox), sent, and no attempt has an outcome yet.
+  await until("every run to be accepted", () =>
+    sessions.every((s) => auditOf(first).some((r) => r.sessionId === s.id && r.phase === "accepted"))
+      ? true
+      : undefined,
+  );
+  for (const session of sessions) {
+    const phases = auditOf(first)
+      .filter((r) => r.sessionId === session.id)
+      .map((r) => r.phase);
+    expect(phases, session.id).toEqual(["accepted"]);
+  }
+
+  await first.kill9();
+  holding = false;
+  second = await startOpencodeServer({
+    modelBaseURL: model.baseURL,
+    root: first.root,
+    env: { OCR_E2E_TOKEN: E2E_TOKEN },
+  });
+  await second.request("GET", "/session"); // the plugin starts with the directory's first request
+  const server = second;
+  await until("every run to be delivered", () =>
+    sessions.every((s) => auditOf(server).some((r) => r.sessionId === s.id && r.phase === "delivered"))
+      ? true
+      : undefined,
+  );
+  await settleTime(1_500); // past the retry delays: a second delivery would show up
+
+  expect(receiver.requests).toHaveLength(2 * RUNS); // the held request, then the redelivery
+  expect(new Set(receiver.requests.map((r) => String(r.headers["idempotency-key"])))).toEqual(heldKeys);
+  expect([...answered2xx.keys()].sort()).toEqual([...heldKeys].sort());
+  expect([...answered2xx.values()]).toEqual(Array(RUNS).fill(1));
+  for (const session of sessions) {
+    const records = auditOf(server).filter((r) => r.sessionId === session.id);
+    expect(
+      records.map((r) => r.phase),
+      session.id,
+    ).toEqual(["accepted", "recovered", "attempt", "delivered"]);
+    expect(records[1]).toMatchObject({ attempts: 0 });
+    expect(new Set(records.map((r) => r.idempotencyKey)).size).toBe(1);
+    expect(heldKeys.has(String(records[0]?.idempotencyKey))).toBe(true);
+  }
+});
