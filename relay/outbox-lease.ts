@@ -116,7 +116,8 @@ function isStale(text: string, at: number): boolean {
   return typeof lease.pid !== "number" || !pidAlive(lease.pid);
 }
 
-function pidAlive(pid: number): boolean {
+/** Whether a process with this pid runs on this host (EPERM: it does, under another user). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

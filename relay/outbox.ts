@@ -1,10 +1,18 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
+import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import type { Callback } from "./callback.ts";
 import { markerName } from "./dedupe-store.ts";
 import { type ErrorCode, RelayError } from "./errors.ts";
-import { breakIfStale, HALF_WRITTEN_MS, type OutboxLease, olderThan, openLeases } from "./outbox-lease.ts";
+import {
+  breakIfStale,
+  HALF_WRITTEN_MS,
+  type OutboxLease,
+  olderThan,
+  openLeases,
+  pidAlive,
+} from "./outbox-lease.ts";
 
 export type { OutboxLease } from "./outbox-lease.ts";
 
@@ -107,7 +115,7 @@ export function openOutbox(stateDir: string): Outbox {
       await ensureDirs();
       const path = join(
         stagedDir,
-        `${markerName(entry.callback.dedupeKey)}.${process.pid}.${randomBytes(4).toString("hex")}.json`,
+        `${markerName(entry.callback.dedupeKey)}.${HOST_TAG}.${process.pid}.${randomBytes(4).toString("hex")}.json`,
       );
       try {
         await writeDurable(path, entry);
@@ -130,8 +138,10 @@ export function openOutbox(stateDir: string): Outbox {
       const out: Array<{ path: string; entry: OutboxEntry }> = [];
       for (const name of await readdir(stagedDir).catch(() => [] as string[])) {
         const path = join(stagedDir, name);
-        // A young staged file may belong to an accept in progress in a live process.
-        if (!name.endsWith(".json") || !(await olderThan(path, HALF_WRITTEN_MS))) continue;
+        // A staged file may belong to an accept in progress: take it only when its process is
+        // gone (same host, dead pid: OpenCode restarts in seconds) or it is older than any accept.
+        if (!name.endsWith(".json")) continue;
+        if (!abandoned(name) && !(await olderThan(path, HALF_WRITTEN_MS))) continue;
         try {
           const parsed: unknown = JSON.parse(await readFile(path, "utf8"));
           if (isEntryShape(parsed)) out.push({ path, entry: parsed });
@@ -223,6 +233,16 @@ export function openOutbox(stateDir: string): Outbox {
     lease: (key) => leases.take(key),
     close: () => leases.close(),
   };
+}
+
+/** This host, in staged file names: a pid only says something about processes of the same host. */
+const HOST_TAG = createHash("sha256").update(hostname()).digest("hex").slice(0, 8);
+
+/** A staged file whose writer (this host, another pid) no longer runs. */
+function abandoned(name: string): boolean {
+  const [, host, pidText] = name.split(".");
+  const pid = Number(pidText);
+  return host === HOST_TAG && Number.isInteger(pid) && pid !== process.pid && !pidAlive(pid);
 }
 
 /** Create `path` (it must not exist) holding `value` as JSON, flushed to disk before returning. */

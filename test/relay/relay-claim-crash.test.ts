@@ -1,5 +1,6 @@
-import { readdir, utimes } from "node:fs/promises";
-import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { readdir, rename, utimes } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { buildCallback } from "../../relay/build-callback.ts";
 import { checkIntegrity } from "../../relay/check-integrity.ts";
@@ -26,6 +27,19 @@ function entryFor(fx: RelayFixture, runId: string): OutboxEntry {
 async function age(path: string): Promise<void> {
   const past = new Date(Date.now() - HALF_WRITTEN_MS - 5_000);
   await utimes(path, past, past);
+}
+
+/** A fresh relay (as after a restart) on the fixture's state dir: recover, settle, close. */
+async function recoverOnce(fx: RelayFixture): Promise<void> {
+  const relay = createRelay({
+    config: fx.config,
+    instance: INSTANCE,
+    audit: fx.audit,
+    stateDir: fx.stateDir,
+  });
+  await relay.recover();
+  await relay.drain();
+  await relay.close();
 }
 
 describe("createRelay: a crash between the dedupe claim and the outbox write", () => {
@@ -112,5 +126,27 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
 
     expect(fx.receiver.requests).toHaveLength(0);
     expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toHaveLength(1);
+  });
+
+  it("recovers at once a young staged callback whose process on this host has died (a quick restart)", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    const outbox = openOutbox(fx.stateDir);
+    const dedupe = openDedupeStore(fx.stateDir);
+    const entry = entryFor(fx, "quick1");
+    // Stage as a process that has since exited: its pid is in the file name.
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid;
+    const mine = await outbox.stage(entry);
+    const parts = basename(mine).split(".");
+    parts[2] = String(dead);
+    const staged = join(dirname(mine), parts.join("."));
+    await rename(mine, staged);
+    expect(await dedupe.claimStaged(entry.callback.dedupeKey, staged)).toBe(true);
+
+    await recoverOnce(fx);
+
+    expect(fx.receiver.requests).toHaveLength(1);
+    expect(fx.receiver.requests[0]?.headers["idempotency-key"]).toBe(entry.callback.idempotencyKey);
+    expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toEqual([]);
   });
 });
