@@ -1,10 +1,10 @@
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { AuditRecord } from "../../relay/audit-record.ts";
 import { type FakeModel, startFakeModel } from "../../scripts/dev/fake-model.ts";
 import { type OpencodeServer, startOpencodeServer } from "../../scripts/dev/opencode-server.ts";
 import { sinkAudit } from "../helpers/audit-sink.ts";
+import { readAuditRecords } from "../helpers/read-audit-records.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";
 import { buildBundle, E2E_TOKEN, relayConfigFor, settleTime } from "./e2e-context.ts";
 
@@ -30,16 +30,8 @@ let holding = true;
 /** 2xx answers per idempotency key. */
 const answered2xx = new Map<string, number>();
 
-const auditOf = (server: OpencodeServer): AuditRecord[] => {
-  try {
-    return readFileSync(join(server.dataHome, "opencode-callback-relay", "audit.jsonl"), "utf8")
-      .split("\n")
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as AuditRecord);
-  } catch {
-    return [];
-  }
-};
+const auditOf = (server: OpencodeServer): AuditRecord[] =>
+  readAuditRecords(join(server.dataHome, "opencode-callback-relay", "audit.jsonl"));
 
 async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { AuditRecord } from "../../relay/audit-record.ts";
@@ -10,6 +10,7 @@ import {
   startOpencodeServer,
 } from "../../scripts/dev/opencode-server.ts";
 import { sinkAudit } from "../helpers/audit-sink.ts";
+import { readAuditRecords } from "../helpers/read-audit-records.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";
 
 /**
@@ -87,18 +88,7 @@ export async function startWorld(
     throw error;
   }
   const auditPath = join(server.dataHome, "opencode-callback-relay", "audit.jsonl");
-  const audit = (): AuditRecord[] => {
-    let text = "";
-    try {
-      text = readFileSync(auditPath, "utf8");
-    } catch {
-      return [];
-    }
-    return text
-      .split("\n")
-      .filter((line) => line !== "")
-      .map((line) => JSON.parse(line) as AuditRecord);
-  };
+  const audit = (): AuditRecord[] => readAuditRecords(auditPath);
   return {
     model,
     receiver,

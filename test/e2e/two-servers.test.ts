@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +7,7 @@ import { verifyAudit } from "../../relay/verify-audit.ts";
 import { type FakeModel, startFakeModel } from "../../scripts/dev/fake-model.ts";
 import { type OpencodeServer, startOpencodeServer } from "../../scripts/dev/opencode-server.ts";
 import { sinkAudit } from "../helpers/audit-sink.ts";
+import { readAuditRecords } from "../helpers/read-audit-records.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";
 import { buildBundle, E2E_TOKEN, relayConfigFor, settleTime } from "./e2e-context.ts";
 
@@ -36,18 +36,7 @@ let receiverUp = false;
 const delivered = new Map<string, number>();
 
 /** Every record of the shared audit log (each line must parse as JSON). */
-const audit = (): AuditRecord[] => {
-  let text = "";
-  try {
-    text = readFileSync(auditPath, "utf8");
-  } catch {
-    return [];
-  }
-  return text
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as AuditRecord);
-};
+const audit = (): AuditRecord[] => readAuditRecords(auditPath);
 const ofSession = (id: string) => audit().filter((r) => r.sessionId === id);
 const count = (records: AuditRecord[], phase: AuditRecord["phase"]) =>
   records.filter((r) => r.phase === phase).length;
