@@ -23,6 +23,15 @@ function entryFor(fx: RelayFixture, runId: string): OutboxEntry {
   return { v: 1, callback, attempts: 0, dueAt: callback.acceptedAt };
 }
 
+/** What accept() works with, on the fixture's state dir, for one run: as a crashed process left it. */
+function crashState(fx: RelayFixture, runId: string) {
+  return {
+    outbox: openOutbox(fx.stateDir),
+    dedupe: openDedupeStore(fx.stateDir),
+    entry: entryFor(fx, runId),
+  };
+}
+
 /** Age a staged file past the window in which it may belong to a live accept. */
 async function age(path: string): Promise<void> {
   const past = new Date(Date.now() - HALF_WRITTEN_MS - 5_000);
@@ -47,9 +56,7 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
     fixture = await relayFixture();
     const fx = fixture;
     // What accept() does up to the crash: stage the entry, claim the run with it, then die.
-    const outbox = openOutbox(fx.stateDir);
-    const dedupe = openDedupeStore(fx.stateDir);
-    const entry = entryFor(fx, "crash1");
+    const { outbox, dedupe, entry } = crashState(fx, "crash1");
     const staged = await outbox.stage(entry);
     expect(await dedupe.claimStaged(entry.callback.dedupeKey, staged)).toBe(true);
     await age(staged);
@@ -79,9 +86,7 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
   it("discards a staged callback whose claim was lost to another process, sending nothing for it", async () => {
     fixture = await relayFixture();
     const fx = fixture;
-    const outbox = openOutbox(fx.stateDir);
-    const dedupe = openDedupeStore(fx.stateDir);
-    const entry = entryFor(fx, "lost1");
+    const { outbox, dedupe, entry } = crashState(fx, "lost1");
     const winner = await outbox.stage(entry);
     const loser = await outbox.stage(entry);
     expect(await dedupe.claimStaged(entry.callback.dedupeKey, winner)).toBe(true);
@@ -108,9 +113,7 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
   it("leaves a young staged file alone: it may belong to an accept in progress elsewhere", async () => {
     fixture = await relayFixture();
     const fx = fixture;
-    const outbox = openOutbox(fx.stateDir);
-    const dedupe = openDedupeStore(fx.stateDir);
-    const entry = entryFor(fx, "young1");
+    const { outbox, dedupe, entry } = crashState(fx, "young1");
     const staged = await outbox.stage(entry);
     await dedupe.claimStaged(entry.callback.dedupeKey, staged);
 
@@ -131,9 +134,7 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
   it("recovers at once a young staged callback whose process on this host has died (a quick restart)", async () => {
     fixture = await relayFixture();
     const fx = fixture;
-    const outbox = openOutbox(fx.stateDir);
-    const dedupe = openDedupeStore(fx.stateDir);
-    const entry = entryFor(fx, "quick1");
+    const { outbox, dedupe, entry } = crashState(fx, "quick1");
     // Stage as a process that has since exited: its pid is in the file name.
     const dead = spawnSync(process.execPath, ["-e", ""]).pid;
     const mine = await outbox.stage(entry);
