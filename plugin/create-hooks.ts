@@ -2,7 +2,7 @@ import { basename, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Hooks, PluginInput } from "@opencode-ai/plugin";
 import { openAuditLog } from "../relay/audit-log.ts";
-import { defaultConfigDir } from "../relay/default-paths.ts";
+import { defaultAuditPath, defaultConfigDir } from "../relay/default-paths.ts";
 import { toRelayError } from "../relay/errors.ts";
 import { loadConfig } from "../relay/load-config.ts";
 import { createRelay } from "../relay/relay.ts";
@@ -56,7 +56,7 @@ export async function createHooks(
       if (!reportedConfigErrors.has(key)) {
         reportedConfigErrors.add(key);
         console.error(`opencode-callback-relay: disabled: ${error.code}: ${error.message} (${error.hint})`);
-        void openAuditLog({ path: auditPath }).append({
+        void openAuditLog(withFallback(auditPath, env)).append({
           phase: "config_error",
           code: error.code,
           reason: error.message,
@@ -68,7 +68,7 @@ export async function createHooks(
       return INERT;
     }
     const { config, auditPath, stateDir, secrets } = loaded.value;
-    const audit = openAuditLog({ path: auditPath, maxBytes: config.audit.maxBytes, secrets });
+    const audit = openAuditLog({ ...withFallback(auditPath, env), maxBytes: config.audit.maxBytes, secrets });
     const instance: InstanceInfo = {
       projectId: input.project?.id ?? "global",
       worktree: input.worktree,
@@ -101,4 +101,13 @@ export async function createHooks(
     console.error(`opencode-callback-relay: disabled: ${err.code}: ${err.message}`);
     return INERT;
   }
+}
+
+/** An audit log at `path` that falls back to the default path when `path` cannot be written. */
+function withFallback(
+  path: string,
+  env: Record<string, string | undefined>,
+): { path: string; fallbackPath?: string } {
+  const fallback = defaultAuditPath(env);
+  return fallback === path ? { path } : { path, fallbackPath: fallback };
 }

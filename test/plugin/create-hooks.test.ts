@@ -1,0 +1,52 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { PluginInput } from "@opencode-ai/plugin";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createHooks } from "../../plugin/create-hooks.ts";
+import { defaultAuditPath } from "../../relay/default-paths.ts";
+import { readAuditRecords } from "../helpers/read-audit-records.ts";
+
+let dir: string;
+const saved = {
+  XDG_DATA_HOME: process.env.XDG_DATA_HOME,
+  OPENCODE_CALLBACK_RELAY_CONFIG: process.env.OPENCODE_CALLBACK_RELAY_CONFIG,
+};
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "ocr-hooks-"));
+  process.env.XDG_DATA_HOME = join(dir, "data");
+  delete process.env.OPENCODE_CALLBACK_RELAY_CONFIG;
+});
+afterEach(async () => {
+  for (const [key, value] of Object.entries(saved)) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Plugin init as OpenCode does it, for a bundle installed in `<dir>/config/plugins/`. */
+async function init(options: Record<string, unknown>) {
+  const configDir = join(dir, "config");
+  await mkdir(join(configDir, "plugins"), { recursive: true });
+  const moduleUrl = pathToFileURL(join(configDir, "plugins", "opencode-callback-relay.js")).href;
+  // A broken configuration must not touch the OpenCode client at all.
+  return createHooks({} as PluginInput, options, moduleUrl);
+}
+
+describe("createHooks with unusable configuration", () => {
+  it("writes config_error to the default audit path when the configured one cannot be written, and returns inert hooks", async () => {
+    const blocker = join(dir, "not-a-dir");
+    await writeFile(blocker, "a regular file where a folder should be");
+    const hooks = await init({ target: { url: "not a url" }, audit: { path: join(blocker, "audit.jsonl") } });
+
+    expect(hooks.event).toBeUndefined();
+    const fallback = defaultAuditPath(process.env);
+    await expect.poll(() => readAuditRecords(fallback).length, { timeout: 5_000 }).toBeGreaterThan(0);
+    const [record] = readAuditRecords(fallback);
+    expect(record).toMatchObject({ phase: "config_error", code: "CONFIG_INVALID" });
+    await expect(readFile(join(blocker, "audit.jsonl"))).rejects.toThrow();
+  });
+});
