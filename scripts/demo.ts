@@ -6,7 +6,7 @@
  * completion; then the callback the receiver got and the audit trail are printed.
  * Everything runs in a temp dir that is removed at the end.
  */
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildTitle } from "../relay/build-title.ts";
 import { verifyAudit } from "../relay/verify-audit.ts";
@@ -88,9 +88,21 @@ async function main(): Promise<number> {
     );
 
     step("The audit trail (one record per step, hash-chained)");
-    await waitFor("the delivered record", () => (received.length > 0 ? true : undefined), 1_000);
-    await new Promise((resolve) => setTimeout(resolve, 300)); // the `delivered` record follows the 200
-    const lines = (await readFile(auditPath, "utf8")).trim().split("\n");
+    // The `delivered` record follows the receiver's 200: wait until the log has it. Only
+    // newline-terminated lines are whole records (the plugin may be mid-write).
+    const wholeLines = () => readFileSync(auditPath, "utf8").split("\n").slice(0, -1);
+    const lines = await waitFor(
+      "the delivered record",
+      () => {
+        try {
+          const now = wholeLines();
+          return now.some((line) => line.includes('"phase":"delivered"')) ? now : undefined;
+        } catch {
+          return undefined; // not created yet
+        }
+      },
+      10_000,
+    );
     for (const line of lines) {
       const record = JSON.parse(line) as Record<string, unknown>;
       const extra = record.code
