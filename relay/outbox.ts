@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import type { Callback } from "./callback.ts";
 import { markerName } from "./dedupe-store.ts";
+import { syncDir, writeAtomic, writeDurable } from "./durable-file.ts";
 import { type ErrorCode, RelayError } from "./errors.ts";
 import {
   breakIfStale,
@@ -243,40 +244,6 @@ function abandoned(name: string): boolean {
   const [, host, pidText] = name.split(".");
   const pid = Number(pidText);
   return host === HOST_TAG && Number.isInteger(pid) && pid !== process.pid && !pidAlive(pid);
-}
-
-/** Create `path` (it must not exist) holding `value` as JSON, flushed to disk before returning. */
-async function writeDurable(path: string, value: unknown): Promise<void> {
-  const handle = await open(path, "wx", 0o600);
-  try {
-    await handle.writeFile(`${JSON.stringify(value)}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Write JSON so a reader sees the old file or the whole new one, never a torn write. */
-async function writeAtomic(path: string, value: unknown): Promise<void> {
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  await writeDurable(temp, value);
-  try {
-    await rename(temp, path);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
-  await syncDir(dirname(path));
-}
-
-/** Make a rename durable; some platforms cannot fsync a directory, which only weakens durability. */
-async function syncDir(path: string): Promise<void> {
-  try {
-    const handle = await open(path, "r");
-    await handle.sync().finally(() => handle.close());
-  } catch {
-    // best effort
-  }
 }
 
 /** Enough shape to deliver from; anything else is set aside rather than crashing recovery. */
