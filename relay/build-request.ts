@@ -3,6 +3,7 @@ import type { Callback } from "./callback.ts";
 import type { RelayConfig } from "./config-schema.ts";
 import { RelayError } from "./errors.ts";
 import { signWebhook, webhookSecretKey } from "./sign-webhook.ts";
+import { signingSecrets } from "./target-secrets.ts";
 
 /** One HTTP request for one attempt of one callback. Holds secrets: never audit it whole. */
 export interface CallbackRequest {
@@ -34,8 +35,7 @@ function endpoint(base: string, leaf: string): string {
 }
 
 function secretsOf(target: Target): string[] {
-  const secrets =
-    target.secret === undefined ? [] : Array.isArray(target.secret) ? target.secret : [target.secret];
+  const secrets = signingSecrets(target);
   if (secrets.length === 0) {
     throw new RelayError(
       "CONFIG_INVALID",

@@ -7,7 +7,8 @@ import { Agent } from "./http-client.ts";
 import type { Outbox, OutboxEntry, OutboxLease } from "./outbox.ts";
 import { decideRetry } from "./retry-policy.ts";
 import { semaphore } from "./semaphore.ts";
-import { type AttemptResult, attemptFields, sendAttempt, targetSecrets } from "./send-attempt.ts";
+import { type AttemptResult, attemptFields, sendAttempt } from "./send-attempt.ts";
+import { targetSecrets } from "./target-secrets.ts";
 
 /** One accepted callback a relay owns until it is delivered or fails for good. */
 export interface PendingCallback {

@@ -11,6 +11,7 @@ import {
 } from "./default-paths.ts";
 import { RelayError, toRelayError } from "./errors.ts";
 import { isPlainObject, substituteEnv } from "./substitute-env.ts";
+import { targetSecrets } from "./target-secrets.ts";
 
 type Env = Record<string, string | undefined>;
 
@@ -207,11 +208,7 @@ function copy(value: unknown): unknown {
 }
 
 function collectSecrets(fromEnv: string[], config: RelayConfig): string[] {
-  const secrets = new Set(fromEnv);
-  const { token, secret } = config.target;
-  if (token) secrets.add(token);
-  for (const s of Array.isArray(secret) ? secret : secret ? [secret] : []) secrets.add(s);
-  return [...secrets].filter((s) => s !== "");
+  return [...new Set([...fromEnv, ...targetSecrets(config.target)])].filter((s) => s !== "");
 }
 
 /** audit.path from whatever was read, when it is usable without the rest of the configuration. */

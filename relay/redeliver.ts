@@ -6,7 +6,8 @@ import { ERROR_CODES, type ErrorCode, toRelayError } from "./errors.ts";
 import { Agent } from "./http-client.ts";
 import { type FailedOutboxEntry, openOutbox } from "./outbox.ts";
 import { readAudit } from "./read-audit.ts";
-import { attemptFields, sendAttempt, targetSecrets } from "./send-attempt.ts";
+import { attemptFields, sendAttempt } from "./send-attempt.ts";
+import { targetSecrets } from "./target-secrets.ts";
 
 export interface RedeliverOptions {
   config: RelayConfig;

@@ -2,6 +2,7 @@ import { performance } from "node:perf_hooks";
 import type { Dispatcher } from "undici";
 import { ERROR_CODES, type ErrorCode } from "./errors.ts";
 import { request } from "./http-client.ts";
+import { redact } from "./redact.ts";
 import { parseRetryAfter } from "./retry-policy.ts";
 
 /** The parts of a built request that go on the wire (see build-request.ts). */
@@ -80,7 +81,9 @@ export function classifyStatus(status: number, body: string): { verdict: Attempt
  */
 export async function sendAttempt(wire: WireRequest, options: SendAttemptOptions): Promise<AttemptResult> {
   const now = options.now ?? Date.now;
-  const redact = redactor(options.secrets ?? []);
+  // A receiver may echo what it got (an auth header in an error page): never into the audit.
+  const secrets = options.secrets ?? [];
+  const scrub = (text: string) => redact(text, secrets) as string;
   const bytes = Buffer.byteLength(wire.body);
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
@@ -106,7 +109,7 @@ export async function sendAttempt(wire: WireRequest, options: SendAttemptOptions
       status,
       bytes,
       durationMs: elapsed(),
-      responseExcerpt: excerpt(redact(text)),
+      responseExcerpt: excerpt(scrub(text)),
       retryAfterMs: verdict === "retry" ? parseRetryAfter(response.headers["retry-after"], now()) : null,
     };
     if (code !== undefined) {
@@ -123,7 +126,7 @@ export async function sendAttempt(wire: WireRequest, options: SendAttemptOptions
       hint: ERROR_CODES[failure.code].hint,
       bytes,
       durationMs: elapsed(),
-      responseExcerpt: excerpt(redact(failure.text)),
+      responseExcerpt: excerpt(scrub(failure.text)),
       retryAfterMs: null,
     };
   }
@@ -173,17 +176,6 @@ function excerpt(text: string): string {
   return flat.length <= RESPONSE_EXCERPT_CHARS ? flat : flat.slice(0, RESPONSE_EXCERPT_CHARS);
 }
 
-/** A receiver may echo what it got (an auth header in an error page): never let that reach the audit. */
-function redactor(secrets: readonly string[]): (text: string) => string {
-  const usable = secrets.filter((secret) => secret.length >= 4);
-  if (usable.length === 0) return (text) => text;
-  return (text) => {
-    let out = text;
-    for (const secret of usable) out = out.split(secret).join("[redacted]");
-    return out;
-  };
-}
-
 /**
  * The fields of an `attempt` audit record for one result (no headers, no secrets). The URL is
  * audited without credentials or query: a webhook URL may carry a token there.
@@ -203,16 +195,6 @@ export function attemptFields(
     ...(result.code === undefined ? {} : { code: result.code, hint: result.hint }),
     responseExcerpt: result.responseExcerpt,
   };
-}
-
-/** Configured credentials, so a receiver that echoes them cannot put them in the audit. */
-export function targetSecrets(target: {
-  token?: string | undefined;
-  secret?: string | string[] | undefined;
-}) {
-  const list =
-    target.secret === undefined ? [] : Array.isArray(target.secret) ? target.secret : [target.secret];
-  return target.token === undefined ? list : [target.token, ...list];
 }
 
 function auditUrl(url: string): string {
