@@ -1,5 +1,6 @@
 import type { AuditLog } from "../relay/audit-log.ts";
 import { RelayError } from "../relay/errors.ts";
+import { rawRunId } from "../relay/parse-title.ts";
 import type { Relay } from "../relay/relay.ts";
 import type { TerminalRun } from "../relay/terminal-run.ts";
 import type { SessionSummary } from "./find-interrupted.ts";
@@ -40,9 +41,6 @@ const RELEVANT: ReadonlySet<string> = new Set([
 ]);
 
 const DONE: Promise<void> = Promise.resolve();
-
-/** `runId=` and its raw value, for audit records written before the relay parses the title. */
-const RUN_ID_VALUE = /(?:^|\s)runId=(\S+)/u;
 
 /**
  * The plugin's `event` hook. OpenCode calls it in a synchronous loop and does not await it, so
@@ -105,7 +103,7 @@ export function createEventHook(
       if (settled.fetchError !== undefined) {
         const reason =
           settled.fetchError instanceof Error ? settled.fetchError.message : String(settled.fetchError);
-        const runId = RUN_ID_VALUE.exec(end.pinnedTitle)?.[1];
+        const runId = rawRunId(end.pinnedTitle);
         void audit.append({
           phase: "state_error",
           sessionId: end.sessionId,

@@ -1,4 +1,4 @@
-import { hasRunId } from "../relay/parse-title.ts";
+import { rawRunId } from "../relay/parse-title.ts";
 
 /**
  * Terminal detection over OpenCode's event stream (DESIGN.md "Terminal runs and dedupe"), as a
@@ -70,9 +70,6 @@ export interface SessionTracker {
 
 /** Runs remembered per session, so a title switched back to an earlier runId keeps that run's pin. */
 const MAX_PINS_PER_SESSION = 8;
-/** `runId=` and its raw value: the same token `hasRunId` looks for. */
-const RUN_ID_VALUE = /(?:^|\s)runId=(\S+)/u;
-
 interface Turn {
   startedAt: number;
   /** The run the turn started with; `undefined` while the title is unknown. */
@@ -123,7 +120,7 @@ export function createSessionTracker(options: SessionTrackerOptions): SessionTra
 
   function setTitle(id: string, title: string): void {
     const state = touch(id, true);
-    const key = hasRunId(title) ? RUN_ID_VALUE.exec(title)?.[1] : undefined;
+    const key = rawRunId(title);
     state.tagged = key !== undefined;
     if (key === undefined) {
       state.run = undefined;

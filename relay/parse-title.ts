@@ -34,7 +34,7 @@ const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 const LONE_SURROGATE = /\p{Cs}/u;
 const ESCAPE_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
 /** Cheap pre-check: a token that starts with `runId=` and has at least one more character. */
-const RUN_ID_TOKEN = /(?:^|\s)runId=\S/u;
+const RUN_ID_TOKEN = /(?:^|\s)runId=(\S+)/u;
 
 const KNOWN_KEYS: ReadonlySet<string> = new Set(KNOWN_TAG_KEYS);
 // ignoreBOM keeps a decoded U+FEFF instead of silently dropping it at the start of a run.
@@ -47,6 +47,14 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
  */
 export function hasRunId(title: string): boolean {
   return RUN_ID_TOKEN.test(title);
+}
+
+/**
+ * The raw (undecoded) value of the first `runId=` token, or undefined: a run's identity inside
+ * one session before, or without, a full {@link parseTitle}. Never throws.
+ */
+export function rawRunId(title: string): string | undefined {
+  return RUN_ID_TOKEN.exec(title)?.[1];
 }
 
 /**
