@@ -14,6 +14,7 @@ import { audit } from "./commands/audit.ts";
 import { type ReceivedCallback, startReceiver } from "./commands/receive.ts";
 import { startFakeModel } from "./dev/fake-model.ts";
 import { type OpencodeServer, startOpencodeServer } from "./dev/opencode-server.ts";
+import { waitFor } from "./dev/wait-for.ts";
 
 const TOKEN = "demo-hooks-token";
 const CALLBACK_SESSION = "agent:main:main";
@@ -21,16 +22,6 @@ const CALLBACK_SESSION = "agent:main:main";
 const bold = (text: string) =>
   process.stdout.isTTY && !process.env.NO_COLOR ? `\x1b[1m${text}\x1b[0m` : text;
 const step = (text: string) => process.stdout.write(`\n${bold(`▶ ${text}`)}\n`);
-
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 async function main(): Promise<number> {
   const received: Array<{ callback: ReceivedCallback; headers: Record<string, string> }> = [];

@@ -13,6 +13,7 @@ import {
   type SyntaxKind,
 } from "jsonc-parser";
 import { RelayError } from "../relay/errors.ts";
+import { isPlainObject } from "../relay/substitute-env.ts";
 
 /**
  * Editing the user's JSONC config files in place: jsonc-parser's `modify` re-formats only what it
@@ -111,9 +112,4 @@ function afterLineComment(text: string, offset: number): number {
   let token = scanner.scan();
   while (token === WHITESPACE) token = scanner.scan();
   return token === LINE_COMMENT ? scanner.getPosition() : offset;
-}
-
-/** A JSON object: not an array, not null. */
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

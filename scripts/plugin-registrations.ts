@@ -1,5 +1,6 @@
 import { findNodeAtLocation, getNodeValue } from "jsonc-parser";
-import { isPlainObject, parseJsonc, removeArrayItem } from "./jsonc-edit.ts";
+import { isPlainObject } from "../relay/substitute-env.ts";
+import { parseJsonc, removeArrayItem } from "./jsonc-edit.ts";
 import { readIfExists } from "./read-if-exists.ts";
 
 /** Matches the bundle's file name, an npm name or a `file://` URL naming this plugin. */

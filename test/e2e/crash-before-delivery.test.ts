@@ -3,6 +3,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import type { AuditRecord } from "../../relay/audit-record.ts";
 import { type FakeModel, startFakeModel } from "../../scripts/dev/fake-model.ts";
 import { type OpencodeServer, startOpencodeServer } from "../../scripts/dev/opencode-server.ts";
+import { waitFor } from "../../scripts/dev/wait-for.ts";
 import { sinkAudit } from "../helpers/audit-sink.ts";
 import { readAuditRecords } from "../helpers/read-audit-records.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";
@@ -32,16 +33,6 @@ const answered2xx = new Map<string, number>();
 
 const auditOf = (server: OpencodeServer): AuditRecord[] =>
   readAuditRecords(join(server.dataHome, "opencode-callback-relay", "audit.jsonl"));
-
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 beforeAll(async () => {
   buildBundle();
@@ -91,7 +82,7 @@ it("delivers callbacks whose attempt was in flight at a SIGKILL exactly once aft
   const heldKeys = new Set(held.map((r) => String(r.headers["idempotency-key"])));
   expect(heldKeys.size).toBe(RUNS);
   // Accepted (on disk in the outbox), sent, and no attempt has an outcome yet.
-  await until("every run to be accepted", () =>
+  await waitFor("every run to be accepted", () =>
     sessions.every((s) => auditOf(first).some((r) => r.sessionId === s.id && r.phase === "accepted"))
       ? true
       : undefined,
@@ -112,7 +103,7 @@ it("delivers callbacks whose attempt was in flight at a SIGKILL exactly once aft
   });
   await second.request("GET", "/session"); // the plugin starts with the directory's first request
   const server = second;
-  await until("every run to be delivered", () =>
+  await waitFor("every run to be delivered", () =>
     sessions.every((s) => auditOf(server).some((r) => r.sessionId === s.id && r.phase === "delivered"))
       ? true
       : undefined,

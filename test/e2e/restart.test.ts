@@ -3,6 +3,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import type { AuditRecord } from "../../relay/audit-record.ts";
 import { type FakeModel, startFakeModel } from "../../scripts/dev/fake-model.ts";
 import { type OpencodeServer, startOpencodeServer } from "../../scripts/dev/opencode-server.ts";
+import { waitFor } from "../../scripts/dev/wait-for.ts";
 import { sinkAudit } from "../helpers/audit-sink.ts";
 import { readAuditRecords } from "../helpers/read-audit-records.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";
@@ -26,16 +27,6 @@ let crashed = false;
 
 const auditOf = (server: OpencodeServer): AuditRecord[] =>
   readAuditRecords(join(server.dataHome, "opencode-callback-relay", "audit.jsonl"));
-
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 const sessionKeyOf = (json: unknown) => (json as { sessionKey?: string } | undefined)?.sessionKey;
 
@@ -77,14 +68,14 @@ afterAll(async () => {
 it("delivers the pending callback once after a crash, and reports the cut-off turn as interrupted", async () => {
   const pending = await first.createSession(`Pending runId=run-pending callbackSession=${PENDING}`);
   await first.prompt(pending.id, "hello");
-  await until("the retry to be scheduled", () =>
+  await waitFor("the retry to be scheduled", () =>
     auditOf(first).find((r) => r.sessionId === pending.id && r.phase === "retry_scheduled"),
   );
 
   const cutOff = await first.createSession(`Cut off runId=run-cut callbackSession=${CUT_OFF}`);
   const asked = model.requests.length;
   await first.promptAsync(cutOff.id, "[[fake:hang]]");
-  await until("the model to be streaming", () =>
+  await waitFor("the model to be streaming", () =>
     model.requests.slice(asked).some((r) => r.lastUserText.includes("[[fake:hang]]")) ? true : undefined,
   );
 
@@ -102,7 +93,7 @@ it("delivers the pending callback once after a crash, and reports the cut-off tu
   await second.request("GET", "/session");
 
   const server = second;
-  await until("the pending callback to be delivered", () =>
+  await waitFor("the pending callback to be delivered", () =>
     auditOf(server).find((r) => r.sessionId === pending.id && r.phase === "delivered"),
   );
   const phases = auditOf(server)
@@ -114,7 +105,7 @@ it("delivers the pending callback once after a crash, and reports the cut-off tu
   const toPending = receiver.requests.filter((r) => sessionKeyOf(r.json) === PENDING);
   expect(new Set(toPending.map((r) => r.headers["idempotency-key"])).size).toBe(1);
 
-  const [interrupted] = await until("the interrupted callback", () => {
+  const [interrupted] = await waitFor("the interrupted callback", () => {
     const found = receiver.requests.filter((r) => sessionKeyOf(r.json) === CUT_OFF);
     return found.length > 0 ? found : undefined;
   });
@@ -125,7 +116,7 @@ it("delivers the pending callback once after a crash, and reports the cut-off tu
   expect(accepted?.outcome).toBe("interrupted");
 
   await server.prompt(later.id, "hello");
-  await until("the callback of a session created before the restart", () =>
+  await waitFor("the callback of a session created before the restart", () =>
     receiver.requests.find((r) => sessionKeyOf(r.json) === LATER),
   );
 });

@@ -6,6 +6,7 @@ import type { AuditRecord } from "../../relay/audit-record.ts";
 import { verifyAudit } from "../../relay/verify-audit.ts";
 import { type FakeModel, startFakeModel } from "../../scripts/dev/fake-model.ts";
 import { type OpencodeServer, startOpencodeServer } from "../../scripts/dev/opencode-server.ts";
+import { waitFor } from "../../scripts/dev/wait-for.ts";
 import { sinkAudit } from "../helpers/audit-sink.ts";
 import { readAuditRecords } from "../helpers/read-audit-records.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";
@@ -40,16 +41,6 @@ const audit = (): AuditRecord[] => readAuditRecords(auditPath);
 const ofSession = (id: string) => audit().filter((r) => r.sessionId === id);
 const count = (records: AuditRecord[], phase: AuditRecord["phase"]) =>
   records.filter((r) => r.phase === phase).length;
-
-async function waitUntil<T>(what: string, probe: () => T | undefined, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** A server on the first server's root (same HOME, XDG dirs, project, plugin and relay config). */
 async function startOnSharedRoot(): Promise<OpencodeServer> {
@@ -111,7 +102,7 @@ it("two servers recovering one crashed server's outbox at once deliver each run 
     ),
   );
   await Promise.all(sessions.map((s) => first.prompt(s.id, "hello")));
-  await waitUntil("every run to wait for a retry", () => {
+  await waitFor("every run to wait for a retry", () => {
     const records = audit();
     return sessions.every((s) => records.some((r) => r.sessionId === s.id && r.phase === "retry_scheduled"))
       ? true
@@ -121,7 +112,7 @@ it("two servers recovering one crashed server's outbox at once deliver each run 
   const cutOff = await first.createSession(`Cut off runId=run-two-cut callbackSession=${CALLER}`);
   const asked = model.requests.length;
   await first.promptAsync(cutOff.id, "[[fake:hang]]");
-  await waitUntil("the model to be streaming", () =>
+  await waitFor("the model to be streaming", () =>
     model.requests.slice(asked).some((r) => r.lastUserText.includes("[[fake:hang]]")) ? true : undefined,
   );
 
@@ -135,7 +126,7 @@ it("two servers recovering one crashed server's outbox at once deliver each run 
   const runs = [...sessions, cutOff];
   const keyOf = (sessionId: string) =>
     audit().find((r) => r.sessionId === sessionId && r.phase === "accepted")?.idempotencyKey;
-  await waitUntil(
+  await waitFor(
     "a 2xx for every run",
     () => (runs.every((s) => delivered.has(keyOf(s.id) ?? "")) ? true : undefined),
     20_000,
@@ -174,11 +165,9 @@ it("a run prompted again in the other server, and runs on both at once, call bac
   // The same session (same runId) goes idle in one process, then in the other.
   const both = await b.createSession(`Both runId=run-two-both callbackSession=${CALLER}`);
   await b.prompt(both.id, "hello");
-  await waitUntil("its callback", () => ofSession(both.id).find((r) => r.phase === "delivered"));
+  await waitFor("its callback", () => ofSession(both.id).find((r) => r.phase === "delivered"));
   await c.prompt(both.id, "again");
-  await waitUntil("the other server to dedupe it", () =>
-    ofSession(both.id).find((r) => r.phase === "deduped"),
-  );
+  await waitFor("the other server to dedupe it", () => ofSession(both.id).find((r) => r.phase === "deduped"));
 
   const onB = await Promise.all(
     [0, 1, 2].map((i) => b.createSession(`B ${i} runId=run-b-${i} callbackSession=${CALLER}`)),
@@ -188,7 +177,7 @@ it("a run prompted again in the other server, and runs on both at once, call bac
   );
   await Promise.all([...onB.map((s) => b.prompt(s.id, "hi")), ...onC.map((s) => c.prompt(s.id, "hi"))]);
   const parallel = [...onB, ...onC];
-  await waitUntil("a callback for every run", () =>
+  await waitFor("a callback for every run", () =>
     parallel.every((s) => ofSession(s.id).some((r) => r.phase === "delivered")) ? true : undefined,
   );
   await settleTime(1_000);
@@ -211,13 +200,13 @@ it("a turn still running in one server when another starts on the same data call
   const live = await b.createSession(`Live runId=run-two-live callbackSession=${CALLER}`);
   const asked = model.requests.length;
   const turn = b.prompt(live.id, "[[fake:text chunks=30 delay=100]]"); // ~3 s of streaming
-  await waitUntil("the model to be streaming", () =>
+  await waitFor("the model to be streaming", () =>
     model.requests.slice(asked).some((r) => r.lastUserText.includes("chunks=30")) ? true : undefined,
   );
   // The new plugin's start-up scan reads the shared sessions while the turn streams in the other process.
   await d.request("GET", "/session");
   await turn;
-  await waitUntil("the callback", () => (count(ofSession(live.id), "delivered") > 0 ? true : undefined));
+  await waitFor("the callback", () => (count(ofSession(live.id), "delivered") > 0 ? true : undefined));
   await settleTime(1_500);
 
   const records = ofSession(live.id);
