@@ -2,12 +2,13 @@ import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseReportBlock, ROUTING_FIELD_NAMES } from "../../relay/build-report.ts";
 import { buildRequest } from "../../relay/build-request.ts";
-import type { Callback, RoutingFields } from "../../relay/callback.ts";
+import type { Callback } from "../../relay/callback.ts";
 import { configSchema, type RelayConfigInput } from "../../relay/config-schema.ts";
 import { RelayError } from "../../relay/errors.ts";
 import { idempotencyKey } from "../../relay/idempotency-key.ts";
 import { verifyWebhook } from "../../relay/verify-webhook.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";
+import { type CallbackOverrides, sampleCallback } from "../helpers/sample-callback.ts";
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const OTHER = `whsec_${Buffer.from("another signing key, 32 bytes!!").toString("base64")}`;
@@ -17,42 +18,21 @@ function target(input: Partial<RelayConfigInput["target"]> = {}) {
     .target;
 }
 
-function callback(
-  overrides: { routing?: Partial<RoutingFields>; report?: Partial<Callback["report"]> } = {},
-): Callback {
-  return {
-    dedupeKey: "ses_1|run-abc",
-    idempotencyKey: idempotencyKey("ses_1|run-abc"),
-    acceptedAt: 1_700_000_100_000,
-    routing: {
-      runId: "run-abc",
-      taskId: "T-1",
-      requestedAgent: "coder",
-      resolvedAgent: "coder",
-      actualAgent: "coder",
-      fallbackUsed: false,
-      callbackSession: "agent:main:main",
-      callbackSessionId: null,
-      opencodeSessionId: "ses_1",
-      projectId: "proj-1",
-      repoRoot: "/repo",
-      outcome: "completed",
-      ...overrides.routing,
-    },
+/** The shared sample, leaner: no callbackSessionId, one file, no usage figures. */
+function callback(overrides: CallbackOverrides = {}): Callback {
+  return sampleCallback({
+    routing: { callbackSessionId: null, ...overrides.routing },
     report: {
-      titleText: "T-1 implement the parser",
-      error: null,
       summary: "Implemented the parser.",
       filesChanged: ["relay/parse.ts"],
       tokens: null,
       cost: null,
       durationMs: 5_000,
       model: null,
-      startedAt: 1_700_000_000_000,
       endedAt: 1_700_000_005_000,
       ...overrides.report,
     },
-  };
+  });
 }
 
 const json = (body: string) => JSON.parse(body) as Record<string, unknown>;

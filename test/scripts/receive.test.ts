@@ -2,7 +2,6 @@ import { afterEach, describe, expect, it } from "vitest";
 import { buildRequest } from "../../relay/build-request.ts";
 import type { Callback } from "../../relay/callback.ts";
 import { configSchema } from "../../relay/config-schema.ts";
-import { idempotencyKey } from "../../relay/idempotency-key.ts";
 import { signWebhook } from "../../relay/sign-webhook.ts";
 import type { CliIO } from "../../scripts/cli-io.ts";
 import {
@@ -12,40 +11,23 @@ import {
   startReceiver,
 } from "../../scripts/commands/receive.ts";
 import { isUsageError } from "../../scripts/usage-error.ts";
+import { sampleCallback } from "../helpers/sample-callback.ts";
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-const callback: Callback = {
-  dedupeKey: "ses_1|run-abc",
-  idempotencyKey: idempotencyKey("ses_1|run-abc"),
-  acceptedAt: 1_700_000_100_000,
-  routing: {
-    runId: "run-abc",
-    taskId: "T-1",
-    requestedAgent: "coder",
-    resolvedAgent: "coder",
-    actualAgent: "coder",
-    fallbackUsed: false,
-    callbackSession: "agent:main:main",
-    callbackSessionId: null,
-    opencodeSessionId: "ses_1",
-    projectId: null,
-    repoRoot: null,
-    outcome: "completed",
-  },
+const callback: Callback = sampleCallback({
+  routing: { callbackSessionId: null, projectId: null, repoRoot: null },
   report: {
     titleText: "T-1",
-    error: null,
     summary: "All done.",
     filesChanged: [],
     tokens: null,
     cost: null,
     durationMs: 1000,
     model: null,
-    startedAt: 1_700_000_000_000,
     endedAt: 1_700_000_001_000,
   },
-};
+});
 
 type Receiver = Awaited<ReturnType<typeof startReceiver>>;
 let receiver: Receiver | undefined;
