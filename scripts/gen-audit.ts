@@ -3,6 +3,7 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { openAuditLog } from "../relay/audit-log.ts";
 import type { AuditInput } from "../relay/audit-record.ts";
+import { seededRandom } from "./dev/seeded-random.ts";
 
 /**
  * Writes a realistic audit log through the real writer (chain, rotation, head), for the review
@@ -31,7 +32,7 @@ const LANES = 8; // runs in flight at once, so their records interleave
 export async function generateAuditLog(
   options: GenerateAuditOptions,
 ): Promise<{ records: number; runs: number }> {
-  const random = mulberry32(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   let clock = (options.start ?? new Date("2026-01-01T00:00:00Z")).getTime();
   const log = openAuditLog({
     path: options.path,
@@ -154,18 +155,6 @@ function scriptRun(n: number, random: () => number): AuditInput[] {
     ];
   }
   return [accepted, attempt(1, 503, "DELIVERY_HTTP_STATUS"), retry(1, "DELIVERY_HTTP_STATUS")];
-}
-
-/** A small seeded PRNG: the same seed gives the same log. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function isProcessEntry(): boolean {

@@ -52,6 +52,31 @@ function peakTracker() {
   };
 }
 
+/**
+ * Time `work` from a quiet start (after GC) and report wall time, RSS and heap peaks, and how
+ * long the event loop was held up while it ran.
+ */
+async function measureBurst(work: () => Promise<void>): Promise<BurstResult> {
+  (globalThis as { gc?: () => void }).gc?.();
+  const rssBefore = process.memoryUsage().rss;
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
+  const peaks = peakTracker();
+  const t0 = performance.now();
+  await work();
+  const wallMs = performance.now() - t0;
+  loop.disable();
+  const heapPeak = peaks.stop();
+  return {
+    wallMs,
+    rssBeforeMb: mb(rssBefore),
+    peakRssMb: process.resourceUsage().maxRSS / 1024,
+    heapPeakMb: mb(heapPeak),
+    loopDelayMaxMs: loop.max / 1e6,
+    loopDelayP99Ms: loop.percentile(99) / 1e6,
+  };
+}
+
 /** Child: the relay's burst. */
 export async function burstRelayChild(): Promise<BurstResult> {
   const input = childInput<BurstInput>();
@@ -67,27 +92,13 @@ export async function burstRelayChild(): Promise<BurstResult> {
     stateDir: join(input.dir, "state"),
   });
   const runs = Array.from({ length: input.runs }, (_, i) => benchRun(`burst-${i}`));
-  (globalThis as { gc?: () => void }).gc?.();
-  const rssBefore = process.memoryUsage().rss;
-  const loop = monitorEventLoopDelay({ resolution: 1 });
-  loop.enable();
-  const peaks = peakTracker();
-  const t0 = performance.now();
-  for (const run of runs) relay.submit(run);
-  await relay.drain();
-  const wallMs = performance.now() - t0;
-  loop.disable();
-  const heapPeak = peaks.stop();
+  const result = await measureBurst(async () => {
+    for (const run of runs) relay.submit(run);
+    await relay.drain();
+  });
   await relay.close();
   await audit.flush();
-  return {
-    wallMs,
-    rssBeforeMb: mb(rssBefore),
-    peakRssMb: process.resourceUsage().maxRSS / 1024,
-    heapPeakMb: mb(heapPeak),
-    loopDelayMaxMs: loop.max / 1e6,
-    loopDelayP99Ms: loop.percentile(99) / 1e6,
-  };
+  return result;
 }
 
 /** Child: the bare-POST floor. */
@@ -100,38 +111,24 @@ export async function burstBareChild(): Promise<BurstResult> {
     sessionKey: "agent:main:main",
   });
   const bodies = Array.from({ length: input.runs }, (_, i) => body.replace("OpenCode", `OpenCode ${i}`));
-  (globalThis as { gc?: () => void }).gc?.();
-  const rssBefore = process.memoryUsage().rss;
-  const loop = monitorEventLoopDelay({ resolution: 1 });
-  loop.enable();
-  const peaks = peakTracker();
-  const t0 = performance.now();
-  let next = 0;
-  const worker = async () => {
-    while (next < bodies.length) {
-      const payload = bodies[next++] as string;
-      const response = await request(`${input.url}/hooks/agent`, {
-        dispatcher: agent,
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${BENCH_TOKEN}` },
-        body: payload,
-      });
-      await response.body.dump();
-    }
-  };
-  await Promise.all(Array.from({ length: 8 }, worker));
-  const wallMs = performance.now() - t0;
-  loop.disable();
-  const heapPeak = peaks.stop();
+  const result = await measureBurst(async () => {
+    let next = 0;
+    const worker = async () => {
+      while (next < bodies.length) {
+        const payload = bodies[next++] as string;
+        const response = await request(`${input.url}/hooks/agent`, {
+          dispatcher: agent,
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${BENCH_TOKEN}` },
+          body: payload,
+        });
+        await response.body.dump();
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+  });
   await agent.close();
-  return {
-    wallMs,
-    rssBeforeMb: mb(rssBefore),
-    peakRssMb: process.resourceUsage().maxRSS / 1024,
-    heapPeakMb: mb(heapPeak),
-    loopDelayMaxMs: loop.max / 1e6,
-    loopDelayP99Ms: loop.percentile(99) / 1e6,
-  };
+  return result;
 }
 
 async function run({ quick, log }: BenchContext): Promise<Section> {

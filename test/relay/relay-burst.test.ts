@@ -1,20 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createRelay, type Relay } from "../../relay/relay.ts";
 import { verifyAudit } from "../../relay/verify-audit.ts";
+import { seededRandom } from "../../scripts/dev/seeded-random.ts";
 import type { Reply } from "../helpers/recording-receiver.ts";
 import { INSTANCE, makeRun, phase, type RelayFixture, relayFixture } from "../helpers/relay-fixture.ts";
-
-/** mulberry32: a seeded PRNG, so a failing burst can be replayed. */
-function seeded(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 let fixture: RelayFixture | undefined;
 let relay: Relay | undefined;
@@ -29,7 +18,7 @@ const RUNS = 1_000;
 
 describe("createRelay: burst", () => {
   it(`delivers ${RUNS} runs against a receiver failing 20% at random: each key 2xx exactly once`, async () => {
-    const random = seeded(0xc0ffee);
+    const random = seededRandom(0xc0ffee);
     const failures: Reply[] = [
       { status: 503, body: "hook agent run did not start before admission timeout" },
       { status: 500, body: "mapping threw" },
