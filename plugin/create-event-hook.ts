@@ -1,8 +1,5 @@
-import type { AuditLog } from "../relay/audit-log.ts";
-import { RelayError } from "../relay/errors.ts";
-import { rawRunId } from "../relay/parse-title.ts";
-import type { Relay } from "../relay/relay.ts";
-import type { TerminalRun } from "../relay/terminal-run.ts";
+import type { AuditLog, Relay, TerminalRun } from "../relay/index.ts";
+import { RelayError, rawRunId } from "../relay/index.ts";
 import type { SessionSummary } from "./find-interrupted.ts";
 import { createSessionTracker, type TrackedEvent, type TurnEnd } from "./session-tracker.ts";
 import { type SessionMessage, settleRun } from "./settle-run.ts";

@@ -1,12 +1,15 @@
 import { basename, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Hooks, PluginInput } from "@opencode-ai/plugin";
-import { openAuditLog } from "../relay/audit-log.ts";
-import { defaultAuditPath, defaultConfigDir } from "../relay/default-paths.ts";
-import { toRelayError } from "../relay/errors.ts";
-import { loadConfig } from "../relay/load-config.ts";
-import { createRelay } from "../relay/relay.ts";
-import type { InstanceInfo } from "../relay/terminal-run.ts";
+import type { InstanceInfo } from "../relay/index.ts";
+import {
+  createRelay,
+  defaultAuditPath,
+  defaultConfigDir,
+  loadConfig,
+  openAuditLog,
+  toRelayError,
+} from "../relay/index.ts";
 import { clientReader, createEventHook } from "./create-event-hook.ts";
 import { findInterrupted } from "./find-interrupted.ts";
 

@@ -1,5 +1,5 @@
-import { hasRunId } from "../relay/parse-title.ts";
-import type { TerminalRun } from "../relay/terminal-run.ts";
+import type { TerminalRun } from "../relay/index.ts";
+import { hasRunId } from "../relay/index.ts";
 import { buildRun, type SessionMessage } from "./settle-run.ts";
 
 /** The fields of `GET /session` entries the scan reads. */

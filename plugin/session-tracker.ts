@@ -1,4 +1,4 @@
-import { rawRunId } from "../relay/parse-title.ts";
+import { rawRunId } from "../relay/index.ts";
 
 /**
  * Terminal detection over OpenCode's event stream (DESIGN.md "Terminal runs and dedupe"), as a

@@ -1,5 +1,5 @@
 import { isAbsolute, relative, sep } from "node:path";
-import type { TerminalRun, TokenUsage } from "../relay/terminal-run.ts";
+import type { TerminalRun, TokenUsage } from "../relay/index.ts";
 import { describeError, type TurnEnd } from "./session-tracker.ts";
 
 /** One entry of `GET /session/:id/message`, loosely typed: only what the report reads. */

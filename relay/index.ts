@@ -1,49 +1,84 @@
 /**
- * The public surface of relay/: what plugin/ and scripts/ (and anyone running the relay without
- * OpenCode) build on. relay/ never imports OpenCode.
+ * The public surface of relay/: what plugin/ and scripts/ import (never relay's files by path), and
+ * what anyone running the relay without OpenCode builds on. relay/ never imports OpenCode.
  *
- * Held back on purpose, importable by path for tests and tools but not promised here:
- * - the pieces createRelay wires together (dedupe-store, outbox, outbox-lease, delivery-loop,
- *   send-attempt, retry-policy, build-callback, build-request, build-report): their shapes follow
- *   the on-disk formats and may change with them; `Relay` is the stable way in;
- * - the audit log's internals (audit-writer, audit-lock, audit-files, audit-snapshot, hash-record,
- *   read-lines, read-tail): `openAuditLog`, `readAudit` and `verifyAudit` are the contract;
- * - redact and substitute-env: helpers of the audit log and of load-config.
+ * Each concept folder has an index.ts of its own, which is what the other folders import:
+ * - `title/` tags, `parseTitle`, `buildTitle`; `integrity/` the fail-closed checks;
+ * - `config/` schema, loading, `{env:…}` substitution, default paths;
+ * - `callback/` the run, the report, request bodies per target kind, webhook signing;
+ * - `delivery/` retry policy (every retry decision), one attempt, the delivery loop, redelivery;
+ * - `state/` outbox, leases, dedupe markers, durable file writes;
+ * - `audit/` record schema, hash chain, writer, reader, verifier, redaction;
+ * - `core/` `createRelay`, which wires them together; `errors/` `RelayError` and the codes.
+ *
+ * Held back on purpose (importable by path from tests, not promised here): the pieces createRelay
+ * wires together (outbox, leases, dedupe store, delivery loop, attempts, request builders) follow
+ * the on-disk formats and may change with them; `Relay` is the stable way in.
  */
 
-// Audit.
-export { type AuditLog, type AuditLogOptions, openAuditLog } from "./audit-log.ts";
+// The audit log.
 export {
   AUDIT_PHASES,
   AUDIT_SCHEMA_VERSION,
   type AuditInput,
+  type AuditLog,
+  type AuditLogOptions,
   type AuditPhase,
   type AuditRecord,
-} from "./audit-record.ts";
-// Titles and integrity.
-export { buildTitle } from "./build-title.ts";
-export type { Callback, RoutingFields, RunReport } from "./callback.ts";
-export { checkIntegrity, type IntegrityVerdict } from "./check-integrity.ts";
-// Configuration.
-export { configSchema, type RelayConfig, type RelayConfigInput, type TargetKind } from "./config-schema.ts";
+  listRotated,
+  openAuditLog,
+  type ReadAuditOptions,
+  readAudit,
+  type VerifyProblem,
+  type VerifyResult,
+  verifyAudit,
+} from "./audit/index.ts";
+// Runs, callbacks and receivers.
 export {
+  type Callback,
+  type InstanceInfo,
+  type Outcome,
+  parseReportBlock,
+  type RoutingFields,
+  type RunReport,
+  signWebhook,
+  type TerminalRun,
+  type TokenUsage,
+  verifyWebhook,
+  type WebhookVerdict,
+  webhookSecretKey,
+} from "./callback/index.ts";
+// Configuration.
+export {
+  CONFIG_ENV_VAR,
   CONFIG_FILE_NAME,
+  configSchema,
   defaultAuditPath,
   defaultConfigDir,
   defaultStateDir,
+  isPlainObject,
+  type LoadConfigResult,
+  type LoadedConfig,
+  loadConfig,
+  type RelayConfig,
+  type RelayConfigInput,
   resolveUserPath,
-} from "./default-paths.ts";
+  type TargetKind,
+} from "./config/index.ts";
+// Running a relay, and redelivering what it could not.
+export { createRelay, type Relay, type RelayOptions } from "./core/index.ts";
+export { type RedeliverOptions, type RedeliverResult, redeliver } from "./delivery/index.ts";
 // Errors.
-export { ERROR_CODES, type ErrorCode, type ErrorKind, RelayError, toRelayError } from "./errors.ts";
-export { CONFIG_ENV_VAR, type LoadConfigResult, type LoadedConfig, loadConfig } from "./load-config.ts";
-export { hasRunId, parseTitle } from "./parse-title.ts";
-export { type ReadAuditOptions, readAudit } from "./read-audit.ts";
-// Operators and receivers.
-export { type RedeliverOptions, type RedeliverResult, redeliver } from "./redeliver.ts";
-// Running a relay.
-export { createRelay, type Relay, type RelayOptions } from "./relay.ts";
-export { signWebhook } from "./sign-webhook.ts";
-export type { InstanceInfo, Outcome, TerminalRun, TokenUsage } from "./terminal-run.ts";
-export { KNOWN_TAG_KEYS, type KnownTagKey, type ParsedTitle, type TitleTags } from "./title-tags.ts";
-export { type VerifyProblem, type VerifyResult, verifyAudit } from "./verify-audit.ts";
-export { verifyWebhook } from "./verify-webhook.ts";
+export { ERROR_CODES, type ErrorCode, type ErrorKind, RelayError, toRelayError } from "./errors/index.ts";
+export { checkIntegrity, type IntegrityVerdict } from "./integrity/index.ts";
+// Titles and integrity.
+export {
+  buildTitle,
+  hasRunId,
+  KNOWN_TAG_KEYS,
+  type KnownTagKey,
+  type ParsedTitle,
+  parseTitle,
+  rawRunId,
+  type TitleTags,
+} from "./title/index.ts";

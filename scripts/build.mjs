@@ -43,7 +43,7 @@ const common = {
 
 const entries = [
   { in: "plugin/index.ts", out: "dist/opencode-callback-relay.js", minify: true },
-  { in: "scripts/cli.ts", out: "dist/cli.js", minify: false, shebang: true },
+  { in: "scripts/cli/cli.ts", out: "dist/cli.js", minify: false, shebang: true },
   { in: "scripts/demo.ts", out: "dist/demo.js", minify: false },
 ];
 // The benchmarks are built only when asked for (`npm run bench`): nobody installs them.

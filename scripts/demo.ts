@@ -8,10 +8,9 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildTitle } from "../relay/build-title.ts";
-import { verifyAudit } from "../relay/verify-audit.ts";
-import { audit } from "./commands/audit.ts";
-import { type ReceivedCallback, startReceiver } from "./commands/receive.ts";
+import { buildTitle, verifyAudit } from "../relay/index.ts";
+import { audit } from "./cli/commands/audit.ts";
+import { type ReceivedCallback, startReceiver } from "./cli/commands/receive.ts";
 import { startFakeModel } from "./dev/fake-model.ts";
 import { type OpencodeServer, startOpencodeServer } from "./dev/opencode-server.ts";
 import { waitFor } from "./dev/wait-for.ts";

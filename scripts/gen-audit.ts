@@ -1,8 +1,8 @@
 import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { openAuditLog } from "../relay/audit-log.ts";
-import type { AuditInput } from "../relay/audit-record.ts";
+import type { AuditInput } from "../relay/index.ts";
+import { openAuditLog } from "../relay/index.ts";
 import { seededRandom } from "./dev/seeded-random.ts";
 
 /**

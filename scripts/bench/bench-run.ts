@@ -1,5 +1,5 @@
-import { buildTitle } from "../../relay/build-title.ts";
-import type { TerminalRun } from "../../relay/terminal-run.ts";
+import type { TerminalRun } from "../../relay/index.ts";
+import { buildTitle } from "../../relay/index.ts";
 
 /** A summary of the size a real long answer is quoted at (summaryMaxChars defaults to 4,000). */
 const SUMMARY = "Done. ".repeat(700).slice(0, 4_000);

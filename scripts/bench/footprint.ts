@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import type { PluginInput } from "@opencode-ai/plugin";
 import { createOpencodeClient } from "@opencode-ai/sdk";
-import { audit } from "../commands/audit.ts";
+import { audit } from "../cli/commands/audit.ts";
 import { DEFAULT_BUNDLE } from "../dev/opencode-server.ts";
 import { childInput, runInChild } from "./child.ts";
 import { BENCH_TOKEN } from "./plugin-harness.ts";

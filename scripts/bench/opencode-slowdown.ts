@@ -1,4 +1,4 @@
-import { buildTitle } from "../../relay/build-title.ts";
+import { buildTitle } from "../../relay/index.ts";
 import { startFakeModel } from "../dev/fake-model.ts";
 import { type OpencodeServer, startOpencodeServer } from "../dev/opencode-server.ts";
 import { BENCH_TOKEN } from "./plugin-harness.ts";

@@ -1,7 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildTitle } from "../../relay/build-title.ts";
+import { buildTitle } from "../../relay/index.ts";
 import { startFakeModel } from "../dev/fake-model.ts";
 import { startOpencodeServer } from "../dev/opencode-server.ts";
 

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RoutingFields } from "../../relay/callback.ts";
+import type { RoutingFields } from "../../relay/callback/callback.ts";
 import { readAuditRecords } from "../helpers/read-audit-records.ts";
 import type { ReceivedRequest } from "../helpers/recording-receiver.ts";
 import { E2E_TOKEN, type E2EWorld, forSession, settleTime, startWorld } from "./e2e-context.ts";

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import type { AuditRecord } from "../../relay/audit-record.ts";
+import type { AuditRecord } from "../../relay/audit/audit-record.ts";
 import { type FakeModel, startFakeModel } from "../../scripts/dev/fake-model.ts";
 import { type OpencodeServer, startOpencodeServer } from "../../scripts/dev/opencode-server.ts";
 import { waitFor } from "../../scripts/dev/wait-for.ts";

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { AuditRecord } from "../../relay/audit-record.ts";
+import type { AuditRecord } from "../../relay/audit/audit-record.ts";
 import { type FakeModel, startFakeModel } from "../../scripts/dev/fake-model.ts";
 import {
   DEFAULT_BUNDLE,

@@ -1,4 +1,4 @@
-import type { CliIO } from "../../scripts/cli-io.ts";
+import type { CliIO } from "../../scripts/cli/cli-io.ts";
 
 /** A CliIO that records what a command printed, for in-process CLI tests. */
 export interface CapturedIO extends CliIO {

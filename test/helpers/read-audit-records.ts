@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { AuditRecord } from "../../relay/audit-record.ts";
+import type { AuditRecord } from "../../relay/audit/audit-record.ts";
 
 /**
  * The audit log's records as they are now, for tests polling a log a live plugin writes. Only

@@ -1,12 +1,12 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type AuditLog, openAuditLog } from "../../relay/audit-log.ts";
-import type { AuditRecord } from "../../relay/audit-record.ts";
-import { buildTitle } from "../../relay/build-title.ts";
-import { configSchema, type RelayConfig, type RelayConfigInput } from "../../relay/config-schema.ts";
-import type { InstanceInfo, TerminalRun } from "../../relay/terminal-run.ts";
-import type { TitleTags } from "../../relay/title-tags.ts";
+import { type AuditLog, openAuditLog } from "../../relay/audit/audit-log.ts";
+import type { AuditRecord } from "../../relay/audit/audit-record.ts";
+import type { InstanceInfo, TerminalRun } from "../../relay/callback/terminal-run.ts";
+import { configSchema, type RelayConfig, type RelayConfigInput } from "../../relay/config/config-schema.ts";
+import { buildTitle } from "../../relay/title/build-title.ts";
+import type { TitleTags } from "../../relay/title/title-tags.ts";
 import { sinkAudit } from "./audit-sink.ts";
 import { type RecordingReceiver, type Responder, startRecordingReceiver } from "./recording-receiver.ts";
 

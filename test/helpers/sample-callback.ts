@@ -1,5 +1,5 @@
-import type { Callback, RoutingFields } from "../../relay/callback.ts";
-import { idempotencyKey } from "../../relay/idempotency-key.ts";
+import type { Callback, RoutingFields } from "../../relay/callback/callback.ts";
+import { idempotencyKey } from "../../relay/callback/idempotency-key.ts";
 
 export interface CallbackOverrides {
   routing?: Partial<RoutingFields>;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { createEventHook, type SessionReader } from "../../plugin/create-event-hook.ts";
 import type { SessionMessage } from "../../plugin/settle-run.ts";
-import type { AuditInput } from "../../relay/audit-record.ts";
-import type { TerminalRun } from "../../relay/terminal-run.ts";
+import type { AuditInput } from "../../relay/audit/audit-record.ts";
+import type { TerminalRun } from "../../relay/callback/terminal-run.ts";
 import { loadEvents, loadMessages, type Scenario } from "../fixtures/load-fixture.ts";
 
 /** A reader standing in for OpenCode's client: the session's messages as they are at each read. */

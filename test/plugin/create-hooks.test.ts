@@ -5,7 +5,7 @@ import { pathToFileURL } from "node:url";
 import type { PluginInput } from "@opencode-ai/plugin";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createHooks } from "../../plugin/create-hooks.ts";
-import { defaultAuditPath } from "../../relay/default-paths.ts";
+import { defaultAuditPath } from "../../relay/config/default-paths.ts";
 import { readAuditRecords } from "../helpers/read-audit-records.ts";
 
 let dir: string;

@@ -1,9 +1,9 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { createRelay } from "../../relay/relay.ts";
-import { verifyAudit } from "../../relay/verify-audit.ts";
-import { main } from "../../scripts/cli.ts";
+import { verifyAudit } from "../../relay/audit/verify-audit.ts";
+import { createRelay } from "../../relay/core/create-relay.ts";
+import { main } from "../../scripts/cli/cli.ts";
 import { captureIO } from "../helpers/capture-io.ts";
 import { INSTANCE, makeRun, type RelayFixture, relayFixture, TOKEN } from "../helpers/relay-fixture.ts";
 

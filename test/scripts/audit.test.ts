@@ -3,9 +3,9 @@ import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunSummary } from "../../relay/summarize-runs.ts";
-import { main } from "../../scripts/cli.ts";
-import type { CliIO } from "../../scripts/cli-io.ts";
+import { main } from "../../scripts/cli/cli.ts";
+import type { CliIO } from "../../scripts/cli/cli-io.ts";
+import type { RunSummary } from "../../scripts/cli/summarize-runs.ts";
 import { generateAuditLog } from "../../scripts/gen-audit.ts";
 import { sinkAudit } from "../helpers/audit-sink.ts";
 

@@ -8,7 +8,7 @@ import { promisify } from "node:util";
 import { parse } from "jsonc-parser";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import packageJson from "../../package.json" with { type: "json" };
-import { main } from "../../scripts/cli.ts";
+import { main } from "../../scripts/cli/cli.ts";
 import { type CapturedIO, captureIO } from "../helpers/capture-io.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));

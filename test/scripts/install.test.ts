@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { parse } from "jsonc-parser";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { configSchema } from "../../relay/config-schema.ts";
-import { install } from "../../scripts/commands/install.ts";
-import { STARTER_CONFIG } from "../../scripts/starter-config.ts";
+import { configSchema } from "../../relay/config/config-schema.ts";
+import { install } from "../../scripts/cli/commands/install.ts";
+import { STARTER_CONFIG } from "../../scripts/cli/starter-config.ts";
 import { type CapturedIO, captureIO } from "../helpers/capture-io.ts";
 
 let tmp: string;

@@ -1,6 +1,6 @@
 import { parse } from "jsonc-parser";
 import { describe, expect, it } from "vitest";
-import { mergeIntoJsonc, parseJsonc, removeArrayItem } from "../../scripts/jsonc-edit.ts";
+import { mergeIntoJsonc, parseJsonc, removeArrayItem } from "../../scripts/cli/jsonc-edit.ts";
 
 describe("removeArrayItem", () => {
   it.each([

@@ -1,16 +1,16 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { buildRequest } from "../../relay/build-request.ts";
-import type { Callback } from "../../relay/callback.ts";
-import { configSchema } from "../../relay/config-schema.ts";
-import { signWebhook } from "../../relay/sign-webhook.ts";
-import type { CliIO } from "../../scripts/cli-io.ts";
+import { buildRequest } from "../../relay/callback/build-request.ts";
+import type { Callback } from "../../relay/callback/callback.ts";
+import { signWebhook } from "../../relay/callback/sign-webhook.ts";
+import { configSchema } from "../../relay/config/config-schema.ts";
+import type { CliIO } from "../../scripts/cli/cli-io.ts";
 import {
   type ReceivedCallback,
   type RejectedRequest,
   runReceive,
   startReceiver,
-} from "../../scripts/commands/receive.ts";
-import { isUsageError } from "../../scripts/usage-error.ts";
+} from "../../scripts/cli/commands/receive.ts";
+import { isUsageError } from "../../scripts/cli/usage-error.ts";
 import { sampleCallback } from "../helpers/sample-callback.ts";
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

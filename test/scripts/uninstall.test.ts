@@ -3,8 +3,8 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { install } from "../../scripts/commands/install.ts";
-import { uninstall } from "../../scripts/commands/uninstall.ts";
+import { install } from "../../scripts/cli/commands/install.ts";
+import { uninstall } from "../../scripts/cli/commands/uninstall.ts";
 import { type CapturedIO, captureIO } from "../helpers/capture-io.ts";
 
 let tmp: string;

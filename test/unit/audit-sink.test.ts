@@ -2,7 +2,7 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { openAuditLog } from "../../relay/audit-log.ts";
+import { openAuditLog } from "../../relay/audit/audit-log.ts";
 import {
   AUDIT_SINK_ENV,
   checkAuditSink,

@@ -1,0 +1,3 @@
+export { createDeliveryLoop, type PendingCallback, stateErrorRecord } from "./delivery-loop.ts";
+export { type RedeliverOptions, type RedeliverResult, redeliver } from "./redeliver.ts";
+export { semaphore } from "./semaphore.ts";

@@ -1,0 +1,207 @@
+import { performance } from "node:perf_hooks";
+import type { Dispatcher } from "undici";
+import { redact } from "../audit/index.ts";
+import { ERROR_CODES, type ErrorCode } from "../errors/index.ts";
+import { request } from "./http-client.ts";
+import { parseRetryAfter } from "./retry-policy.ts";
+
+/** The parts of a built request that go on the wire (see build-request.ts). */
+export interface WireRequest {
+  url: string;
+  method: "POST";
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** What one attempt means for the callback. */
+export type AttemptVerdict = "delivered" | "retry" | "final";
+
+/** One HTTP attempt, classified, with everything the `attempt` audit record needs (and no secrets). */
+export interface AttemptResult {
+  verdict: AttemptVerdict;
+  /**
+   * `unknown` when the request may have reached the receiver and we cannot tell whether it acted
+   * (a timeout, a connection dropped after sending): retried with the same idempotency key.
+   */
+  result: "delivered" | "failed" | "unknown";
+  /** HTTP status, when an answer arrived. */
+  status?: number;
+  /** Set unless delivered. */
+  code?: ErrorCode;
+  hint?: string;
+  /** Request body size in bytes. */
+  bytes: number;
+  durationMs: number;
+  /** The first 300 characters of the answer (or the network error), secrets replaced. */
+  responseExcerpt: string;
+  /** From `Retry-After`, in ms; null when absent. */
+  retryAfterMs: number | null;
+}
+
+export interface SendAttemptOptions {
+  /** The relay's keep-alive dispatcher. */
+  dispatcher: Dispatcher;
+  /** The whole attempt (connect, send, headers, body) must finish within this, ms. */
+  timeoutMs: number;
+  /** Strings never to echo into the excerpt (token, signing secrets). */
+  secrets?: readonly string[];
+  /** Epoch-ms clock for Retry-After dates. @default Date.now */
+  now?: () => number;
+}
+
+/** Longest excerpt kept of an answer. */
+export const RESPONSE_EXCERPT_CHARS = 300;
+/** Answer bytes read for classification; the rest is discarded so the socket can be reused. */
+const MAX_READ_BYTES = 16 * 1024;
+
+/** Statuses that say "try again later" (DESIGN.md "Delivery"); 503 is OpenClaw's busy session. */
+export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504]);
+
+/**
+ * Classify an answer by status and (possibly plain-text) body. Only 2xx is delivered; the
+ * retryable set is retried; every other status is final, with the most specific code we can give.
+ */
+export function classifyStatus(status: number, body: string): { verdict: AttemptVerdict; code?: ErrorCode } {
+  if (status >= 200 && status < 300) return { verdict: "delivered" };
+  if (RETRYABLE_STATUSES.has(status)) return { verdict: "retry", code: "DELIVERY_HTTP_STATUS" };
+  if (status === 401) return { verdict: "final", code: "DELIVERY_UNAUTHORIZED" };
+  if (status === 413) return { verdict: "final", code: "DELIVERY_PAYLOAD_TOO_LARGE" };
+  if (status === 400 && /sessionKey is disabled/i.test(body)) {
+    return { verdict: "final", code: "DELIVERY_SESSION_KEY_DISABLED" };
+  }
+  if (status === 400 && /sessionKey must start with/i.test(body)) {
+    return { verdict: "final", code: "DELIVERY_SESSION_KEY_PREFIX" };
+  }
+  return { verdict: "final", code: "DELIVERY_HTTP_STATUS" };
+}
+
+/**
+ * Make one HTTP attempt and classify it. Never rejects: every failure is a result. The response
+ * body is always consumed (or destroyed) so the keep-alive dispatcher never leaks a socket.
+ */
+export async function sendAttempt(wire: WireRequest, options: SendAttemptOptions): Promise<AttemptResult> {
+  const now = options.now ?? Date.now;
+  // A receiver may echo what it got (an auth header in an error page): never into the audit.
+  const secrets = options.secrets ?? [];
+  const scrub = (text: string) => redact(text, secrets) as string;
+  const bytes = Buffer.byteLength(wire.body);
+  const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
+  let sent = false;
+  try {
+    const response = await request(wire.url, {
+      dispatcher: options.dispatcher,
+      method: wire.method,
+      headers: wire.headers,
+      body: wire.body,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      // headers/body timeouts do not cover connecting or a slow trickle: bound the whole attempt.
+      signal: AbortSignal.timeout(options.timeoutMs),
+    });
+    sent = true;
+    const text = await readSome(response.body);
+    const status = response.statusCode;
+    const { verdict, code } = classifyStatus(status, text);
+    const result: AttemptResult = {
+      verdict,
+      result: verdict === "delivered" ? "delivered" : "failed",
+      status,
+      bytes,
+      durationMs: elapsed(),
+      responseExcerpt: excerpt(scrub(text)),
+      retryAfterMs: verdict === "retry" ? parseRetryAfter(response.headers["retry-after"], now()) : null,
+    };
+    if (code !== undefined) {
+      result.code = code;
+      result.hint = ERROR_CODES[code].hint;
+    }
+    return result;
+  } catch (error) {
+    const failure = describeFailure(error, sent);
+    return {
+      verdict: "retry",
+      result: failure.unknown ? "unknown" : "failed",
+      code: failure.code,
+      hint: ERROR_CODES[failure.code].hint,
+      bytes,
+      durationMs: elapsed(),
+      responseExcerpt: excerpt(scrub(failure.text)),
+      retryAfterMs: null,
+    };
+  }
+}
+
+/** Read up to MAX_READ_BYTES of the answer, then drop the rest. */
+async function readSome(body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= MAX_READ_BYTES) {
+      // Leaving the loop destroys the stream; a huge error page is not worth the socket.
+      break;
+    }
+  }
+  return Buffer.concat(chunks).subarray(0, MAX_READ_BYTES).toString("utf8");
+}
+
+/**
+ * Network failure or timeout. A timeout, or a connection lost once the request may have left, is
+ * `unknown`: the receiver may have acted. A refused or unreachable connection is a plain failure.
+ */
+function describeFailure(error: unknown, sent: boolean): { code: ErrorCode; unknown: boolean; text: string } {
+  const err = error as { name?: unknown; code?: unknown; message?: unknown; cause?: unknown };
+  const errCode = typeof err?.code === "string" ? err.code : undefined;
+  const name = typeof err?.name === "string" ? err.name : "Error";
+  const text = `${errCode ?? name}: ${typeof err?.message === "string" ? err.message : String(error)}`;
+  const timedOut =
+    name === "TimeoutError" ||
+    errCode === "UND_ERR_HEADERS_TIMEOUT" ||
+    errCode === "UND_ERR_BODY_TIMEOUT" ||
+    (name === "AbortError" && (err.cause as { name?: unknown } | undefined)?.name === "TimeoutError");
+  if (timedOut) return { code: "DELIVERY_TIMEOUT", unknown: true, text };
+  if (errCode === "UND_ERR_CONNECT_TIMEOUT") return { code: "DELIVERY_TIMEOUT", unknown: false, text };
+  const neverLeft =
+    errCode === "ECONNREFUSED" ||
+    errCode === "ENOTFOUND" ||
+    errCode === "EHOSTUNREACH" ||
+    errCode === "EAI_AGAIN";
+  return { code: "DELIVERY_NETWORK", unknown: sent || !neverLeft, text };
+}
+
+function excerpt(text: string): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length <= RESPONSE_EXCERPT_CHARS ? flat : flat.slice(0, RESPONSE_EXCERPT_CHARS);
+}
+
+/**
+ * The fields of an `attempt` audit record for one result (no headers, no secrets). The URL is
+ * audited without credentials or query: a webhook URL may carry a token there.
+ */
+export function attemptFields(
+  result: AttemptResult,
+  at: { attempt: number; url: string; kind: string },
+): Record<string, unknown> {
+  return {
+    attempt: at.attempt,
+    url: auditUrl(at.url),
+    kind: at.kind,
+    requestBytes: result.bytes,
+    ...(result.status === undefined ? {} : { status: result.status }),
+    durationMs: result.durationMs,
+    result: result.result,
+    ...(result.code === undefined ? {} : { code: result.code, hint: result.hint }),
+    responseExcerpt: result.responseExcerpt,
+  };
+}
+
+function auditUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return "[unparseable url]";
+  }
+}

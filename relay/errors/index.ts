@@ -1,0 +1,1 @@
+export { ERROR_CODES, type ErrorCode, type ErrorKind, RelayError, toRelayError } from "./errors.ts";

@@ -1,0 +1,1 @@
+export { checkIntegrity, type IntegrityVerdict } from "./check-integrity.ts";

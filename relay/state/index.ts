@@ -1,0 +1,8 @@
+export { DEDUPE_RETENTION_MS, openDedupeStore } from "./dedupe-store.ts";
+export {
+  type FailedOutboxEntry,
+  type Outbox,
+  type OutboxEntry,
+  type OutboxLease,
+  openOutbox,
+} from "./outbox.ts";

@@ -1,0 +1,277 @@
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, readdir, readFile, rename, unlink } from "node:fs/promises";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import type { Callback } from "../callback/index.ts";
+import { type ErrorCode, RelayError } from "../errors/index.ts";
+import { markerName } from "./dedupe-store.ts";
+import { syncDir, writeAtomic, writeDurable } from "./durable-file.ts";
+import {
+  breakIfStale,
+  HALF_WRITTEN_MS,
+  type OutboxLease,
+  olderThan,
+  openLeases,
+  pidAlive,
+} from "./outbox-lease.ts";
+
+export type { OutboxLease } from "./outbox-lease.ts";
+
+/**
+ * The write-ahead outbox (DESIGN.md "Delivery"): one JSON file per accepted callback, written
+ * before its first attempt and removed once it is delivered, so a crash or restart loses nothing.
+ * Entries hold no secrets: auth headers and signatures are recomputed from config at each attempt.
+ * Final failures move to `failed/` so an operator can redeliver them.
+ */
+export interface OutboxEntry {
+  v: 1;
+  callback: Callback;
+  /** Attempts made so far. */
+  attempts: number;
+  /** Epoch ms when the next attempt is due. */
+  dueAt: number;
+  /** Code of the last failed attempt. */
+  lastCode?: ErrorCode;
+  /** `unknown` when the last attempt may have reached the receiver. */
+  lastResult?: "failed" | "unknown";
+}
+
+/** An entry that failed for good, kept for `audit redeliver`. */
+export interface FailedOutboxEntry extends OutboxEntry {
+  failedAt: number;
+  code: ErrorCode;
+}
+
+export interface Outbox {
+  readonly dir: string;
+  /** Write (or overwrite) an entry atomically: temp file, fsync, rename. Throws STATE_UNWRITABLE. */
+  put(entry: OutboxEntry): Promise<void>;
+  /**
+   * Write an entry to `staged/` under a name of its own (fsynced) and return its path: the
+   * dedupe claim links the marker to it, then promote() makes it the pending entry. Throws
+   * STATE_UNWRITABLE.
+   */
+  stage(entry: OutboxEntry): Promise<string>;
+  /** Make a staged file the pending entry for `dedupeKey` (an atomic rename). */
+  promote(stagedPath: string, dedupeKey: string): Promise<void>;
+  /** Remove a staged file that lost its claim. */
+  discard(stagedPath: string): Promise<void>;
+  /**
+   * Staged files older than a few seconds: left by a crash between claiming and promoting (or by
+   * a claim that lost). recover() promotes the ones that hold their key's claim.
+   */
+  staged(): Promise<Array<{ path: string; entry: OutboxEntry }>>;
+  /** The pending entry for a key as it is on disk now, or null when there is none. */
+  read(dedupeKey: string): Promise<OutboxEntry | null>;
+  /** Forget a delivered entry. */
+  remove(dedupeKey: string): Promise<void>;
+  /** Move an entry to `failed/` (kept for redelivery). */
+  moveToFailed(entry: OutboxEntry, code: ErrorCode, failedAt: number): Promise<void>;
+  /**
+   * Pending entries; files that do not parse are named in `unreadable` (and moved aside). Also
+   * compacts: removes temp files and leases left by a crash (never a live holder's).
+   */
+  pending(): Promise<{ entries: OutboxEntry[]; unreadable: string[] }>;
+  failed(): Promise<FailedOutboxEntry[]>;
+  removeFailed(dedupeKey: string): Promise<void>;
+  /** Remove failed entries (and set-aside unreadable files) older than `maxAgeMs`; returns how many. */
+  pruneFailed(maxAgeMs: number): Promise<number>;
+  /** Take the lease on an entry, or null when a live holder has it. Stale leases are broken. */
+  lease(dedupeKey: string): Promise<OutboxLease | null>;
+  /** Release every lease this outbox holds and mark its holder gone. */
+  close(): Promise<void>;
+}
+
+/** Open the outbox under `<stateDir>/outbox` (created lazily, mode 0700). */
+export function openOutbox(stateDir: string): Outbox {
+  const dir = join(stateDir, "outbox");
+  const failedDir = join(dir, "failed");
+  const stagedDir = join(dir, "staged");
+  let ready: Promise<void> | undefined;
+  const ensureDirs = () => {
+    ready ??= Promise.all([
+      mkdir(failedDir, { recursive: true, mode: 0o700 }),
+      mkdir(stagedDir, { recursive: true, mode: 0o700 }),
+    ]).then(
+      () => undefined,
+      (error: unknown) => {
+        ready = undefined;
+        throw unwritable(dir, error);
+      },
+    );
+    return ready;
+  };
+  const entryPath = (folder: string, key: string) => join(folder, `${markerName(key)}.json`);
+  const leases = openLeases(dir, { ensureDir: ensureDirs });
+
+  return {
+    dir,
+    async put(entry) {
+      await ensureDirs();
+      await writeAtomic(entryPath(dir, entry.callback.dedupeKey), entry).catch((error: unknown) => {
+        throw unwritable(dir, error);
+      });
+    },
+    async stage(entry) {
+      await ensureDirs();
+      const path = join(
+        stagedDir,
+        `${markerName(entry.callback.dedupeKey)}.${HOST_TAG}.${process.pid}.${randomBytes(4).toString("hex")}.json`,
+      );
+      try {
+        await writeDurable(path, entry);
+      } catch (error) {
+        await unlink(path).catch(() => undefined);
+        throw unwritable(dir, error);
+      }
+      return path;
+    },
+    async promote(stagedPath, key) {
+      await rename(stagedPath, entryPath(dir, key)).catch((error: unknown) => {
+        throw unwritable(dir, error);
+      });
+      await syncDir(dir);
+    },
+    async discard(stagedPath) {
+      await unlink(stagedPath).catch(() => undefined);
+    },
+    async staged() {
+      const out: Array<{ path: string; entry: OutboxEntry }> = [];
+      for (const name of await readdir(stagedDir).catch(() => [] as string[])) {
+        const path = join(stagedDir, name);
+        // A staged file may belong to an accept in progress: take it only when its process is
+        // gone (same host, dead pid: OpenCode restarts in seconds) or it is older than any accept.
+        if (!name.endsWith(".json")) continue;
+        if (!abandoned(name) && !(await olderThan(path, HALF_WRITTEN_MS))) continue;
+        try {
+          const parsed: unknown = JSON.parse(await readFile(path, "utf8"));
+          if (isEntryShape(parsed)) out.push({ path, entry: parsed });
+          else await unlink(path).catch(() => undefined);
+        } catch {
+          // Torn by a crash mid-write: it never claimed anything (the claim links a complete file).
+          await unlink(path).catch(() => undefined);
+        }
+      }
+      return out;
+    },
+    async read(key) {
+      try {
+        const parsed: unknown = JSON.parse(await readFile(entryPath(dir, key), "utf8"));
+        return isEntryShape(parsed) ? parsed : null;
+      } catch {
+        return null;
+      }
+    },
+    async remove(key) {
+      await unlink(entryPath(dir, key)).catch(ignoreMissing);
+    },
+    async moveToFailed(entry, code, failedAt) {
+      await ensureDirs();
+      const failed: FailedOutboxEntry = { ...entry, failedAt, code };
+      await writeAtomic(entryPath(failedDir, entry.callback.dedupeKey), failed).catch((error: unknown) => {
+        throw unwritable(dir, error);
+      });
+      await unlink(entryPath(dir, entry.callback.dedupeKey)).catch(ignoreMissing);
+    },
+    async pending() {
+      const entries: OutboxEntry[] = [];
+      const unreadable: string[] = [];
+      const names = await readdir(dir).catch(() => [] as string[]);
+      const present = new Set(names);
+      for (const name of names) {
+        const path = join(dir, name);
+        if (name.endsWith(".tmp")) {
+          // A temp file left by a crash before its rename never became an entry.
+          if (await olderThan(path, HALF_WRITTEN_MS)) await unlink(path).catch(() => undefined);
+          continue;
+        }
+        if (name.endsWith(".lease") && !present.has(name.replace(/\.lease$/, ".json"))) {
+          // A lease without its entry: a crash between delivery and release, or an accept in
+          // progress (its holder is alive, so breakIfStale leaves it alone).
+          await breakIfStale(path).catch(() => false);
+          continue;
+        }
+        if (!name.endsWith(".json")) continue;
+        try {
+          const parsed: unknown = JSON.parse(await readFile(path, "utf8"));
+          if (!isEntryShape(parsed)) throw new Error("not an outbox entry");
+          entries.push(parsed);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === "ENOENT") continue; // delivered meanwhile
+          unreadable.push(name);
+          await rename(path, join(failedDir, `${name}.unreadable`)).catch(() => undefined);
+        }
+      }
+      return { entries, unreadable };
+    },
+    async failed() {
+      const out: FailedOutboxEntry[] = [];
+      for (const name of await readdir(failedDir).catch(() => [] as string[])) {
+        if (!name.endsWith(".json")) continue;
+        try {
+          out.push(JSON.parse(await readFile(join(failedDir, name), "utf8")) as FailedOutboxEntry);
+        } catch {
+          // Unreadable failed entries cannot be redelivered; they stay on disk for a person.
+        }
+      }
+      return out;
+    },
+    async pruneFailed(maxAgeMs) {
+      let removed = 0;
+      for (const name of await readdir(failedDir).catch(() => [] as string[])) {
+        const path = join(failedDir, name);
+        if (!(await olderThan(path, maxAgeMs))) continue;
+        await unlink(path).then(
+          () => removed++,
+          () => undefined,
+        );
+      }
+      return removed;
+    },
+    async removeFailed(key) {
+      await unlink(entryPath(failedDir, key)).catch(ignoreMissing);
+    },
+    lease: (key) => leases.take(key),
+    close: () => leases.close(),
+  };
+}
+
+/** This host, in staged file names: a pid only says something about processes of the same host. */
+const HOST_TAG = createHash("sha256").update(hostname()).digest("hex").slice(0, 8);
+
+/** A staged file whose writer (this host, another pid) no longer runs. */
+function abandoned(name: string): boolean {
+  const [, host, pidText] = name.split(".");
+  const pid = Number(pidText);
+  return host === HOST_TAG && Number.isInteger(pid) && pid !== process.pid && !pidAlive(pid);
+}
+
+/** Enough shape to deliver from; anything else is set aside rather than crashing recovery. */
+function isEntryShape(value: unknown): value is OutboxEntry {
+  const entry = value as Partial<OutboxEntry> | null;
+  const callback = entry?.callback;
+  return (
+    typeof entry?.attempts === "number" &&
+    typeof entry.dueAt === "number" &&
+    typeof callback?.dedupeKey === "string" &&
+    typeof callback.idempotencyKey === "string" &&
+    typeof callback.acceptedAt === "number" &&
+    typeof callback.routing === "object" &&
+    callback.routing !== null &&
+    typeof callback.report === "object" &&
+    callback.report !== null
+  );
+}
+
+function ignoreMissing(error: unknown): void {
+  if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+}
+
+function unwritable(dir: string, cause: unknown): RelayError {
+  if (cause instanceof RelayError) return cause;
+  const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
+  return new RelayError("STATE_UNWRITABLE", `cannot write the outbox in ${dir}`, {
+    cause,
+    details: { path: dir, ...(errno === undefined ? {} : { errno }) },
+  });
+}

@@ -1,0 +1,9 @@
+export { buildTitle } from "./build-title.ts";
+export { hasRunId, parseTitle, rawRunId } from "./parse-title.ts";
+export {
+  KNOWN_TAG_KEYS,
+  type KnownTagKey,
+  type ParsedTitle,
+  ROUTING_TAG_KEYS,
+  type TitleTags,
+} from "./title-tags.ts";

@@ -1,0 +1,288 @@
+import { timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { parseArgs } from "node:util";
+import {
+  parseReportBlock,
+  verifyWebhook,
+  type WebhookVerdict,
+  webhookSecretKey,
+} from "../../../relay/index.ts";
+import type { CliCommand, CliIO } from "../cli-io.ts";
+import { UsageError } from "../usage-error.ts";
+
+/** One accepted callback, as the dev receiver understood it. */
+export interface ReceivedCallback {
+  receivedAt: number;
+  path: string;
+  /** Which payload shape it was, told from the body (the path is the sender's business). */
+  kind: "openclaw-agent" | "openclaw-wake" | "webhook" | "unknown";
+  outcome: string | null;
+  runId: string | null;
+  callbackSession: string | null;
+  idempotencyKey: string | null;
+  truncated: boolean | null;
+  /** The readable report text (`message`, `text` or `data.message`). */
+  message: string | null;
+  body: unknown;
+}
+
+/** A refused request: the status answered and why. */
+export interface RejectedRequest {
+  receivedAt: number;
+  path: string;
+  status: number;
+  code:
+    | Exclude<WebhookVerdict, { ok: true }>["code"]
+    | "UNAUTHORIZED"
+    | "NOT_POST"
+    | "TOO_LARGE"
+    | "BAD_JSON";
+}
+
+export interface ReceiverOptions {
+  /** TCP port; 0 picks a free one. @default 8787 */
+  port?: number;
+  /** @default "127.0.0.1" */
+  host?: string;
+  /** Standard Webhooks secrets (`whsec_…`); when given, every request must be signed by one. */
+  secrets?: string[];
+  /** When given, every request must carry `Authorization: Bearer <token>` or `x-openclaw-token`. */
+  token?: string;
+  /** Largest body accepted, bytes; larger is answered 413 like OpenClaw. @default 262144 */
+  maxBodyBytes?: number;
+  /** `webhook-id`s remembered for replay detection; the oldest are forgotten first. @default 10000 */
+  maxSeenIds?: number;
+  /** Epoch ms, for the timestamp tolerance. @default Date.now */
+  now?: () => number;
+  onCallback?: (callback: ReceivedCallback) => void;
+  onRejected?: (rejected: RejectedRequest) => void;
+}
+
+/** A Set that forgets its oldest entries past `max`, so a long-running receiver stays flat. */
+function boundedSet(max: number): { has(id: string): boolean; add(id: string): void } {
+  const ids = new Set<string>();
+  return {
+    has: (id) => ids.has(id),
+    add(id) {
+      ids.add(id);
+      for (const oldest of ids) {
+        if (ids.size <= max) break;
+        ids.delete(oldest);
+      }
+    },
+  };
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function bearerOf(req: IncomingMessage): string | undefined {
+  // As the gateway: the Authorization header wins over x-openclaw-token when both are sent.
+  const match = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? "");
+  const header = req.headers["x-openclaw-token"];
+  return match?.[1] ?? (Array.isArray(header) ? header[0] : header);
+}
+
+const field = (value: unknown, key: string): unknown =>
+  typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+const text = (value: unknown): string | null => (typeof value === "string" ? value : null);
+
+/** Tell the payload shape from the body and pull out what a person wants to see. */
+function describe(path: string, body: unknown, receivedAt: number): ReceivedCallback {
+  const data = field(body, "data");
+  const type = text(field(body, "type"));
+  if (type?.startsWith("opencode.run.") && typeof data === "object" && data !== null) {
+    const truncated = field(data, "truncated");
+    return {
+      receivedAt,
+      path,
+      kind: "webhook",
+      outcome: text(field(data, "outcome")),
+      runId: text(field(data, "runId")),
+      callbackSession: text(field(data, "callbackSession")),
+      idempotencyKey: text(field(data, "idempotencyKey")),
+      truncated: typeof truncated === "boolean" ? truncated : null,
+      message: text(field(data, "message")),
+      body,
+    };
+  }
+  const agentMessage = text(field(body, "message"));
+  const message = agentMessage ?? text(field(body, "text"));
+  const block = message === null ? undefined : parseReportBlock(message);
+  return {
+    receivedAt,
+    path,
+    kind: agentMessage !== null ? "openclaw-agent" : message !== null ? "openclaw-wake" : "unknown",
+    outcome: text(block?.outcome),
+    runId: text(block?.runId),
+    callbackSession: text(field(body, "sessionKey")) ?? text(block?.callbackSession),
+    idempotencyKey: text(field(body, "idempotencyKey")) ?? text(block?.idempotencyKey),
+    truncated: typeof block?.truncated === "boolean" ? block.truncated : null,
+    message,
+    body,
+  };
+}
+
+/**
+ * Start the dev receiver: accepts POST on any path, checks the bearer token and Standard Webhooks
+ * signatures when configured (401 bad token/signature/stale timestamp, 409 replayed id), and
+ * answers 200 `{"ok":true}` like the OpenClaw gateway. Throws RelayError CONFIG_INVALID for a
+ * malformed secret, and the listen error (EADDRINUSE…) as is.
+ */
+export async function startReceiver(
+  options: ReceiverOptions = {},
+): Promise<{ url: string; close(): Promise<void> }> {
+  const secrets = options.secrets ?? [];
+  for (const secret of secrets) webhookSecretKey(secret);
+  const maxBodyBytes = options.maxBodyBytes ?? 262_144;
+  const seenIds = boundedSet(options.maxSeenIds ?? 10_000);
+  const now = options.now ?? Date.now;
+
+  const handle = (req: IncomingMessage, res: ServerResponse, raw: Buffer | null) => {
+    const path = req.url ?? "/";
+    const receivedAt = now();
+    const refuse = (status: number, code: RejectedRequest["code"], body: string) => {
+      options.onRejected?.({ receivedAt, path, status, code });
+      res.writeHead(status, { "content-type": body.startsWith("{") ? "application/json" : "text/plain" });
+      res.end(body);
+    };
+    if (req.method !== "POST") return refuse(405, "NOT_POST", "Method Not Allowed");
+    if (raw === null) return refuse(413, "TOO_LARGE", '{"ok":false,"error":"payload too large"}');
+    if (options.token !== undefined) {
+      const given = bearerOf(req);
+      if (given === undefined || !sameSecret(given, options.token))
+        return refuse(401, "UNAUTHORIZED", "Unauthorized");
+    }
+    const body = raw.toString("utf8");
+    if (secrets.length > 0) {
+      const verdict = verifyWebhook(secrets, req.headers, body, { now, seenIds });
+      if (!verdict.ok)
+        return refuse(verdict.code === "WEBHOOK_REPLAYED" ? 409 : 401, verdict.code, "Unauthorized");
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(body);
+    } catch {
+      return refuse(400, "BAD_JSON", '{"ok":false,"error":"body is not JSON"}');
+    }
+    options.onCallback?.(describe(path, json, receivedAt));
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end('{"ok":true}');
+  };
+
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    req.on("data", (chunk: Buffer) => {
+      bytes += chunk.length;
+      // Keep reading past the limit (answering early would reset the sender), but stop storing.
+      if (bytes <= maxBodyBytes) chunks.push(chunk);
+    });
+    req.on("end", () => handle(req, res, bytes <= maxBodyBytes ? Buffer.concat(chunks) : null));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 8787, options.host ?? "127.0.0.1", () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}`,
+    close() {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function readable(callback: ReceivedCallback): string {
+  const time = new Date(callback.receivedAt).toISOString();
+  const head = `[${time}] POST ${callback.path}  ${callback.kind}  outcome=${callback.outcome ?? "?"}  runId=${callback.runId ?? "?"}  session=${callback.callbackSession ?? "?"}`;
+  const message = (callback.message ?? JSON.stringify(callback.body, null, 2)).replace(/^/gm, "    ");
+  return `${head}\n${message}\n\n`;
+}
+
+/**
+ * `receive` with an AbortSignal besides the process signals, so tests can stop it in-process.
+ * Resolves with the exit code once the server has closed.
+ */
+export async function runReceive(
+  args: string[],
+  io: CliIO,
+  options: { signal?: AbortSignal } = {},
+): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: "string", default: "8787" },
+      host: { type: "string", default: "127.0.0.1" },
+      secret: { type: "string", multiple: true },
+      token: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const port = Number(values.port);
+  if (!/^\d+$/.test(values.port) || port > 65_535)
+    throw new UsageError(`--port must be 0..65535, got ${values.port}`);
+  const secrets = values.secret ?? [];
+  try {
+    for (const secret of secrets) webhookSecretKey(secret);
+  } catch {
+    throw new UsageError("--secret must be a Standard Webhooks secret: whsec_<base64>");
+  }
+
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  try {
+    receiver = await startReceiver({
+      port,
+      host: values.host,
+      secrets,
+      ...(values.token === undefined ? {} : { token: values.token }),
+      onCallback: (callback) => {
+        const { body, ...line } = callback;
+        io.stdout(
+          values.json
+            ? `${JSON.stringify({ ...line, time: new Date(callback.receivedAt).toISOString(), body })}\n`
+            : readable(callback),
+        );
+      },
+      onRejected: (rejected) =>
+        io.stderr(
+          `[${new Date(rejected.receivedAt).toISOString()}] refused ${rejected.path}: ${rejected.status} ${rejected.code}\n`,
+        ),
+    });
+  } catch (error) {
+    io.stderr(
+      `receive: cannot listen on ${values.host}:${port}: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+    return 1;
+  }
+  io.stdout(`listening on ${receiver.url}\n`);
+
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      options.signal?.removeEventListener("abort", stop);
+      resolve();
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    if (options.signal?.aborted) stop();
+    else options.signal?.addEventListener("abort", stop, { once: true });
+  });
+  await receiver.close();
+  return 0;
+}
+
+/** `opencode-callback-relay receive [--port N] [--host H] [--secret whsec_…]… [--token T] [--json]` */
+export const receive: CliCommand = (args, io) => runReceive(args, io);

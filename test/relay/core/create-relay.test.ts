@@ -1,0 +1,225 @@
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { AuditLog } from "../../../relay/audit/audit-log.ts";
+import type { TerminalRun } from "../../../relay/callback/terminal-run.ts";
+import { createRelay, type Relay } from "../../../relay/core/create-relay.ts";
+import type { ErrorCode } from "../../../relay/errors/errors.ts";
+import type { Reply } from "../../helpers/recording-receiver.ts";
+import {
+  INSTANCE,
+  makeRun,
+  phase,
+  type RelayFixture,
+  relayFixture,
+  TOKEN,
+} from "../../helpers/relay-fixture.ts";
+
+let fixture: RelayFixture | undefined;
+const relays: Relay[] = [];
+
+afterEach(async () => {
+  for (const relay of relays.splice(0)) await relay.close();
+  await fixture?.cleanup();
+  fixture = undefined;
+});
+
+async function setup(reply?: Reply, overrides: { audit?: AuditLog; stateDir?: string } = {}) {
+  fixture = await relayFixture(reply ? { responder: () => reply } : {});
+  const relay = newRelay(overrides);
+  return { fx: fixture, relay };
+}
+
+function newRelay(overrides: { audit?: AuditLog; stateDir?: string } = {}): Relay {
+  if (!fixture) throw new Error("setup first");
+  const relay = createRelay({
+    config: fixture.config,
+    instance: INSTANCE,
+    audit: overrides.audit ?? fixture.audit,
+    stateDir: overrides.stateDir ?? fixture.stateDir,
+  });
+  relays.push(relay);
+  return relay;
+}
+
+describe("createRelay: delivery", () => {
+  it.each([200, 204, 201])("delivers on %i exactly once, after accepting it durably", async (status) => {
+    const { fx, relay } = await setup({ status, body: status === 204 ? "" : '{"ok":true}' });
+    relay.submit(makeRun("r1"));
+    await relay.drain();
+
+    expect(fx.receiver.requests).toHaveLength(1);
+    const request = fx.receiver.requests[0]!;
+    expect(request.path).toBe("/hooks/agent");
+    expect(request.headers.authorization).toBe(`Bearer ${TOKEN}`);
+    const body = request.json as { sessionKey: string; idempotencyKey: string };
+    expect(body.sessionKey).toBe("agent:main:main");
+    expect(request.headers["idempotency-key"]).toBe(body.idempotencyKey);
+
+    const records = await fx.records();
+    expect(records.map((r) => r.phase)).toEqual(["accepted", "attempt", "delivered"]);
+    const [accepted, attempt] = records;
+    expect(accepted).toMatchObject({
+      sessionId: "ses_r1",
+      runId: "r1",
+      dedupeKey: "ses_r1|r1",
+      durable: true,
+    });
+    expect(accepted?.idempotencyKey).toBe(body.idempotencyKey);
+    expect(attempt).toMatchObject({
+      attempt: 1,
+      status,
+      result: "delivered",
+      url: `${fx.receiver.url}/hooks/agent`,
+    });
+    expect((await readdir(join(fx.stateDir, "outbox"))).sort()).toEqual(["failed", "staged"]);
+    expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toEqual([]);
+  });
+
+  it.each<[string, Reply, ErrorCode]>([
+    ["401", { status: 401, body: "Unauthorized" }, "DELIVERY_UNAUTHORIZED"],
+    [
+      "400 sessionKey disabled",
+      {
+        status: 400,
+        body: '{"ok":false,"error":"sessionKey is disabled for externally supplied hook payload values; set hooks.allowRequestSessionKey=true to enable"}',
+      },
+      "DELIVERY_SESSION_KEY_DISABLED",
+    ],
+    [
+      "400 sessionKey prefix",
+      { status: 400, body: '{"ok":false,"error":"sessionKey must start with one of: hook:"}' },
+      "DELIVERY_SESSION_KEY_PREFIX",
+    ],
+    ["413", { status: 413, body: '{"ok":false,"error":"payload too large"}' }, "DELIVERY_PAYLOAD_TOO_LARGE"],
+    ["404", { status: 404, body: "Not Found" }, "DELIVERY_HTTP_STATUS"],
+    ["409", { status: 409, body: "conflict" }, "DELIVERY_HTTP_STATUS"],
+  ])("fails at once on %s with its code and hint, kept for redelivery", async (_name, reply, code) => {
+    const { fx, relay } = await setup(reply);
+    relay.submit(makeRun("r4"));
+    await relay.drain();
+
+    expect(fx.receiver.requests).toHaveLength(1);
+    const records = await fx.records();
+    expect(records.map((r) => r.phase)).toEqual(["accepted", "attempt", "failed"]);
+    expect(records[1]).toMatchObject({ code, status: reply.status, result: "failed" });
+    expect(records[2]).toMatchObject({ code, attempts: 1, runId: "r4" });
+    expect(typeof records[2]?.hint).toBe("string");
+    const failed = await readdir(join(fx.stateDir, "outbox", "failed"));
+    expect(failed).toHaveLength(1);
+  });
+
+  it("refuses a run whose callbackSession is not allowed: integrity_error, nothing sent", async () => {
+    const { fx, relay } = await setup();
+    relay.submit(makeRun("r5", { tags: { callbackSession: "agent:other:main" } }));
+    relay.submit(makeRun("r6", { tags: { callbackSession: undefined as unknown as string } }));
+    await relay.drain();
+
+    expect(fx.receiver.requests).toHaveLength(0);
+    const records = await fx.records();
+    expect(records.map((r) => [r.phase, r.code])).toEqual([
+      ["integrity_error", "INTEGRITY_CALLBACK_SESSION_NOT_ALLOWED"],
+      ["integrity_error", "INTEGRITY_MISSING_CALLBACK_SESSION"],
+    ]);
+    expect(records[0]).toMatchObject({ sessionId: "ses_r5", runId: "r5" });
+    expect(typeof records[0]?.hint).toBe("string");
+  });
+});
+
+describe("createRelay: dedupe", () => {
+  it("sends one request when the same run is submitted twice, and audits the second as deduped", async () => {
+    const { fx, relay } = await setup();
+    relay.submit(makeRun("r7"));
+    relay.submit(makeRun("r7"));
+    await relay.drain();
+    relay.submit(makeRun("r7", { run: { outcome: "failed" } }));
+    await relay.drain();
+
+    expect(fx.receiver.requests).toHaveLength(1);
+    const records = await fx.records();
+    expect(phase(records, "deduped")).toHaveLength(2);
+    expect(phase(records, "delivered")).toHaveLength(1);
+  });
+
+  it("treats a new runId in the same session as a new run", async () => {
+    const { fx, relay } = await setup();
+    relay.submit(makeRun("r8", { run: { sessionId: "ses_same" } }));
+    relay.submit(makeRun("r9", { run: { sessionId: "ses_same" } }));
+    await relay.drain();
+    expect(fx.receiver.requests).toHaveLength(2);
+  });
+
+  it("sends one request when two relays share one stateDir and both see the run", async () => {
+    const { fx, relay } = await setup();
+    const other = newRelay();
+    relay.submit(makeRun("r10"));
+    other.submit(makeRun("r10"));
+    await Promise.all([relay.drain(), other.drain()]);
+
+    expect(fx.receiver.requests).toHaveLength(1);
+    const records = await fx.records();
+    expect(phase(records, "deduped")).toHaveLength(1);
+    expect(phase(records, "delivered")).toHaveLength(1);
+  });
+});
+
+describe("createRelay: secrets and robustness", () => {
+  it("never writes the token to the audit log or the outbox, even when the receiver echoes it", async () => {
+    const { fx, relay } = await setup();
+    fx.receiver.respondWith((request) => ({
+      status: 400,
+      body: `bad auth header ${request.headers.authorization}`,
+    }));
+    relay.submit(makeRun("r11"));
+    await relay.drain();
+
+    const text = await readFile(fx.auditPath, "utf8");
+    expect(text).not.toContain(TOKEN);
+    expect(fx.receiver.requests[0]?.headers.authorization).toContain(TOKEN);
+    const [failedFile] = await readdir(join(fx.stateDir, "outbox", "failed"));
+    const entry = await readFile(join(fx.stateDir, "outbox", "failed", failedFile!), "utf8");
+    expect(entry).not.toContain(TOKEN);
+    expect(entry).not.toMatch(/authorization/i);
+    expect((await fx.records()).length).toBe(3);
+  });
+
+  it("never throws from submit, with an audit log that throws and a garbage run", async () => {
+    const throwing: AuditLog = {
+      path: "/nonexistent",
+      append() {
+        throw new Error("boom");
+      },
+      flush: () => Promise.resolve(),
+    };
+    const { fx, relay } = await setup(undefined, { audit: throwing });
+    expect(() => relay.submit(makeRun("r12"))).not.toThrow();
+    expect(() => relay.submit(null as unknown as TerminalRun)).not.toThrow();
+    expect(() => relay.submit({} as TerminalRun)).not.toThrow();
+    await relay.drain();
+    expect(fx.receiver.requests).toHaveLength(1);
+  });
+
+  it("turns an unexpected exception into an INTERNAL record", async () => {
+    const { fx, relay } = await setup();
+    relay.submit(null as unknown as TerminalRun);
+    await relay.drain();
+    const records = await fx.records();
+    expect(records.map((r) => [r.phase, r.code])).toEqual([["failed", "INTERNAL"]]);
+  });
+
+  it("degrades to in-memory delivery with STATE_UNWRITABLE when stateDir cannot be created", async () => {
+    fixture = await relayFixture();
+    const blocker = join(fixture.dir, "a-file");
+    await writeFile(blocker, "not a directory");
+    const relay = newRelay({ stateDir: join(blocker, "state") });
+    expect(() => relay.submit(makeRun("r13"))).not.toThrow();
+    await relay.drain();
+
+    expect(fixture.receiver.requests).toHaveLength(1);
+    const records = await fixture.records();
+    expect(records.map((r) => r.phase)).toEqual(["state_error", "accepted", "attempt", "delivered"]);
+    expect(records[0]).toMatchObject({ code: "STATE_UNWRITABLE", runId: "r13" });
+    expect(records[1]).toMatchObject({ durable: false });
+    await expect(relay.recover()).resolves.toBeUndefined();
+  });
+});

@@ -1,0 +1,153 @@
+import { spawnSync } from "node:child_process";
+import { readdir, rename, utimes } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { buildCallback } from "../../../relay/callback/build-callback.ts";
+import { createRelay } from "../../../relay/core/create-relay.ts";
+import { checkIntegrity } from "../../../relay/integrity/check-integrity.ts";
+import { openDedupeStore } from "../../../relay/state/dedupe-store.ts";
+import { type OutboxEntry, openOutbox } from "../../../relay/state/outbox.ts";
+import { HALF_WRITTEN_MS } from "../../../relay/state/outbox-lease.ts";
+import { INSTANCE, makeRun, phase, type RelayFixture, relayFixture } from "../../helpers/relay-fixture.ts";
+
+let fixture: RelayFixture | undefined;
+afterEach(async () => {
+  await fixture?.cleanup();
+  fixture = undefined;
+});
+
+function entryFor(fx: RelayFixture, runId: string): OutboxEntry {
+  const verdict = checkIntegrity(makeRun(runId), INSTANCE, fx.config);
+  if (!verdict.ok) throw verdict.error;
+  const callback = buildCallback(makeRun(runId), verdict, Date.now());
+  return { v: 1, callback, attempts: 0, dueAt: callback.acceptedAt };
+}
+
+/** What accept() works with, on the fixture's state dir, for one run: as a crashed process left it. */
+function crashState(fx: RelayFixture, runId: string) {
+  return {
+    outbox: openOutbox(fx.stateDir),
+    dedupe: openDedupeStore(fx.stateDir),
+    entry: entryFor(fx, runId),
+  };
+}
+
+/** Age a staged file past the window in which it may belong to a live accept. */
+async function age(path: string): Promise<void> {
+  const past = new Date(Date.now() - HALF_WRITTEN_MS - 5_000);
+  await utimes(path, past, past);
+}
+
+/** A fresh relay (as after a restart) on the fixture's state dir: recover, settle, close. */
+async function recoverOnce(fx: RelayFixture): Promise<void> {
+  const relay = createRelay({
+    config: fx.config,
+    instance: INSTANCE,
+    audit: fx.audit,
+    stateDir: fx.stateDir,
+  });
+  await relay.recover();
+  await relay.drain();
+  await relay.close();
+}
+
+describe("createRelay: a crash between the dedupe claim and the outbox write", () => {
+  it("loses nothing: recover() finds the claimed staged callback and delivers it once", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    // What accept() does up to the crash: stage the entry, claim the run with it, then die.
+    const { outbox, dedupe, entry } = crashState(fx, "crash1");
+    const staged = await outbox.stage(entry);
+    expect(await dedupe.claimStaged(entry.callback.dedupeKey, staged)).toBe(true);
+    await age(staged);
+
+    const relay = createRelay({
+      config: fx.config,
+      instance: INSTANCE,
+      audit: fx.audit,
+      stateDir: fx.stateDir,
+    });
+    await relay.recover();
+    await relay.drain();
+    // The run is claimed: submitting it again (a late idle) must not send a second callback.
+    relay.submit(makeRun("crash1"));
+    await relay.drain();
+    await relay.close();
+
+    expect(fx.receiver.requests).toHaveLength(1);
+    expect(fx.receiver.requests[0]?.headers["idempotency-key"]).toBe(entry.callback.idempotencyKey);
+    const records = await fx.records();
+    expect(phase(records, "recovered")).toHaveLength(1);
+    expect(phase(records, "delivered")).toHaveLength(1);
+    expect(phase(records, "deduped")).toHaveLength(1);
+    expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toEqual([]);
+  });
+
+  it("discards a staged callback whose claim was lost to another process, sending nothing for it", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    const { outbox, dedupe, entry } = crashState(fx, "lost1");
+    const winner = await outbox.stage(entry);
+    const loser = await outbox.stage(entry);
+    expect(await dedupe.claimStaged(entry.callback.dedupeKey, winner)).toBe(true);
+    expect(await dedupe.claimStaged(entry.callback.dedupeKey, loser)).toBe(false);
+    // The winner got as far as promoting and delivering; only the loser's file was left behind.
+    await outbox.promote(winner, entry.callback.dedupeKey);
+    await outbox.remove(entry.callback.dedupeKey);
+    await age(loser);
+
+    const relay = createRelay({
+      config: fx.config,
+      instance: INSTANCE,
+      audit: fx.audit,
+      stateDir: fx.stateDir,
+    });
+    await relay.recover();
+    await relay.drain();
+    await relay.close();
+
+    expect(fx.receiver.requests).toHaveLength(0);
+    expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toEqual([]);
+  });
+
+  it("leaves a young staged file alone: it may belong to an accept in progress elsewhere", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    const { outbox, dedupe, entry } = crashState(fx, "young1");
+    const staged = await outbox.stage(entry);
+    await dedupe.claimStaged(entry.callback.dedupeKey, staged);
+
+    const relay = createRelay({
+      config: fx.config,
+      instance: INSTANCE,
+      audit: fx.audit,
+      stateDir: fx.stateDir,
+    });
+    await relay.recover();
+    await relay.drain();
+    await relay.close();
+
+    expect(fx.receiver.requests).toHaveLength(0);
+    expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toHaveLength(1);
+  });
+
+  it("recovers at once a young staged callback whose process on this host has died (a quick restart)", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    const { outbox, dedupe, entry } = crashState(fx, "quick1");
+    // Stage as a process that has since exited: its pid is in the file name.
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid;
+    const mine = await outbox.stage(entry);
+    const parts = basename(mine).split(".");
+    parts[2] = String(dead);
+    const staged = join(dirname(mine), parts.join("."));
+    await rename(mine, staged);
+    expect(await dedupe.claimStaged(entry.callback.dedupeKey, staged)).toBe(true);
+
+    await recoverOnce(fx);
+
+    expect(fx.receiver.requests).toHaveLength(1);
+    expect(fx.receiver.requests[0]?.headers["idempotency-key"]).toBe(entry.callback.idempotencyKey);
+    expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toEqual([]);
+  });
+});

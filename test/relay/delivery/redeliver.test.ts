@@ -1,0 +1,120 @@
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { configSchema } from "../../../relay/config/config-schema.ts";
+import { createRelay } from "../../../relay/core/create-relay.ts";
+import { redeliver } from "../../../relay/delivery/redeliver.ts";
+import type { FailedOutboxEntry } from "../../../relay/state/outbox.ts";
+import type { Responder } from "../../helpers/recording-receiver.ts";
+import {
+  INSTANCE,
+  makeRun,
+  phase,
+  type RelayFixture,
+  relayFixture,
+  TOKEN,
+} from "../../helpers/relay-fixture.ts";
+
+let fixture: RelayFixture | undefined;
+afterEach(async () => {
+  await fixture?.cleanup();
+  fixture = undefined;
+});
+
+/** Submit runs to a relay whose receiver answers `responder`, and let them settle. */
+async function failRuns(fx: RelayFixture, runs: ReturnType<typeof makeRun>[], responder: Responder) {
+  fx.receiver.respondWith(responder);
+  const relay = createRelay({
+    config: fx.config,
+    instance: INSTANCE,
+    audit: fx.audit,
+    stateDir: fx.stateDir,
+  });
+  for (const run of runs) relay.submit(run);
+  await relay.drain();
+  await relay.close();
+}
+
+const options = (fx: RelayFixture, runId: string) => ({
+  config: fx.config,
+  stateDir: fx.stateDir,
+  audit: fx.audit,
+  auditPath: fx.auditPath,
+  runId,
+});
+
+describe("redeliver", () => {
+  it("resends a failed callback once, with the same idempotency key, and audits it", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    await failRuns(fx, [makeRun("x1")], () => ({ status: 401, body: "Unauthorized" }));
+    fx.receiver.respondWith(() => ({ status: 200, body: '{"ok":true}' }));
+
+    const result = await redeliver(options(fx, "x1"));
+
+    expect(result).toEqual({ ok: true, status: 200 });
+    expect(fx.receiver.requests).toHaveLength(2);
+    const [first, second] = fx.receiver.requests;
+    expect(second?.headers["idempotency-key"]).toBe(first?.headers["idempotency-key"]);
+    expect(second?.body).toBe(first?.body);
+    expect(second?.headers.authorization).toBe(`Bearer ${TOKEN}`);
+    const records = await fx.records();
+    expect(records.slice(-3).map((r) => r.phase)).toEqual(["redelivery", "attempt", "delivered"]);
+    expect(records.at(-3)).toMatchObject({ runId: "x1", previousCode: "DELIVERY_UNAUTHORIZED", attempts: 1 });
+    expect(records.at(-2)).toMatchObject({ attempt: 2, status: 200, redelivery: true });
+    expect(await readdir(join(fx.stateDir, "outbox", "failed"))).toEqual([]);
+
+    // Delivered is final: asking again sends nothing.
+    expect(await redeliver(options(fx, "x1"))).toEqual({ ok: false, code: "REDELIVERY_ALREADY_DELIVERED" });
+    expect(fx.receiver.requests).toHaveLength(2);
+    expect(await readFile(fx.auditPath, "utf8")).not.toContain(TOKEN);
+  });
+
+  it("uses the current configuration (a fixed token) to rebuild the request", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    await failRuns(fx, [makeRun("x2")], () => ({ status: 401 }));
+    const fixed = configSchema.parse({
+      ...fx.config,
+      target: { ...fx.config.target, token: "tok-new-123456" },
+    });
+    fx.receiver.respondWith(() => ({ status: 200 }));
+    const result = await redeliver({ ...options(fx, "x2"), config: fixed });
+    expect(result.ok).toBe(true);
+    expect(fx.receiver.requests[1]?.headers.authorization).toBe("Bearer tok-new-123456");
+  });
+
+  it("keeps the entry, with one more attempt, when the redelivery fails again", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    await failRuns(fx, [makeRun("x3")], () => ({ status: 413 }));
+    fx.receiver.respondWith(() => ({ status: 500, body: "mapping threw" }));
+    expect(await redeliver(options(fx, "x3"))).toEqual({
+      ok: false,
+      code: "DELIVERY_HTTP_STATUS",
+      status: 500,
+    });
+    const dir = join(fx.stateDir, "outbox", "failed");
+    const [name] = await readdir(dir);
+    const entry = JSON.parse(await readFile(join(dir, name!), "utf8")) as FailedOutboxEntry;
+    expect(entry).toMatchObject({ attempts: 2, code: "DELIVERY_HTTP_STATUS" });
+    expect(phase(await fx.records(), "failed").at(-1)).toMatchObject({
+      code: "DELIVERY_HTTP_STATUS",
+      redelivery: true,
+    });
+  });
+
+  it("refuses an unknown runId, and a runId shared by two failed sessions, sending nothing", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    await failRuns(fx, [makeRun("x4"), makeRun("x4", { run: { sessionId: "ses_other" } })], () => ({
+      status: 404,
+    }));
+    const sent = fx.receiver.requests.length;
+    expect(await redeliver(options(fx, "nope"))).toEqual({ ok: false, code: "REDELIVERY_NOT_FOUND" });
+    expect(await redeliver(options(fx, "x4"))).toEqual({ ok: false, code: "REDELIVERY_AMBIGUOUS" });
+    expect(fx.receiver.requests).toHaveLength(sent);
+    const refusals = phase(await fx.records(), "redelivery");
+    expect(refusals.map((r) => r.code)).toEqual(["REDELIVERY_NOT_FOUND", "REDELIVERY_AMBIGUOUS"]);
+  });
+});
