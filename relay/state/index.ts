@@ -6,3 +6,11 @@ export {
   type OutboxLease,
   openOutbox,
 } from "./outbox.ts";
+export {
+  currentOwner,
+  isOwner,
+  type Liveness,
+  ownerLiveness,
+  type ProcessOwner,
+  pidExists,
+} from "./process-owner.ts";
