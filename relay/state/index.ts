@@ -1,4 +1,5 @@
-export { DEDUPE_RETENTION_MS, openDedupeStore } from "./dedupe-store.ts";
+export { DEDUPE_RETENTION_MS, type DedupeStore, openDedupeStore } from "./dedupe-store.ts";
+export { isMissing } from "./fs-errors.ts";
 export {
   type FailedOutboxEntry,
   type Outbox,
