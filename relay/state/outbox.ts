@@ -2,12 +2,12 @@ import { createHash, randomBytes } from "node:crypto";
 import { readdir, readFile, rename, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import type { Callback } from "../callback/index.ts";
 import type { ErrorCode } from "../errors/index.ts";
 import { markerName } from "./dedupe-store.ts";
 import { syncDir, writeAtomic, writeDurable } from "./durable-file.ts";
 import { ignoreMissing, isMissing } from "./fs-errors.ts";
 import { lazyDirs } from "./lazy-dirs.ts";
+import { type FailedOutboxEntry, isEntryShape, type OutboxEntry } from "./outbox-entry.ts";
 import { breakIfStale, HALF_WRITTEN_MS, type OutboxLease, olderThan, openLeases } from "./outbox-lease.ts";
 import { pidExists } from "./process-owner.ts";
 import { stateUnwritable } from "./state-unwritable.ts";
@@ -15,30 +15,10 @@ import { stateUnwritable } from "./state-unwritable.ts";
 export type { OutboxLease } from "./outbox-lease.ts";
 
 /**
- * The write-ahead outbox (DESIGN.md "Delivery"): one JSON file per accepted callback, written
- * before its first attempt and removed once it is delivered, so a crash or restart loses nothing.
- * Entries hold no secrets: auth headers and signatures are recomputed from config at each attempt.
- * Final failures move to `failed/` so an operator can redeliver them.
+ * The write-ahead outbox (DESIGN.md "Delivery"): one JSON file per accepted callback (an
+ * OutboxEntry), written before its first attempt and removed once it is delivered, so a crash or
+ * restart loses nothing. Final failures move to `failed/` so an operator can redeliver them.
  */
-export interface OutboxEntry {
-  v: 1;
-  callback: Callback;
-  /** Attempts made so far. */
-  attempts: number;
-  /** Epoch ms when the next attempt is due. */
-  dueAt: number;
-  /** Code of the last failed attempt. */
-  lastCode?: ErrorCode;
-  /** `unknown` when the last attempt may have reached the receiver. */
-  lastResult?: "failed" | "unknown";
-}
-
-/** An entry that failed for good, kept for `audit redeliver`. */
-export interface FailedOutboxEntry extends OutboxEntry {
-  failedAt: number;
-  code: ErrorCode;
-}
-
 export interface Outbox {
   readonly dir: string;
   /** Write (or overwrite) an entry atomically: temp file, fsync, rename. Throws STATE_UNWRITABLE. */
@@ -239,21 +219,4 @@ function abandoned(name: string): boolean {
   const [, host, pidText] = name.split(".");
   const pid = Number(pidText);
   return host === HOST_TAG && Number.isInteger(pid) && pid !== process.pid && !pidExists(pid);
-}
-
-/** Enough shape to deliver from; anything else is set aside rather than crashing recovery. */
-function isEntryShape(value: unknown): value is OutboxEntry {
-  const entry = value as Partial<OutboxEntry> | null;
-  const callback = entry?.callback;
-  return (
-    typeof entry?.attempts === "number" &&
-    typeof entry.dueAt === "number" &&
-    typeof callback?.dedupeKey === "string" &&
-    typeof callback.idempotencyKey === "string" &&
-    typeof callback.acceptedAt === "number" &&
-    typeof callback.routing === "object" &&
-    callback.routing !== null &&
-    typeof callback.report === "object" &&
-    callback.report !== null
-  );
 }

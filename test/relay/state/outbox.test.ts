@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Callback } from "../../../relay/callback/callback.ts";
 import { RelayError } from "../../../relay/errors/errors.ts";
 import { markerName } from "../../../relay/state/dedupe-store.ts";
-import { type Outbox, type OutboxEntry, openOutbox } from "../../../relay/state/outbox.ts";
+import { type Outbox, openOutbox } from "../../../relay/state/outbox.ts";
+import type { OutboxEntry } from "../../../relay/state/outbox-entry.ts";
 import { FOREIGN_LEASE_MAX_MS } from "../../../relay/state/outbox-lease.ts";
 
 let dir: string;
