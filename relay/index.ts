@@ -6,10 +6,12 @@
  * - `title/` tags, `parseTitle`, `buildTitle`; `integrity/` the fail-closed checks;
  * - `config/` schema, loading, `{env:…}` substitution, default paths;
  * - `callback/` the run, the report, request bodies per target kind, webhook signing;
- * - `delivery/` retry policy (every retry decision), one attempt, the delivery loop, redelivery;
+ * - `delivery/` retry policy (every retry decision), one attempt, attempt-and-record, the delivery
+ *   loop, redelivery;
  * - `state/` outbox, leases, dedupe markers, durable file writes;
  * - `audit/` record schema, hash chain, writer, reader, verifier, redaction;
- * - `core/` `createRelay`, which wires them together; `errors/` `RelayError` and the codes.
+ * - `core/` `createRelay`, which wires accepting a run and recovering the outbox together on one
+ *   `RelayState`; `errors/` `RelayError` and the codes.
  *
  * Held back on purpose (importable by path from tests, not promised here): the pieces createRelay
  * wires together (outbox, leases, dedupe store, delivery loop, attempts, request builders) follow

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { isMissing } from "../state/index.ts";
 
 /**
  * The files one audit log is made of, beside the active `<path>`:
@@ -84,10 +85,4 @@ export async function writeHead(path: string, head: AuditHead): Promise<void> {
     await rm(temp, { force: true }).catch(() => {});
     throw error;
   }
-}
-
-/** True for ENOENT (and ENOTDIR: a path component is a file, so the log cannot exist). */
-export function isMissing(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException | null)?.code;
-  return code === "ENOENT" || code === "ENOTDIR";
 }

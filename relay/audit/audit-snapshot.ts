@@ -1,6 +1,7 @@
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { dirname } from "node:path";
-import { type AuditHead, isMissing, listRotated, readHead } from "./audit-files.ts";
+import { isMissing } from "../state/index.ts";
+import { type AuditHead, listRotated, readHead } from "./audit-files.ts";
 import { withAuditLock } from "./audit-lock.ts";
 
 /** One file of the log as it was at snapshot time. */

@@ -1,10 +1,12 @@
-import { type FileHandle, mkdir, open, rename, stat } from "node:fs/promises";
+import { type FileHandle, mkdir, open, rename } from "node:fs/promises";
 import { dirname } from "node:path";
-import { listRotated, readHead, rotatedPath, writeHead } from "./audit-files.ts";
+import { listRotated, rotatedPath, writeHead } from "./audit-files.ts";
 import { withAuditLock } from "./audit-lock.ts";
 import type { AuditRecord } from "./audit-record.ts";
-import { GENESIS_HASH, isAuditRecordShape, sealRecord } from "./hash-record.ts";
-import { readTail } from "./read-tail.ts";
+import { chainTail } from "./chain-tail.ts";
+import { sealRecord } from "./hash-record.ts";
+import { errno, onceNotice } from "./once-notice.ts";
+import { type FallbackCandidate, writeFallback } from "./write-fallback.ts";
 
 /** A redacted, time-stamped record waiting for its seq and chain. */
 export interface QueuedRecord {
@@ -21,17 +23,8 @@ export interface AuditWriter {
   idle(): Promise<void>;
 }
 
-interface Pending extends QueuedRecord {
+interface Pending extends FallbackCandidate {
   done: () => void;
-  written: boolean;
-}
-
-interface Tail {
-  seq: number;
-  hash: string;
-  /** Identity and size of the active file the tail was read from, to trust it next batch. */
-  ino: number;
-  size: number;
 }
 
 // Bounds the memory and the size of the one write(2) per file per batch.
@@ -57,55 +50,8 @@ function createWriter(path: string): AuditWriter {
   const queue: Pending[] = [];
   let draining = false;
   let last: Promise<void> = Promise.resolve();
-  let tail: Tail | null = null;
-  const noticed = new Set<string>();
-
-  const notice = (kind: string, text: string) => {
-    if (noticed.has(kind)) return;
-    noticed.add(kind);
-    process.stderr.write(`opencode-callback-relay: ${text}\n`);
-  };
-
-  /** The chain's end, trusting the cache only if no one else touched the active file. */
-  const readChainTail = async (): Promise<Tail> => {
-    if (tail !== null) {
-      const cached = tail;
-      const now = await stat(path).catch(() => null);
-      if (now !== null && now.ino === cached.ino && now.size === cached.size) return cached;
-    }
-    const active = await readTail(path);
-    if (active !== null && active.wholeBytes < active.size) {
-      // A torn last line: a writer died mid-write. It was never a record; cut it so the chain
-      // continues from the last whole one.
-      const handle = await open(path, "r+");
-      await handle.truncate(active.wholeBytes).finally(() => handle.close());
-      notice("torn", `cut a torn last line (${active.size - active.wholeBytes} bytes) from ${path}`);
-    }
-    let line = active?.lastLine ?? null;
-    if (line === null) {
-      const rotated = await listRotated(path);
-      const newest = rotated[rotated.length - 1];
-      if (newest !== undefined) line = (await readTail(newest.path))?.lastLine ?? null;
-    }
-    let fromFile: { seq: number; hash: string } | null = null;
-    if (line !== null) {
-      try {
-        const parsed: unknown = JSON.parse(line);
-        if (isAuditRecordShape(parsed)) fromFile = { seq: parsed.seq, hash: parsed.hash };
-      } catch {
-        // fall back on the head below
-      }
-    }
-    // When files lost trailing records (or vanished), continue from the head so the gap stays
-    // visible to verify instead of being papered over by a fresh chain.
-    const head = await readHead(path).catch(() => null);
-    const headTail = head !== null && head !== "malformed" ? head : null;
-    const chain =
-      headTail !== null && (fromFile === null || headTail.seq > fromFile.seq)
-        ? headTail
-        : (fromFile ?? { seq: 0, hash: GENESIS_HASH });
-    return { ...chain, ino: active?.ino ?? -1, size: active?.wholeBytes ?? 0 };
-  };
+  const notice = onceNotice();
+  const tail = chainTail(path, notice);
 
   const appendBytes = async (handle: FileHandle, bytes: Buffer, before: number) => {
     try {
@@ -125,7 +71,7 @@ function createWriter(path: string): AuditWriter {
   const writeBatch = async (batch: Pending[]) => {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     await withAuditLock(path, async () => {
-      const start = await readChainTail();
+      const start = await tail.read();
       let { seq, hash } = start;
       let handle = await open(path, "a", 0o600);
       try {
@@ -158,9 +104,9 @@ function createWriter(path: string): AuditWriter {
           hash = sealed.record.hash;
         }
         await flushGroup();
-        tail = { seq, hash, ino: (await handle.stat()).ino, size };
+        tail.remember({ seq, hash, ino: (await handle.stat()).ino, size });
       } catch (error) {
-        tail = null;
+        tail.remember(null);
         throw error;
       } finally {
         await handle.close().catch(() => {});
@@ -174,41 +120,6 @@ function createWriter(path: string): AuditWriter {
     });
   };
 
-  const fallback = async (batch: Pending[], error: unknown) => {
-    const code = errno(error);
-    const target = batch[0]?.fallbackPath;
-    notice(
-      `unwritable:${code}`,
-      `AUDIT_UNWRITABLE: cannot write the audit log ${path} (${code}: ${(error as Error)?.message ?? error}); records go to ${target ?? "stderr"}`,
-    );
-    const byTarget = new Map<string | undefined, Pending[]>();
-    for (const p of batch) {
-      if (p.written) continue;
-      const list = byTarget.get(p.fallbackPath) ?? [];
-      list.push(p);
-      byTarget.set(p.fallbackPath, list);
-    }
-    for (const [fallbackPath, list] of byTarget) {
-      if (fallbackPath !== undefined && fallbackPath !== path) {
-        // The fallback is a log of its own (chained, verifiable), with nowhere further to go.
-        const writer = auditWriterFor(fallbackPath);
-        await Promise.all(
-          list.map((p) =>
-            writer.enqueue({
-              body: { ...p.body, fallbackFor: path, fallbackCode: code },
-              maxBytes: p.maxBytes,
-              fallbackPath: undefined,
-            }),
-          ),
-        );
-      } else {
-        process.stderr.write(
-          list.map((p) => `${JSON.stringify({ ...p.body, fallbackFor: path })}\n`).join(""),
-        );
-      }
-    }
-  };
-
   const drain = async () => {
     await null; // let appends made in the same tick join the first batch
     while (queue.length > 0) {
@@ -216,7 +127,7 @@ function createWriter(path: string): AuditWriter {
       try {
         await writeBatch(batch);
       } catch (error) {
-        await fallback(batch, error).catch(() => {});
+        await writeFallback(path, batch, error, { notice, writerFor: auditWriterFor }).catch(() => {});
       }
       for (const p of batch) p.done();
     }
@@ -239,9 +150,4 @@ function createWriter(path: string): AuditWriter {
       return last;
     },
   };
-}
-
-function errno(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException | null)?.code;
-  return typeof code === "string" ? code : "EUNKNOWN";
 }

@@ -1,5 +1,5 @@
 import { open } from "node:fs/promises";
-import { isMissing } from "./audit-files.ts";
+import { isMissing } from "../state/index.ts";
 
 /** The end of a log file as a writer needs it. */
 export interface FileTail {

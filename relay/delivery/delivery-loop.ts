@@ -1,13 +1,14 @@
 import type { AuditInput } from "../audit/index.ts";
-import { buildRequest, type CallbackIds, callbackIds } from "../callback/index.ts";
+import { type CallbackIds, callbackIds } from "../callback/index.ts";
 import type { RelayConfig } from "../config/index.ts";
-import { targetSecrets } from "../config/index.ts";
-import { ERROR_CODES, type ErrorCode, RelayError, toRelayError } from "../errors/index.ts";
+import type { ErrorCode } from "../errors/index.ts";
 import type { Outbox, OutboxEntry, OutboxLease } from "../state/index.ts";
+import { attemptAndRecord } from "./attempt-and-record.ts";
+import { failedRecord } from "./failed-record.ts";
 import { Agent } from "./http-client.ts";
-import { decideRetry } from "./retry-policy.ts";
+import { decideRetry, isExpired } from "./retry-policy.ts";
 import { semaphore } from "./semaphore.ts";
-import { type AttemptResult, attemptFields, sendAttempt } from "./send-attempt.ts";
+import { stateErrorRecord } from "./state-error-record.ts";
 
 /** One accepted callback a relay owns until it is delivered or fails for good. */
 export interface PendingCallback {
@@ -50,12 +51,6 @@ export interface DeliveryLoop {
   close(): Promise<void>;
 }
 
-/** The audit record of a state dir write that failed: delivery goes on in memory. */
-export function stateErrorRecord(ids: CallbackIds, error: unknown): AuditInput {
-  const err = toRelayError(error);
-  return { ...ids, phase: "state_error", code: "STATE_UNWRITABLE", reason: err.message, hint: err.hint };
-}
-
 /**
  * Delivery of accepted callbacks (DESIGN.md "Delivery"): one attempt at a time per callback, at most
  * `delivery.concurrency` toward the receiver, retries on unref'd timers with the same idempotency
@@ -63,10 +58,9 @@ export function stateErrorRecord(ids: CallbackIds, error: unknown): AuditInput {
  */
 export function createDeliveryLoop(options: DeliveryLoopOptions): DeliveryLoop {
   const { config, outbox, record, now } = options;
-  const { delivery, target } = config;
+  const { delivery } = config;
   // One keep-alive pool per relay; connecting is bounded like the attempt itself.
   const agent = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: delivery.timeoutMs } });
-  const secrets = targetSecrets(target);
   const owned = new Map<string, PendingCallback>();
   const slots = semaphore(delivery.concurrency);
   let stopped = false;
@@ -75,47 +69,39 @@ export function createDeliveryLoop(options: DeliveryLoopOptions): DeliveryLoop {
     const { entry } = item;
     const { callback } = entry;
     if (stopped || owned.get(callback.dedupeKey) !== item) return;
-    if (now() > callback.acceptedAt + delivery.maxAgeMs) return settle(item, { code: "DELIVERY_EXPIRED" });
-    let result: AttemptResult | RelayError;
-    let url = target.url;
-    await slots.acquire();
-    try {
-      if (stopped) return;
-      const wire = buildRequest(callback, target, { summaryMaxChars: config.summaryMaxChars, now });
-      url = wire.url;
-      result = await sendAttempt(wire, { dispatcher: agent, timeoutMs: delivery.timeoutMs, secrets, now });
-    } catch (error) {
-      // Building the request failed (CONFIG_INVALID, PAYLOAD_TOO_LARGE): no attempt will do better.
-      result = toRelayError(error);
-    } finally {
-      slots.release();
-    }
-    await item.ready;
-    if (result instanceof RelayError) return settle(item, { code: result.code, reason: result.message });
-    entry.attempts += 1;
+    if (isExpired(callback.acceptedAt, now(), delivery)) return settle(item, { code: "DELIVERY_EXPIRED" });
     const ids = callbackIds(callback);
-    await record({
-      ...ids,
-      phase: "attempt",
-      ...attemptFields(result, { attempt: entry.attempts, url, kind: target.kind }),
+    const outcome = await attemptAndRecord({
+      callback,
+      attempt: entry.attempts + 1,
+      config,
+      dispatcher: agent,
+      now,
+      record,
+      slots,
+      stillWanted: () => !stopped,
+      ...(item.ready === undefined ? {} : { ready: item.ready }),
+      forget: async () => {
+        owned.delete(callback.dedupeKey);
+        if (item.durable)
+          await outbox.remove(callback.dedupeKey).catch((e) => record(stateErrorRecord(ids, e)));
+        await item.lease?.release().catch(() => undefined);
+      },
     });
-    if (result.verdict === "delivered") {
-      owned.delete(callback.dedupeKey);
-      // Forget the entry before saying so: a crash in between must not resend a delivered callback.
-      if (item.durable)
-        await outbox.remove(callback.dedupeKey).catch((e) => record(stateErrorRecord(ids, e)));
-      await item.lease?.release().catch(() => undefined);
-      await record({ ...ids, phase: "delivered", attempts: entry.attempts, status: result.status ?? 0 });
-      return;
+    if (outcome.kind === "skipped") return;
+    if (outcome.kind === "unsendable") {
+      return settle(item, { code: outcome.error.code, reason: outcome.error.message });
     }
-    entry.lastCode = result.code ?? "DELIVERY_HTTP_STATUS";
-    entry.lastResult = result.result === "unknown" ? "unknown" : "failed";
-    if (result.verdict === "final") return settle(item, { code: entry.lastCode, status: result.status });
+    entry.attempts += 1;
+    if (outcome.kind === "delivered") return;
+    entry.lastCode = outcome.code;
+    entry.lastResult = outcome.lastResult;
+    if (outcome.kind === "final") return settle(item, { code: outcome.code, status: outcome.result.status });
     const decision = decideRetry({
       attempts: entry.attempts,
       acceptedAt: callback.acceptedAt,
       now: now(),
-      retryAfterMs: result.retryAfterMs,
+      retryAfterMs: outcome.result.retryAfterMs,
       policy: delivery,
       ...(options.random ? { random: options.random } : {}),
     });
@@ -147,18 +133,16 @@ export function createDeliveryLoop(options: DeliveryLoopOptions): DeliveryLoop {
       await outbox.moveToFailed(entry, why.code, now()).catch((e) => record(stateErrorRecord(ids, e)));
     }
     await item.lease?.release().catch(() => undefined);
-    await record({
-      ...ids,
-      phase: "failed",
-      code: why.code,
-      reason: why.reason ?? `callback not delivered after ${entry.attempts} attempt(s)`,
-      hint: ERROR_CODES[why.code].hint,
-      attempts: entry.attempts,
-      ...(why.status === undefined ? {} : { status: why.status }),
-      ...(entry.lastCode === undefined ? {} : { lastCode: entry.lastCode }),
-      // A timeout may have reached the receiver: say the outcome is unknown, not "not delivered".
-      ...(entry.lastResult === "unknown" ? { result: "unknown" } : {}),
-    });
+    await record(
+      failedRecord(ids, {
+        code: why.code,
+        reason: why.reason ?? `callback not delivered after ${entry.attempts} attempt(s)`,
+        attempts: entry.attempts,
+        status: why.status,
+        lastCode: entry.lastCode,
+        lastResult: entry.lastResult,
+      }),
+    );
   }
 
   async function persist(item: PendingCallback) {

@@ -1,3 +1,4 @@
-export { createDeliveryLoop, type PendingCallback, stateErrorRecord } from "./delivery-loop.ts";
+export { createDeliveryLoop, type DeliveryLoop, type PendingCallback } from "./delivery-loop.ts";
 export { type RedeliverOptions, type RedeliverResult, redeliver } from "./redeliver.ts";
 export { semaphore } from "./semaphore.ts";
+export { stateErrorRecord } from "./state-error-record.ts";

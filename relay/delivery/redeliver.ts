@@ -1,12 +1,12 @@
 import type { AuditLog } from "../audit/index.ts";
 import { readAudit } from "../audit/index.ts";
-import { buildRequest, callbackIds } from "../callback/index.ts";
+import { callbackIds } from "../callback/index.ts";
 import type { RelayConfig } from "../config/index.ts";
-import { targetSecrets } from "../config/index.ts";
-import { ERROR_CODES, type ErrorCode, toRelayError } from "../errors/index.ts";
+import { ERROR_CODES, type ErrorCode, RelayError, toRelayError } from "../errors/index.ts";
 import { type FailedOutboxEntry, openOutbox } from "../state/index.ts";
+import { attemptAndRecord } from "./attempt-and-record.ts";
+import { failedRecord } from "./failed-record.ts";
 import { Agent } from "./http-client.ts";
-import { attemptFields, sendAttempt } from "./send-attempt.ts";
 
 export interface RedeliverOptions {
   config: RelayConfig;
@@ -86,46 +86,34 @@ export async function redeliver(options: RedeliverOptions): Promise<RedeliverRes
     const { callback } = entry;
     const ids = callbackIds(callback);
     await audit.append({ ...ids, phase: "redelivery", attempts: entry.attempts, previousCode: entry.code });
-    const wire = buildRequest(callback, config.target, { summaryMaxChars: config.summaryMaxChars, now });
-    const result = await sendAttempt(wire, {
-      dispatcher: agent,
-      timeoutMs: config.delivery.timeoutMs,
-      secrets: targetSecrets(config.target),
-      now,
-    });
     const attempt = entry.attempts + 1;
-    await audit.append({
-      ...ids,
-      phase: "attempt",
+    const outcome = await attemptAndRecord({
+      callback,
+      attempt,
+      config,
+      dispatcher: agent,
+      now,
+      record: (input) => audit.append(input),
+      forget: () => outbox.removeFailed(callback.dedupeKey),
       redelivery: true,
-      ...attemptFields(result, { attempt, url: wire.url, kind: config.target.kind }),
     });
-    if (result.verdict === "delivered") {
-      await outbox.removeFailed(callback.dedupeKey);
-      await audit.append({
-        ...ids,
-        phase: "delivered",
-        attempts: attempt,
-        status: result.status ?? 0,
-        redelivery: true,
-      });
-      return { ok: true, ...(result.status === undefined ? {} : { status: result.status }) };
-    }
-    const code = result.code ?? "DELIVERY_HTTP_STATUS";
-    const lastResult = result.result === "unknown" ? "unknown" : "failed";
+    if (outcome.kind === "unsendable") throw outcome.error;
+    if (outcome.kind === "skipped") throw new RelayError("INTERNAL", "a redelivery was skipped");
+    const { status } = outcome.result;
+    if (outcome.kind === "delivered") return { ok: true, ...(status === undefined ? {} : { status }) };
+    const { code, lastResult } = outcome;
     await outbox.moveToFailed({ ...entry, attempts: attempt, lastCode: code, lastResult }, code, now());
-    await audit.append({
-      ...ids,
-      phase: "failed",
-      code,
-      reason: `redelivery of run ${callback.routing.runId} was not accepted`,
-      hint: ERROR_CODES[code].hint,
-      attempts: attempt,
-      redelivery: true,
-      ...(result.status === undefined ? {} : { status: result.status }),
-      ...(lastResult === "unknown" ? { result: "unknown" } : {}),
-    });
-    return { ok: false, code, ...(result.status === undefined ? {} : { status: result.status }) };
+    await audit.append(
+      failedRecord(ids, {
+        code,
+        reason: `redelivery of run ${callback.routing.runId} was not accepted`,
+        attempts: attempt,
+        redelivery: true,
+        status,
+        lastResult,
+      }),
+    );
+    return { ok: false, code, ...(status === undefined ? {} : { status }) };
   }
 }
 

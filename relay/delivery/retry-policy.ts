@@ -1,14 +1,43 @@
-import type { RelayConfig } from "../config/index.ts";
+/**
+ * Every retry decision of the relay, in one place (DESIGN.md "Delivery"): which answers are worth
+ * another attempt, how long to wait, and when to give up. The values come from `delivery.*` in the
+ * configuration (config-schema.ts applies the defaults named here); this file only decides, so it
+ * is pure and tested without a clock or a network.
+ */
+export interface RetryPolicy {
+  /** Attempts before DELIVERY_RETRIES_EXHAUSTED, the first included. @default 12 */
+  maxAttempts: number;
+  /** Ceiling of the first backoff delay, in ms. @default 1000 (1 s) */
+  initialDelayMs: number;
+  /** Largest backoff delay and largest honoured `Retry-After`, in ms. @default 300000 (5 min) */
+  maxDelayMs: number;
+  /** Growth of the backoff ceiling per failed attempt. @default 2 */
+  factor: number;
+  /** Age (since accepted) past which a callback is given up as DELIVERY_EXPIRED, in ms. @default 86400000 (24 h) */
+  maxAgeMs: number;
+}
+
+/** What one attempt means for the callback: done, worth another attempt, or final. */
+export type AttemptVerdict = "delivered" | "retry" | "final";
+
+/** Statuses that say "try again later"; 503 is OpenClaw's busy caller session. */
+export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504]);
 
 /**
- * When to try a callback again, and when to give up. The values come from `delivery.*` in the
- * configuration (defaults and units live in config-schema.ts); this file only does the arithmetic,
- * so it is pure and tested without a clock.
+ * The verdict on one attempt from its HTTP status: 2xx is delivered, a retryable status is retried,
+ * every other status is final. No status (a network error or a timeout: the receiver never
+ * answered) is retried; a timeout with the same idempotency key, since the receiver may have acted.
  */
-export type RetryPolicy = Pick<
-  RelayConfig["delivery"],
-  "maxAttempts" | "initialDelayMs" | "maxDelayMs" | "factor" | "maxAgeMs"
->;
+export function attemptVerdict(status: number | undefined): AttemptVerdict {
+  if (status === undefined) return "retry";
+  if (status >= 200 && status < 300) return "delivered";
+  return RETRYABLE_STATUSES.has(status) ? "retry" : "final";
+}
+
+/** Whether a callback accepted at `acceptedAt` is too old for any further attempt. */
+export function isExpired(acceptedAt: number, now: number, policy: Pick<RetryPolicy, "maxAgeMs">): boolean {
+  return now > acceptedAt + policy.maxAgeMs;
+}
 
 /** Node clamps timers above 2^31-1 ms to 1 ms; never hand it a longer delay. */
 export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;

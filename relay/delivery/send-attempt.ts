@@ -3,7 +3,7 @@ import type { Dispatcher } from "undici";
 import { redact } from "../audit/index.ts";
 import { ERROR_CODES, type ErrorCode } from "../errors/index.ts";
 import { request } from "./http-client.ts";
-import { parseRetryAfter } from "./retry-policy.ts";
+import { type AttemptVerdict, attemptVerdict, parseRetryAfter } from "./retry-policy.ts";
 
 /** The parts of a built request that go on the wire (see build-request.ts). */
 export interface WireRequest {
@@ -12,9 +12,6 @@ export interface WireRequest {
   headers: Record<string, string>;
   body: string;
 }
-
-/** What one attempt means for the callback. */
-export type AttemptVerdict = "delivered" | "retry" | "final";
 
 /** One HTTP attempt, classified, with everything the `attempt` audit record needs (and no secrets). */
 export interface AttemptResult {
@@ -54,25 +51,22 @@ export const RESPONSE_EXCERPT_CHARS = 300;
 /** Answer bytes read for classification; the rest is discarded so the socket can be reused. */
 const MAX_READ_BYTES = 16 * 1024;
 
-/** Statuses that say "try again later" (DESIGN.md "Delivery"); 503 is OpenClaw's busy session. */
-export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504]);
-
 /**
- * Classify an answer by status and (possibly plain-text) body. Only 2xx is delivered; the
- * retryable set is retried; every other status is final, with the most specific code we can give.
+ * Classify an answer by status and (possibly plain-text) body: the verdict is retry-policy.ts's,
+ * the code the most specific one the answer allows (a hint for the operator), none when delivered.
  */
 export function classifyStatus(status: number, body: string): { verdict: AttemptVerdict; code?: ErrorCode } {
-  if (status >= 200 && status < 300) return { verdict: "delivered" };
-  if (RETRYABLE_STATUSES.has(status)) return { verdict: "retry", code: "DELIVERY_HTTP_STATUS" };
-  if (status === 401) return { verdict: "final", code: "DELIVERY_UNAUTHORIZED" };
-  if (status === 413) return { verdict: "final", code: "DELIVERY_PAYLOAD_TOO_LARGE" };
-  if (status === 400 && /sessionKey is disabled/i.test(body)) {
-    return { verdict: "final", code: "DELIVERY_SESSION_KEY_DISABLED" };
-  }
-  if (status === 400 && /sessionKey must start with/i.test(body)) {
-    return { verdict: "final", code: "DELIVERY_SESSION_KEY_PREFIX" };
-  }
-  return { verdict: "final", code: "DELIVERY_HTTP_STATUS" };
+  const verdict = attemptVerdict(status);
+  if (verdict === "delivered") return { verdict };
+  return { verdict, code: statusCode(status, body) };
+}
+
+function statusCode(status: number, body: string): ErrorCode {
+  if (status === 401) return "DELIVERY_UNAUTHORIZED";
+  if (status === 413) return "DELIVERY_PAYLOAD_TOO_LARGE";
+  if (status === 400 && /sessionKey is disabled/i.test(body)) return "DELIVERY_SESSION_KEY_DISABLED";
+  if (status === 400 && /sessionKey must start with/i.test(body)) return "DELIVERY_SESSION_KEY_PREFIX";
+  return "DELIVERY_HTTP_STATUS";
 }
 
 /**
@@ -120,7 +114,7 @@ export async function sendAttempt(wire: WireRequest, options: SendAttemptOptions
   } catch (error) {
     const failure = describeFailure(error, sent);
     return {
-      verdict: "retry",
+      verdict: attemptVerdict(undefined),
       result: failure.unknown ? "unknown" : "failed",
       code: failure.code,
       hint: ERROR_CODES[failure.code].hint,

@@ -1,23 +1,19 @@
 import { createHash } from "node:crypto";
-import { link, mkdir, open, readdir, stat, unlink } from "node:fs/promises";
+import { link, readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { RelayError } from "../errors/index.ts";
+import { lazyDirs } from "./lazy-dirs.ts";
+import { stateUnwritable } from "./state-unwritable.ts";
 
 /**
  * At most one callback per `sessionId|runId`, across repeated idles, plugin restarts, and several
  * processes (or relay instances) sharing one state directory (DESIGN.md "Terminal runs and dedupe").
  *
- * One marker file per key, created with O_EXCL (`wx`): the file system decides who claimed a run
- * first, so no lock and no shared memory is needed.
+ * One marker file per key, created as a hard link (which fails when the name exists): the file
+ * system decides who claimed a run first, so no lock and no shared memory is needed.
  */
 export interface DedupeStore {
   /** The folder holding the markers. */
   readonly dir: string;
-  /**
-   * Claim a key durably. `true`: this caller now owns the run and must call back; `false`: someone
-   * already claimed it. Throws RelayError STATE_UNWRITABLE when the store cannot be written.
-   */
-  claim(dedupeKey: string): Promise<boolean>;
   /**
    * Claim a key with a file that already holds the callback (the outbox's staged entry): the
    * marker is created as a hard link to it, so the claim and its content appear in one atomic
@@ -27,8 +23,6 @@ export interface DedupeStore {
   claimStaged(dedupeKey: string, stagedPath: string): Promise<boolean>;
   /** Whether `stagedPath` is the very file that claimed `dedupeKey` (same inode as its marker). */
   isClaimOf(dedupeKey: string, stagedPath: string): Promise<boolean>;
-  /** Whether a key has been claimed (by anyone). */
-  has(dedupeKey: string): Promise<boolean>;
   /** Remove markers older than `maxAgeMs` (by wall-clock modification time). Returns how many were removed. */
   prune(maxAgeMs: number): Promise<number>;
 }
@@ -37,45 +31,13 @@ export interface DedupeStore {
 export const DEDUPE_RETENTION_MS = 30 * 24 * 60 * 60 * 1000; // 30 days
 
 /** Open (lazily create) the dedupe store under `<stateDir>/dedupe`. */
-export function openDedupeStore(stateDir: string, options: { now?: () => number } = {}): DedupeStore {
+export function openDedupeStore(stateDir: string): DedupeStore {
   const dir = join(stateDir, "dedupe");
-  const now = options.now ?? Date.now;
-  let ready: Promise<void> | undefined;
-  const ensureDir = () => {
-    ready ??= mkdir(dir, { recursive: true, mode: 0o700 }).then(
-      () => undefined,
-      (error: unknown) => {
-        ready = undefined; // a later call may succeed once the disk is fixed
-        throw unwritable(dir, error);
-      },
-    );
-    return ready;
-  };
+  const ensureDir = lazyDirs([dir], (error) => stateUnwritable("the dedupe store", dir, error));
   const markerPath = (dedupeKey: string) => join(dir, `${markerName(dedupeKey)}.json`);
 
   return {
     dir,
-    async claim(dedupeKey) {
-      await ensureDir();
-      let handle: Awaited<ReturnType<typeof open>>;
-      try {
-        handle = await open(markerPath(dedupeKey), "wx", 0o600);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
-        throw unwritable(dir, error);
-      }
-      // The key inside the marker lets a person map a hash back to its run; the claim itself is
-      // the O_EXCL create above, so a failed write below still counts as claimed.
-      try {
-        await handle.writeFile(`${JSON.stringify({ dedupeKey, claimedAt: now(), pid: process.pid })}\n`);
-        await handle.sync();
-      } catch {
-        // The claim stands; losing its content only loses the human-readable key.
-      } finally {
-        await handle.close().catch(() => undefined);
-      }
-      return true;
-    },
     async claimStaged(dedupeKey, stagedPath) {
       await ensureDir();
       try {
@@ -83,21 +45,13 @@ export function openDedupeStore(stateDir: string, options: { now?: () => number 
         return true;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
-        throw unwritable(dir, error);
+        throw stateUnwritable("the dedupe store", dir, error);
       }
     },
     async isClaimOf(dedupeKey, stagedPath) {
       try {
         const [marker, staged] = await Promise.all([stat(markerPath(dedupeKey)), stat(stagedPath)]);
         return marker.ino === staged.ino && marker.dev === staged.dev;
-      } catch {
-        return false;
-      }
-    },
-    async has(dedupeKey) {
-      try {
-        await stat(markerPath(dedupeKey));
-        return true;
       } catch {
         return false;
       }
@@ -130,12 +84,4 @@ export function openDedupeStore(stateDir: string, options: { now?: () => number 
 /** A fixed-length file name for any key (keys hold `|`, `:` and arbitrary run ids). */
 export function markerName(dedupeKey: string): string {
   return createHash("sha256").update(dedupeKey).digest("hex");
-}
-
-function unwritable(dir: string, cause: unknown): RelayError {
-  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
-  return new RelayError("STATE_UNWRITABLE", `cannot write the dedupe store in ${dir}`, {
-    cause,
-    details: { path: dir, ...(code === undefined ? {} : { errno: code }) },
-  });
 }

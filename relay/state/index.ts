@@ -1,11 +1,7 @@
-export { DEDUPE_RETENTION_MS, openDedupeStore } from "./dedupe-store.ts";
-export {
-  type FailedOutboxEntry,
-  type Outbox,
-  type OutboxEntry,
-  type OutboxLease,
-  openOutbox,
-} from "./outbox.ts";
+export { DEDUPE_RETENTION_MS, type DedupeStore, openDedupeStore } from "./dedupe-store.ts";
+export { isMissing } from "./fs-errors.ts";
+export { type Outbox, type OutboxLease, openOutbox } from "./outbox.ts";
+export type { FailedOutboxEntry, OutboxEntry } from "./outbox-entry.ts";
 export {
   currentOwner,
   isOwner,

@@ -2,8 +2,10 @@ import { randomBytes } from "node:crypto";
 import { mkdir, open, readFile, rmdir, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { RelayError } from "../errors/index.ts";
 import { markerName } from "./dedupe-store.ts";
+import { ignoreMissing } from "./fs-errors.ts";
+import { pidExists } from "./process-owner.ts";
+import { stateUnwritable } from "./state-unwritable.ts";
 
 /**
  * Leases on outbox entries, so two processes (or two relays in one process) sharing a state dir
@@ -54,10 +56,7 @@ export function openLeases(dir: string, options: { ensureDir: () => Promise<void
       return true;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
-      throw new RelayError("STATE_UNWRITABLE", `cannot create a lease in ${dir}`, {
-        cause: error,
-        details: { path: dir },
-      });
+      throw stateUnwritable("a lease", dir, error);
     }
   };
 
@@ -113,17 +112,7 @@ function isStale(text: string, at: number): boolean {
   }
   if (lease.host !== hostname()) return typeof lease.at !== "number" || at - lease.at > FOREIGN_LEASE_MAX_MS;
   if (lease.pid === process.pid) return !liveHolders.has(String(lease.holder));
-  return typeof lease.pid !== "number" || !pidAlive(lease.pid);
-}
-
-/** Whether a process with this pid runs on this host (EPERM: it does, under another user). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"; // alive, owned by someone else
-  }
+  return typeof lease.pid !== "number" || !pidExists(lease.pid);
 }
 
 /**
@@ -140,8 +129,4 @@ export async function olderThan(path: string, ageMs: number): Promise<boolean> {
 
 async function rmdirQuiet(path: string): Promise<void> {
   await rmdir(path).catch(() => undefined);
-}
-
-function ignoreMissing(error: unknown): void {
-  if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
 }

@@ -1,47 +1,24 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rename, unlink } from "node:fs/promises";
+import { readdir, readFile, rename, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import type { Callback } from "../callback/index.ts";
-import { type ErrorCode, RelayError } from "../errors/index.ts";
+import type { ErrorCode } from "../errors/index.ts";
 import { markerName } from "./dedupe-store.ts";
 import { syncDir, writeAtomic, writeDurable } from "./durable-file.ts";
-import {
-  breakIfStale,
-  HALF_WRITTEN_MS,
-  type OutboxLease,
-  olderThan,
-  openLeases,
-  pidAlive,
-} from "./outbox-lease.ts";
+import { ignoreMissing, isMissing } from "./fs-errors.ts";
+import { lazyDirs } from "./lazy-dirs.ts";
+import { type FailedOutboxEntry, isEntryShape, type OutboxEntry } from "./outbox-entry.ts";
+import { breakIfStale, HALF_WRITTEN_MS, type OutboxLease, olderThan, openLeases } from "./outbox-lease.ts";
+import { pidExists } from "./process-owner.ts";
+import { stateUnwritable } from "./state-unwritable.ts";
 
 export type { OutboxLease } from "./outbox-lease.ts";
 
 /**
- * The write-ahead outbox (DESIGN.md "Delivery"): one JSON file per accepted callback, written
- * before its first attempt and removed once it is delivered, so a crash or restart loses nothing.
- * Entries hold no secrets: auth headers and signatures are recomputed from config at each attempt.
- * Final failures move to `failed/` so an operator can redeliver them.
+ * The write-ahead outbox (DESIGN.md "Delivery"): one JSON file per accepted callback (an
+ * OutboxEntry), written before its first attempt and removed once it is delivered, so a crash or
+ * restart loses nothing. Final failures move to `failed/` so an operator can redeliver them.
  */
-export interface OutboxEntry {
-  v: 1;
-  callback: Callback;
-  /** Attempts made so far. */
-  attempts: number;
-  /** Epoch ms when the next attempt is due. */
-  dueAt: number;
-  /** Code of the last failed attempt. */
-  lastCode?: ErrorCode;
-  /** `unknown` when the last attempt may have reached the receiver. */
-  lastResult?: "failed" | "unknown";
-}
-
-/** An entry that failed for good, kept for `audit redeliver`. */
-export interface FailedOutboxEntry extends OutboxEntry {
-  failedAt: number;
-  code: ErrorCode;
-}
-
 export interface Outbox {
   readonly dir: string;
   /** Write (or overwrite) an entry atomically: temp file, fsync, rename. Throws STATE_UNWRITABLE. */
@@ -68,10 +45,17 @@ export interface Outbox {
   /** Move an entry to `failed/` (kept for redelivery). */
   moveToFailed(entry: OutboxEntry, code: ErrorCode, failedAt: number): Promise<void>;
   /**
-   * Pending entries; files that do not parse are named in `unreadable` (and moved aside). Also
-   * compacts: removes temp files and leases left by a crash (never a live holder's).
+   * Pending entries as they are on disk now; files that do not parse as entries are named in
+   * `unreadable` (file names in the outbox folder). Changes nothing on disk.
    */
   pending(): Promise<{ entries: OutboxEntry[]; unreadable: string[] }>;
+  /** Move an unreadable pending file (a name `pending()` reported) to `failed/<name>.unreadable`. */
+  setAside(name: string): Promise<void>;
+  /**
+   * Remove what a crash left behind: temp files older than a write, and leases whose entry is
+   * gone and whose holder is dead (never a live holder's).
+   */
+  compact(): Promise<void>;
   failed(): Promise<FailedOutboxEntry[]>;
   removeFailed(dedupeKey: string): Promise<void>;
   /** Remove failed entries (and set-aside unreadable files) older than `maxAgeMs`; returns how many. */
@@ -87,20 +71,8 @@ export function openOutbox(stateDir: string): Outbox {
   const dir = join(stateDir, "outbox");
   const failedDir = join(dir, "failed");
   const stagedDir = join(dir, "staged");
-  let ready: Promise<void> | undefined;
-  const ensureDirs = () => {
-    ready ??= Promise.all([
-      mkdir(failedDir, { recursive: true, mode: 0o700 }),
-      mkdir(stagedDir, { recursive: true, mode: 0o700 }),
-    ]).then(
-      () => undefined,
-      (error: unknown) => {
-        ready = undefined;
-        throw unwritable(dir, error);
-      },
-    );
-    return ready;
-  };
+  const unwritable = (error: unknown) => stateUnwritable("the outbox", dir, error);
+  const ensureDirs = lazyDirs([failedDir, stagedDir], unwritable);
   const entryPath = (folder: string, key: string) => join(folder, `${markerName(key)}.json`);
   const leases = openLeases(dir, { ensureDir: ensureDirs });
 
@@ -109,7 +81,7 @@ export function openOutbox(stateDir: string): Outbox {
     async put(entry) {
       await ensureDirs();
       await writeAtomic(entryPath(dir, entry.callback.dedupeKey), entry).catch((error: unknown) => {
-        throw unwritable(dir, error);
+        throw unwritable(error);
       });
     },
     async stage(entry) {
@@ -122,13 +94,13 @@ export function openOutbox(stateDir: string): Outbox {
         await writeDurable(path, entry);
       } catch (error) {
         await unlink(path).catch(() => undefined);
-        throw unwritable(dir, error);
+        throw unwritable(error);
       }
       return path;
     },
     async promote(stagedPath, key) {
       await rename(stagedPath, entryPath(dir, key)).catch((error: unknown) => {
-        throw unwritable(dir, error);
+        throw unwritable(error);
       });
       await syncDir(dir);
     },
@@ -169,13 +141,30 @@ export function openOutbox(stateDir: string): Outbox {
       await ensureDirs();
       const failed: FailedOutboxEntry = { ...entry, failedAt, code };
       await writeAtomic(entryPath(failedDir, entry.callback.dedupeKey), failed).catch((error: unknown) => {
-        throw unwritable(dir, error);
+        throw unwritable(error);
       });
       await unlink(entryPath(dir, entry.callback.dedupeKey)).catch(ignoreMissing);
     },
     async pending() {
       const entries: OutboxEntry[] = [];
       const unreadable: string[] = [];
+      for (const name of await readdir(dir).catch(() => [] as string[])) {
+        if (!name.endsWith(".json")) continue;
+        try {
+          const parsed: unknown = JSON.parse(await readFile(join(dir, name), "utf8"));
+          if (!isEntryShape(parsed)) throw new Error("not an outbox entry");
+          entries.push(parsed);
+        } catch (error) {
+          if (isMissing(error)) continue; // delivered meanwhile
+          unreadable.push(name);
+        }
+      }
+      return { entries, unreadable };
+    },
+    async setAside(name) {
+      await rename(join(dir, name), join(failedDir, `${name}.unreadable`)).catch(() => undefined);
+    },
+    async compact() {
       const names = await readdir(dir).catch(() => [] as string[]);
       const present = new Set(names);
       for (const name of names) {
@@ -183,26 +172,12 @@ export function openOutbox(stateDir: string): Outbox {
         if (name.endsWith(".tmp")) {
           // A temp file left by a crash before its rename never became an entry.
           if (await olderThan(path, HALF_WRITTEN_MS)) await unlink(path).catch(() => undefined);
-          continue;
-        }
-        if (name.endsWith(".lease") && !present.has(name.replace(/\.lease$/, ".json"))) {
+        } else if (name.endsWith(".lease") && !present.has(name.replace(/\.lease$/, ".json"))) {
           // A lease without its entry: a crash between delivery and release, or an accept in
           // progress (its holder is alive, so breakIfStale leaves it alone).
           await breakIfStale(path).catch(() => false);
-          continue;
-        }
-        if (!name.endsWith(".json")) continue;
-        try {
-          const parsed: unknown = JSON.parse(await readFile(path, "utf8"));
-          if (!isEntryShape(parsed)) throw new Error("not an outbox entry");
-          entries.push(parsed);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code === "ENOENT") continue; // delivered meanwhile
-          unreadable.push(name);
-          await rename(path, join(failedDir, `${name}.unreadable`)).catch(() => undefined);
         }
       }
-      return { entries, unreadable };
     },
     async failed() {
       const out: FailedOutboxEntry[] = [];
@@ -243,35 +218,5 @@ const HOST_TAG = createHash("sha256").update(hostname()).digest("hex").slice(0, 
 function abandoned(name: string): boolean {
   const [, host, pidText] = name.split(".");
   const pid = Number(pidText);
-  return host === HOST_TAG && Number.isInteger(pid) && pid !== process.pid && !pidAlive(pid);
-}
-
-/** Enough shape to deliver from; anything else is set aside rather than crashing recovery. */
-function isEntryShape(value: unknown): value is OutboxEntry {
-  const entry = value as Partial<OutboxEntry> | null;
-  const callback = entry?.callback;
-  return (
-    typeof entry?.attempts === "number" &&
-    typeof entry.dueAt === "number" &&
-    typeof callback?.dedupeKey === "string" &&
-    typeof callback.idempotencyKey === "string" &&
-    typeof callback.acceptedAt === "number" &&
-    typeof callback.routing === "object" &&
-    callback.routing !== null &&
-    typeof callback.report === "object" &&
-    callback.report !== null
-  );
-}
-
-function ignoreMissing(error: unknown): void {
-  if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-}
-
-function unwritable(dir: string, cause: unknown): RelayError {
-  if (cause instanceof RelayError) return cause;
-  const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
-  return new RelayError("STATE_UNWRITABLE", `cannot write the outbox in ${dir}`, {
-    cause,
-    details: { path: dir, ...(errno === undefined ? {} : { errno }) },
-  });
+  return host === HOST_TAG && Number.isInteger(pid) && pid !== process.pid && !pidExists(pid);
 }

@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { expect } from "vitest";
-import { isMissing, listRotated } from "../../relay/audit/audit-files.ts";
+import { listRotated } from "../../relay/audit/audit-files.ts";
+import { isMissing } from "../../relay/state/fs-errors.ts";
 import { AUDIT_SINK_ENV, AuditSinkError, describeLeaks, findLeaks, type SinkEntry } from "./audit-leaks.ts";
 
 /**

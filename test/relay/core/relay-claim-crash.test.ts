@@ -6,7 +6,8 @@ import { buildCallback } from "../../../relay/callback/build-callback.ts";
 import { createRelay } from "../../../relay/core/create-relay.ts";
 import { checkIntegrity } from "../../../relay/integrity/check-integrity.ts";
 import { openDedupeStore } from "../../../relay/state/dedupe-store.ts";
-import { type OutboxEntry, openOutbox } from "../../../relay/state/outbox.ts";
+import { openOutbox } from "../../../relay/state/outbox.ts";
+import type { OutboxEntry } from "../../../relay/state/outbox-entry.ts";
 import { HALF_WRITTEN_MS } from "../../../relay/state/outbox-lease.ts";
 import { INSTANCE, makeRun, phase, type RelayFixture, relayFixture } from "../../helpers/relay-fixture.ts";
 

@@ -349,6 +349,11 @@ describe("createRelay: recovery", () => {
     const records = await fx.records();
     expect(phase(records, "failed")[0]).toMatchObject({ code: "INTERNAL", file: "junk.json" });
     expect(phase(records, "delivered")).toHaveLength(1);
+    // Set aside once audited: a second recover() does not report it again.
+    expect(await readdir(join(fx.stateDir, "outbox", "failed"))).toContain("junk.json.unreadable");
+    await relay.recover();
+    await relay.drain();
+    expect(phase(await fx.records(), "failed")).toHaveLength(1);
   });
 
   it("prunes dedupe markers older than 30 days on recover()", async () => {

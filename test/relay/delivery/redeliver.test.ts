@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { configSchema } from "../../../relay/config/config-schema.ts";
 import { createRelay } from "../../../relay/core/create-relay.ts";
 import { redeliver } from "../../../relay/delivery/redeliver.ts";
-import type { FailedOutboxEntry } from "../../../relay/state/outbox.ts";
+import type { FailedOutboxEntry } from "../../../relay/state/outbox-entry.ts";
 import type { Responder } from "../../helpers/recording-receiver.ts";
 import {
   INSTANCE,

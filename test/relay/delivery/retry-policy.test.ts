@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import {
+  attemptVerdict,
   backoffDelay,
   decideRetry,
+  isExpired,
   parseRetryAfter,
   type RetryPolicy,
 } from "../../../relay/delivery/retry-policy.ts";
@@ -83,5 +85,39 @@ describe("decideRetry", () => {
     const late = { ...base, attempts: 1, now: 3_599_000, retryAfterMs: 2_000 };
     expect(decideRetry(late)).toEqual({ action: "stop", code: "DELIVERY_EXPIRED" });
     expect(decideRetry({ ...late, retryAfterMs: 1_000 })).toMatchObject({ action: "retry" });
+  });
+});
+
+describe("attemptVerdict", () => {
+  it.each([
+    [200, "delivered"],
+    [204, "delivered"],
+    [299, "delivered"],
+    [408, "retry"],
+    [425, "retry"],
+    [429, "retry"],
+    [500, "retry"],
+    [502, "retry"],
+    [503, "retry"],
+    [504, "retry"],
+    [400, "final"],
+    [401, "final"],
+    [404, "final"],
+    [413, "final"],
+    [501, "final"],
+    [301, "final"],
+  ] as const)("status %i → %s", (status, verdict) => {
+    expect(attemptVerdict(status)).toBe(verdict);
+  });
+
+  it("retries an attempt that got no answer (network error, timeout)", () => {
+    expect(attemptVerdict(undefined)).toBe("retry");
+  });
+});
+
+describe("isExpired", () => {
+  it("expires a callback only once it is older than maxAgeMs", () => {
+    expect(isExpired(1_000, 1_000 + policy.maxAgeMs, policy)).toBe(false);
+    expect(isExpired(1_000, 1_001 + policy.maxAgeMs, policy)).toBe(true);
   });
 });

@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Callback } from "../../../relay/callback/callback.ts";
 import { RelayError } from "../../../relay/errors/errors.ts";
 import { markerName } from "../../../relay/state/dedupe-store.ts";
-import { type Outbox, type OutboxEntry, openOutbox } from "../../../relay/state/outbox.ts";
+import { type Outbox, openOutbox } from "../../../relay/state/outbox.ts";
+import type { OutboxEntry } from "../../../relay/state/outbox-entry.ts";
 import { FOREIGN_LEASE_MAX_MS } from "../../../relay/state/outbox-lease.ts";
 
 let dir: string;
@@ -65,14 +66,17 @@ describe("openOutbox: entries", () => {
     expect(await outbox.failed()).toEqual([]);
   });
 
-  it("reports an unreadable entry once and moves it aside", async () => {
+  it("reports an unreadable entry without touching it, and setAside() moves it aside", async () => {
     const outbox = open();
     await outbox.put(entry("s|a"));
     await writeFile(join(outbox.dir, "garbage.json"), "{not json");
     const first = await outbox.pending();
     expect(first.unreadable).toEqual(["garbage.json"]);
     expect(first.entries).toHaveLength(1);
+    expect((await outbox.pending()).unreadable).toEqual(["garbage.json"]);
+    await outbox.setAside("garbage.json");
     expect((await outbox.pending()).unreadable).toEqual([]);
+    expect(await readdir(join(outbox.dir, "failed"))).toContain("garbage.json.unreadable");
   });
 
   it("throws STATE_UNWRITABLE when the state dir cannot be created", async () => {
@@ -138,7 +142,7 @@ describe("openOutbox: leases", () => {
     expect(JSON.parse(await readFile(leasePath("s|live"), "utf8"))).toMatchObject({ holder: "x" });
   });
 
-  it("compacts on pending(): removes a dead holder's orphan lease, keeps a live one", async () => {
+  it("compact() removes a dead holder's orphan lease, keeps a live one", async () => {
     const outbox = open();
     await outbox.lease("s|warmup");
     const dead = spawnSync(process.execPath, ["-e", ""]).pid;
@@ -147,7 +151,7 @@ describe("openOutbox: leases", () => {
       JSON.stringify({ pid: dead, host: hostname(), holder: "x", at: 1 }),
     );
     const live = await open().lease("s|accepting"); // an accept in progress: lease before entry
-    await outbox.pending();
+    await outbox.compact();
     const names = await readdir(outbox.dir);
     expect(names).not.toContain(`${markerName("s|orphan")}.lease`);
     expect(names).toContain(`${markerName("s|accepting")}.lease`);

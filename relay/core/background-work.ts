@@ -1,0 +1,56 @@
+import type { AuditInput } from "../audit/index.ts";
+import type { CallbackIds } from "../callback/index.ts";
+import { toRelayError } from "../errors/index.ts";
+
+/** Work run off the caller's stack and counted, so drain() and close() can wait for it. */
+export interface BackgroundWork {
+  /** Run `work` on a later turn of the event loop; an escaped throw becomes a `failed` INTERNAL record. */
+  run(work: () => Promise<void>, ids: CallbackIds | (() => CallbackIds)): void;
+  /** Resolves once no work is running. */
+  idle(): Promise<void>;
+  /** How many pieces of work are running. */
+  readonly busy: number;
+}
+
+/** Background work whose escaped errors are recorded with `record` (which must never reject). */
+export function backgroundWork(record: (input: AuditInput) => Promise<void>): BackgroundWork {
+  let busy = 0;
+  let waiting: Array<() => void> = [];
+  return {
+    run(work, ids) {
+      busy++;
+      setImmediate(() => {
+        work()
+          .catch((error: unknown) => {
+            const err = toRelayError(error);
+            return record({
+              ...safeIds(ids),
+              phase: "failed",
+              code: err.code,
+              reason: err.message,
+              hint: err.hint,
+            });
+          })
+          .catch(() => undefined)
+          .finally(() => {
+            if (--busy > 0) return;
+            const waiters = waiting;
+            waiting = [];
+            for (const wake of waiters) wake();
+          });
+      });
+    },
+    idle: () => (busy === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiting.push(resolve))),
+    get busy() {
+      return busy;
+    },
+  };
+}
+
+function safeIds(ids: CallbackIds | (() => CallbackIds)): CallbackIds {
+  try {
+    return typeof ids === "function" ? ids() : ids;
+  } catch {
+    return {};
+  }
+}

@@ -1,0 +1,60 @@
+import { callbackIds } from "../callback/index.ts";
+import { DEDUPE_RETENTION_MS, type OutboxEntry, type OutboxLease } from "../state/index.ts";
+import { type RelayState, rememberClaim } from "./relay-state.ts";
+
+/**
+ * Resume what a crash or restart left in the outbox (`Relay.recover()`): prune old markers and
+ * failed entries, promote staged callbacks that hold their claim, then lease every pending entry
+ * no live relay is delivering, look at it again, and hand it to the delivery loop (`recovered`).
+ * Idempotent: an entry this relay (or another live one) already owns is left alone.
+ */
+export async function recoverOutbox(state: RelayState): Promise<void> {
+  const { dedupe, outbox, loop, record } = state;
+  // Compaction: old markers and old failed entries go; a run that old will not be seen again.
+  await dedupe.prune(DEDUPE_RETENTION_MS).catch(() => 0);
+  await outbox.pruneFailed(DEDUPE_RETENTION_MS).catch(() => 0);
+  for (const { path, entry } of await outbox.staged()) {
+    const key = entry.callback.dedupeKey;
+    if (!(await dedupe.isClaimOf(key, path))) {
+      await outbox.discard(path); // a claim that lost: the winner calls back
+      continue;
+    }
+    if (loop.has(key)) continue;
+    const lease = await outbox.lease(key);
+    if (lease === null) continue;
+    await outbox.promote(path, key);
+    await resume(state, entry, lease);
+  }
+  // What a crash left beside the entries (temp files, orphan leases), then the entries themselves.
+  await outbox.compact();
+  const { entries, unreadable } = await outbox.pending();
+  for (const file of unreadable) {
+    await outbox.setAside(file);
+    await record({ phase: "failed", code: "INTERNAL", reason: `unreadable outbox entry ${file}`, file });
+  }
+  for (const entry of entries) {
+    const key = entry.callback?.dedupeKey;
+    if (typeof key !== "string" || loop.has(key)) continue;
+    const lease = await outbox.lease(key);
+    if (lease === null) continue; // a live relay (here or in another process) is delivering it
+    // Lease, then look again: the listing may predate a delivery that removed the entry and
+    // released its lease (delivery removes the entry before releasing), here or elsewhere.
+    const current = await outbox.read(key);
+    if (current === null) {
+      await lease.release().catch(() => undefined);
+      continue;
+    }
+    await resume(state, current, lease);
+  }
+}
+
+async function resume(state: RelayState, entry: OutboxEntry, lease: OutboxLease): Promise<void> {
+  rememberClaim(state, entry.callback.dedupeKey);
+  await state.record({
+    ...callbackIds(entry.callback),
+    phase: "recovered",
+    attempts: entry.attempts,
+    dueAt: new Date(entry.dueAt).toISOString(),
+  });
+  state.loop.start({ entry, lease, durable: true });
+}

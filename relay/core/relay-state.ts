@@ -1,0 +1,34 @@
+import type { AuditInput, AuditLog } from "../audit/index.ts";
+import type { InstanceInfo } from "../callback/index.ts";
+import type { RelayConfig } from "../config/index.ts";
+import type { DeliveryLoop, semaphore } from "../delivery/index.ts";
+import type { DedupeStore, Outbox } from "../state/index.ts";
+
+/**
+ * What one relay's concepts share (accepting runs, recovering the outbox, draining, closing):
+ * built once by createRelay and passed to each, never captured by a closure that grows.
+ */
+export interface RelayState {
+  readonly config: RelayConfig;
+  readonly instance: InstanceInfo;
+  readonly audit: AuditLog;
+  readonly now: () => number;
+  readonly dedupe: DedupeStore;
+  readonly outbox: Outbox;
+  readonly loop: DeliveryLoop;
+  /** Dedupe keys this relay accepted or resumed, in front of the disk markers (bounded). */
+  readonly claims: Set<string>;
+  /** Runs being accepted at once (integrity, stage, claim). */
+  readonly accepting: ReturnType<typeof semaphore>;
+  /** Appends an audit record without waiting for the disk; never rejects. */
+  record(input: AuditInput): Promise<void>;
+}
+
+/** Dedupe keys remembered in memory (in front of the disk markers) before the oldest are forgotten. */
+const MEMORY_CLAIMS = 10_000;
+
+/** Remember a key this relay owns, forgetting the oldest past MEMORY_CLAIMS. */
+export function rememberClaim(state: RelayState, key: string): void {
+  state.claims.add(key);
+  if (state.claims.size > MEMORY_CLAIMS) state.claims.delete(state.claims.values().next().value as string);
+}
