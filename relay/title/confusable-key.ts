@@ -38,7 +38,6 @@ export function looseTagKey(word: string): string | null {
   if (end <= 0) return null;
   const key = percentDecode(loose.slice(0, end), "lenient").normalize("NFKC");
   if (!KEY_LIKE.test(key)) return null;
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII is exactly what is checked for.
-  if (!/^[\x00-\x7f]*$/.test(key)) return key;
+  if (!/^[A-Za-z0-9_]*$/.test(key)) return key;
   return KNOWN_BY_LOWER.has(key.toLowerCase()) ? key : null;
 }

@@ -28,7 +28,7 @@ export function visibleTags(title: string): TagReadings {
     const at = token.search(DRAWN_LIKE_EQUALS);
     if (at <= 0) continue;
     const key = KNOWN_BY_LOWER.get(decode(token.slice(0, at)).toLowerCase());
-    if (key !== undefined) (readings[key] ??= []).push(decode(token.slice(at + 1)));
+    if (key !== undefined) add(readings, key, decode(token.slice(at + 1)));
   }
   return readings;
 }
@@ -37,10 +37,14 @@ export function naiveTags(title: string): TagReadings {
   const readings: TagReadings = {};
   for (const word of title.split(" ")) {
     for (const key of KNOWN_TAG_KEYS) {
-      if (word.startsWith(`${key}=`)) (readings[key] ??= []).push(decode(word.slice(key.length + 1)));
+      if (word.startsWith(`${key}=`)) add(readings, key, decode(word.slice(key.length + 1)));
     }
   }
   return readings;
+}
+
+function add(readings: TagReadings, key: string, value: string): void {
+  readings[key] = [...(readings[key] ?? []), value];
 }
 
 function decode(text: string): string {
