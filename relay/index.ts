@@ -79,6 +79,8 @@ export {
   type KnownTagKey,
   type ParsedTitle,
   parseTitle,
+  type RunIdentity,
   rawRunId,
+  runIdentity,
   type TitleTags,
 } from "./title/index.ts";

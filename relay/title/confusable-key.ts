@@ -12,6 +12,8 @@ const KNOWN_BY_LOWER: ReadonlyMap<string, string> = new Map(KNOWN_TAG_KEYS.map((
 export const EQUALS_LOOK_ALIKES = /[\uA78A\u30A0\u2E40\u1400\u2550\u3013]/gu;
 /** Every code point whose NFKC form holds `=` (superscript, subscript, `::=`, `==`, small, fullwidth). */
 export const EQUALS_BY_NFKC = /[\u207C\u208C\u2A74-\u2A76\uFE66\uFF1D]/u;
+/** Cheap pre-check: a word with nothing read as `=` cannot read as a tag (skips NFKC for most words). */
+const ANY_EQUALS = new RegExp(`=|${EQUALS_BY_NFKC.source}|${EQUALS_LOOK_ALIKES.source}`, "u");
 /** A key as some reader could take it: letters, marks, digits and `_` of any script. */
 const KEY_LIKE = /^[\p{L}\p{M}\p{N}_]+$/u;
 
@@ -33,6 +35,7 @@ export function imitatedKnownKey(key: string): string | null {
  * ASCII non-identifiers (`1a=b`, `a-b=c`) are left alone: no reader takes them for a known key.
  */
 export function looseTagKey(word: string): string | null {
+  if (!ANY_EQUALS.test(word)) return null;
   const loose = word.normalize("NFKC").replace(INVISIBLE_CHARACTERS, "").replace(EQUALS_LOOK_ALIKES, "=");
   const end = loose.indexOf("=");
   if (end <= 0) return null;
