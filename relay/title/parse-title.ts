@@ -47,17 +47,17 @@ const RUN_ID_TOKEN = /(?:^|\s)runId=(\S+)/u;
 const KNOWN_KEYS: ReadonlySet<string> = new Set(KNOWN_TAG_KEYS);
 
 /**
- * Whether the title carries a `runId=` tag with a non-empty value. Called on every
- * `session.updated`, so it scans once and never throws; a `true` title may still fail
- * {@link parseTitle} (that failure is then an audited integrity error).
+ * Whether the title carries an exact `runId=` tag with a non-empty value: one regex scan, never
+ * throws; a `true` title may still fail {@link parseTitle}. Which run a title names, refused titles
+ * included, is runIdentity()'s answer.
  */
 export function hasRunId(title: string): boolean {
   return RUN_ID_TOKEN.test(title);
 }
 
 /**
- * The raw (undecoded) value of the first `runId=` token, or undefined: a run's identity inside
- * one session before, or without, a full {@link parseTitle}. Never throws.
+ * The raw (undecoded) value of the first `runId=` token, or undefined. Never throws. Not a run's
+ * identity (`run%2D42` and `run-42` are one run): that is runIdentity().
  */
 export function rawRunId(title: string): string | undefined {
   return RUN_ID_TOKEN.exec(title)?.[1];
