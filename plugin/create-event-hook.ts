@@ -1,5 +1,5 @@
 import type { AuditLog, Relay, TerminalRun } from "../relay/index.ts";
-import { RelayError, rawRunId } from "../relay/index.ts";
+import { RelayError, runIdentity } from "../relay/index.ts";
 import type { SessionSummary } from "./find-interrupted.ts";
 import { createSessionTracker, type TrackedEvent, type TurnEnd } from "./session-tracker.ts";
 import { type SessionMessage, settleRun } from "./settle-run.ts";
@@ -100,11 +100,11 @@ export function createEventHook(
       if (settled.fetchError !== undefined) {
         const reason =
           settled.fetchError instanceof Error ? settled.fetchError.message : String(settled.fetchError);
-        const runId = rawRunId(end.pinnedTitle);
+        const identity = runIdentity(end.pinnedTitle);
         void audit.append({
           phase: "state_error",
           sessionId: end.sessionId,
-          ...(runId === undefined ? {} : { runId }),
+          ...(identity.tagged ? { runId: identity.runId } : {}),
           code: "SETTLE_FETCH_FAILED",
           reason: `the session's messages could not be read (${reason}); the callback carries only what the events told`,
           hint: new RelayError("SETTLE_FETCH_FAILED", reason).hint,

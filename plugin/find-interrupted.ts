@@ -1,5 +1,5 @@
 import type { TerminalRun } from "../relay/index.ts";
-import { hasRunId } from "../relay/index.ts";
+import { runIdentity } from "../relay/index.ts";
 import { buildRun, type SessionMessage } from "./settle-run.ts";
 
 /** The fields of `GET /session` entries the scan reads. */
@@ -36,7 +36,7 @@ export interface FindInterruptedOptions {
 export async function findInterrupted(options: FindInterruptedOptions): Promise<TerminalRun[]> {
   const maxAge = options.maxAgeMs ?? 86_400_000;
   const sessions = (await options.list())
-    .filter((s) => typeof s.title === "string" && hasRunId(s.title))
+    .filter((s) => typeof s.title === "string" && runIdentity(s.title).tagged)
     .filter((s) => (s.time?.updated ?? 0) >= options.since - maxAge)
     .sort((a, b) => (b.time?.updated ?? 0) - (a.time?.updated ?? 0))
     .slice(0, options.maxSessions ?? 100);

@@ -1,4 +1,4 @@
-import { rawRunId } from "../relay/index.ts";
+import { type RunIdentity, runIdentity } from "../relay/index.ts";
 
 /**
  * Terminal detection over OpenCode's event stream (DESIGN.md "Terminal runs and dedupe"), as a
@@ -16,7 +16,11 @@ import { rawRunId } from "../relay/index.ts";
 
 /** A tagged run's title pins: the first title seen for a runId, and the latest with that runId. */
 export interface RunPin {
-  /** The raw `runId=` token value, the run's identity inside one session. */
+  /**
+   * The run's identity inside one session: its decoded runId, NFKC-normalised (runIdentity), so a
+   * re-spelled runId (`run%2D42` for `run-42`) is the same run and a routing edit under it is
+   * caught as INTEGRITY_TAGS_CHANGED. A title parseTitle refuses is pinned by its best reading.
+   */
   key: string;
   pinnedTitle: string;
   currentTitle: string;
@@ -89,6 +93,9 @@ interface SessionState {
   pins: RunPin[];
   turn: Turn | undefined;
   titleRequested: boolean;
+  /** The last title read and what it names: OpenCode repeats the title on every session.updated. */
+  title?: string;
+  identity?: RunIdentity;
 }
 
 /** Create the tracker. One per plugin instance (OpenCode starts one per served directory). */
@@ -120,11 +127,16 @@ export function createSessionTracker(options: SessionTrackerOptions): SessionTra
 
   function setTitle(id: string, title: string): void {
     const state = touch(id, true);
-    const key = rawRunId(title);
-    state.tagged = key !== undefined;
-    if (key === undefined) {
+    if (state.title !== title || state.identity === undefined) {
+      state.title = title;
+      state.identity = runIdentity(title);
+    }
+    const identity = state.identity;
+    state.tagged = identity.tagged;
+    if (!identity.tagged) {
       state.run = undefined;
     } else {
+      const key = identity.key;
       let pin = state.pins.find((p) => p.key === key);
       if (pin) {
         pin.currentTitle = title;

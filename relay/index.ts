@@ -81,6 +81,8 @@ export {
   type KnownTagKey,
   type ParsedTitle,
   parseTitle,
+  type RunIdentity,
   rawRunId,
+  runIdentity,
   type TitleTags,
 } from "./title/index.ts";

@@ -1,3 +1,5 @@
+import { secretPatternSource } from "./secret-pattern.ts";
+
 /**
  * The audit log's second line of defence against secrets: callers are meant to pass none, but
  * a header map or an error's `cause` can carry one in by accident, and the log lives for years.
@@ -32,19 +34,33 @@ const BEARER = /\b(Bearer)\s+[A-Za-z0-9._~+/=-]{8,}/g;
 const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^/@\s:]+(:[^/@\s]*)?@/gi;
 const MAX_DEPTH = 32;
 
+/** The last secrets list seen and its matcher: the audit log passes the same list on every record. */
+let cached: { key: string; matcher: RegExp | null } = { key: "", matcher: null };
+
+/** One global regex for every secret, longest first so a secret that contains another goes whole. */
+function secretsMatcher(secrets: readonly string[]): RegExp | null {
+  const literals = [...new Set(secrets.filter((s) => s.length > 0))].sort((a, b) => b.length - a.length);
+  const key = literals.join("\u0000");
+  if (key !== cached.key) {
+    cached = {
+      key,
+      matcher: literals.length === 0 ? null : new RegExp(literals.map(secretPatternSource).join("|"), "g"),
+    };
+  }
+  return cached.matcher;
+}
+
 /**
  * A JSON-data copy of `value` with secret-looking keys dropped at every depth and every
- * occurrence of each literal in `secrets` (inside any string, keys included) replaced by
- * "[redacted]". Non-JSON values are made JSON (Date → ISO string, Error → {name, message, code},
+ * occurrence of each literal in `secrets` (inside any string, keys included), raw or
+ * JSON-escaped, URL-encoded or HTML-escaped (secret-pattern.ts), replaced by "[redacted]". Non-JSON values are made JSON (Date → ISO string, Error → {name, message, code},
  * bigint → string, NaN/Infinity → null, cycles → "[circular]") so the hash is computed over
  * exactly what a reader parses back.
  */
 export function redact(value: unknown, secrets: readonly string[] = []): unknown {
-  // Longest first, so a secret that contains another is removed whole.
-  const literals = [...new Set(secrets.filter((s) => s.length > 0))].sort((a, b) => b.length - a.length);
+  const matcher = secretsMatcher(secrets);
   const scrub = (text: string): string => {
-    let out = text;
-    for (const literal of literals) if (out.includes(literal)) out = out.split(literal).join(REDACTED);
+    const out = matcher === null ? text : text.replace(matcher, REDACTED);
     return out.replace(BEARER, `$1 ${REDACTED}`).replace(URL_USERINFO, `$1${REDACTED}@`);
   };
   const seen = new Set<object>();

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { type ParseError, parse, printParseErrorCode, stripComments } from "jsonc-parser";
 import { RelayError, toRelayError } from "../errors/index.ts";
+import { checkTargetCredentials } from "./check-target-credentials.ts";
 import { configSchema, type RelayConfig } from "./config-schema.ts";
 import {
   CONFIG_FILE_NAME,
@@ -90,6 +91,7 @@ export async function loadConfig(opts: {
     const merged = deepMerge(substituted, options);
     known = merged;
     const config = validate(merged, fileUsed, options);
+    checkTargetCredentials(config.target, fileUsed);
     const auditPath = config.audit.path
       ? resolveUserPath(config.audit.path, baseDir, env)
       : defaultAuditPath(env);

@@ -34,6 +34,18 @@ export const ERROR_CODES = {
     kind: "integrity",
     hint: "the title holds a control character: percent-encode it or remove it",
   },
+  TITLE_FORMAT_CHARACTER: {
+    kind: "integrity",
+    hint: "the title holds an invisible or format character (bidi control, zero-width character, BOM, soft hyphen, filler): it can display differently from how it parses; remove it, and build titles with buildTitle()",
+  },
+  TITLE_CONFUSABLE_KEY: {
+    kind: "integrity",
+    hint: "a word reads as a tag whose key imitates a known key (other case, fullwidth or look-alike letters, a look-alike =, a %-escaped key): spell known keys exactly, and percent-encode the = of a word that is not a tag (buildTitle does)",
+  },
+  TITLE_AMBIGUOUS_SPACE: {
+    kind: "integrity",
+    hint: "a tag is next to white space other than a plain space (no-break, ideographic, line separator…): a reader splitting on spaces would read another tag; separate tags with U+0020",
+  },
   TITLE_TOO_LONG: { kind: "integrity", hint: "the title is longer than the parser accepts" },
   TITLE_VALUE_TOO_LONG: { kind: "integrity", hint: "a tag value is longer than the parser accepts" },
   TITLE_BAD_ENCODING: {
@@ -42,7 +54,7 @@ export const ERROR_CODES = {
   },
   TITLE_BAD_KEY: {
     kind: "integrity",
-    hint: "buildTitle() was given an extra tag key that is not an identifier ([A-Za-z][A-Za-z0-9_]*) or is a known key: pass known keys in tags",
+    hint: "buildTitle() was given an extra tag key that is not an identifier ([A-Za-z][A-Za-z0-9_]*), is a known key or differs from one only in case: pass known keys in tags",
   },
 
   // Caller-session integrity (fail closed): nothing is sent.

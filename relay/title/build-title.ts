@@ -1,13 +1,20 @@
 import { RelayError } from "../errors/index.ts";
-import { TAG_TOKEN } from "./parse-title.ts";
+import { EQUALS_BY_NFKC, EQUALS_LOOK_ALIKES, imitatedKnownKey } from "./confusable-key.ts";
+import { codePointName, findInvisible, findInvisibleOutsideWords } from "./invisible-characters.ts";
 import { KNOWN_TAG_KEYS, MAX_TAG_VALUE_LENGTH, MAX_TITLE_LENGTH, type TitleTags } from "./title-tags.ts";
 
 const WHITE_SPACE = /\s+/u;
 const KEY = /^[A-Za-z][A-Za-z0-9_]*$/;
 /** What would break a token or be refused raw by the parser: `%`, white space, C0/DEL/C1 controls. */
 const VALUE_ESCAPE = /[%\s\u0000-\u001f\u007f-\u009f]/u;
-/** In free words white space already separated them, so only `%` and controls remain. */
-const WORD_ESCAPE = /[%\u0000-\u001f\u007f-\u009f]/;
+/**
+ * In free words white space already separated them, so `%`, controls and every `=` or character
+ * read as one remain: no free word can then read as a tag, to the parser or to a looser reader.
+ */
+const WORD_ESCAPE = new RegExp(
+  `[%=\\u0000-\\u001f\\u007f-\\u009f]|${EQUALS_BY_NFKC.source}|${EQUALS_LOOK_ALIKES.source}`,
+  "u",
+);
 const LONE_SURROGATE = /\p{Cs}/u;
 const KNOWN_KEYS: ReadonlySet<string> = new Set(KNOWN_TAG_KEYS);
 const UTF8 = new TextEncoder();
@@ -26,16 +33,21 @@ const UTF8 = new TextEncoder();
  * - values: `%`, every white-space character (JS `\s`: Unicode spaces included) and control
  *   characters are percent-encoded as UTF-8 `%XX`; everything else (`=`, `:`, `/`, non-ASCII
  *   text) stays readable. Empty values are written as `key=` and read back as "".
- * - free words: `%` and control characters are encoded, and a word that would read as a tag
- *   (`a=b`) has its first `=` encoded (`a%3Db`), so text can never inject a tag.
+ * - free words: `%`, control characters, and every `=` or `=` look-alike (`＝`, `꞊`) are encoded
+ *   (`a=b` → `a%3Db`), so text can never inject a tag, nor a word a looser reader takes for one.
+ * - invisible characters (invisible-characters.ts) are refused, not encoded: the parser would
+ *   refuse them in a value and keep them escaped in a word, so they could never come back.
  *
  * @throws RelayError TITLE_BAD_ENCODING when text or a value holds a lone UTF-16 surrogate (it has
- *   no UTF-8 form); TITLE_BAD_KEY when an extra key is not an identifier or is a known key (it
- *   would read back as a known tag); TITLE_VALUE_TOO_LONG / TITLE_TOO_LONG when the parser would
+ *   no UTF-8 form); TITLE_FORMAT_CHARACTER when text or a value holds an invisible character
+ *   (variation selectors are kept in text); TITLE_BAD_KEY when an extra key is not an identifier,
+ *   is a known key or differs from one only in case (it would read back as, or imitate, a known tag); TITLE_VALUE_TOO_LONG / TITLE_TOO_LONG when the parser would
  *   refuse the result, so buildTitle never writes a title parseTitle rejects.
  */
 export function buildTitle(text: string, tags: TitleTags, extra: Array<[string, string]> = []): string {
   const tokens: string[] = [];
+  const invisible = findInvisibleOutsideWords(text);
+  if (invisible) throw invisibleCharacter(invisible[0], "the title text", null);
   for (const word of text.split(WHITE_SPACE)) {
     if (word !== "") tokens.push(encodeWord(word));
   }
@@ -44,10 +56,10 @@ export function buildTitle(text: string, tags: TitleTags, extra: Array<[string, 
     if (value !== undefined) tokens.push(`${key}=${encodeValue(key, value)}`);
   }
   for (const [key, value] of extra) {
-    if (!KEY.test(key) || KNOWN_KEYS.has(key)) {
+    if (!KEY.test(key) || KNOWN_KEYS.has(key) || imitatedKnownKey(key) !== null) {
       throw new RelayError(
         "TITLE_BAD_KEY",
-        `extra tag key ${JSON.stringify(key)} is ${KEY.test(key) ? "a known key: pass it in tags" : "not an identifier ([A-Za-z][A-Za-z0-9_]*)"}`,
+        `extra tag key ${JSON.stringify(key)} is ${KEY.test(key) ? "a known key, or one in other case: pass known keys in tags" : "not an identifier ([A-Za-z][A-Za-z0-9_]*)"}`,
         { details: { key } },
       );
     }
@@ -81,15 +93,22 @@ function encodeValue(key: string, value: string): string {
     );
   }
   refuseLoneSurrogate(value, key);
+  const invisible = findInvisible(value);
+  if (invisible) throw invisibleCharacter(invisible[0], `the value of ${key}`, key);
   return percentEncode(value, VALUE_ESCAPE);
 }
 
 function encodeWord(word: string): string {
   refuseLoneSurrogate(word, null);
-  const escaped = percentEncode(word, WORD_ESCAPE);
-  // `%` is never in TAG_TOKEN's key part, so encoding the first `=` is enough to make it a word.
-  const match = TAG_TOKEN.exec(escaped);
-  return match ? `${match[1]}%3D${escaped.slice(match[0].length)}` : escaped;
+  return percentEncode(word, WORD_ESCAPE);
+}
+
+function invisibleCharacter(char: string, where: string, key: string | null): RelayError {
+  return new RelayError(
+    "TITLE_FORMAT_CHARACTER",
+    `${where} holds the invisible or format character ${codePointName(char)}; a title holding it could display differently from how it parses: remove it`,
+    { details: key === null ? { codePoint: codePointName(char) } : { key, codePoint: codePointName(char) } },
+  );
 }
 
 function percentEncode(value: string, unsafe: RegExp): string {

@@ -260,6 +260,38 @@ describe("sessions that must not call back", () => {
     expect(callbacksTo(sessionKey)).toEqual([]);
     expect(callbacksTo("agent:main:evil")).toEqual([]);
   });
+
+  it("refuses a run whose runId was re-spelled to move its callbackSession before the turn: INTEGRITY_TAGS_CHANGED", async () => {
+    const sessionKey = "agent:main:e2e-respelled";
+    const session = await world.server.createSession(
+      title("Respelled", { runId: "run-respell", callbackSession: sessionKey }),
+    );
+    // The same run (the decoded runId is run-respell), pointed elsewhere: an edit, not a new run.
+    await world.server.patchTitle(
+      session.id,
+      title("Respelled", { runId: "run%2Drespell", callbackSession: "agent:main:evil" }),
+    );
+    await world.server.prompt(session.id, "go");
+    const [record] = await world.waitForAudit(
+      (r) => r.sessionId === session.id && r.phase === "integrity_error",
+    );
+    expect(record?.code).toBe("INTEGRITY_TAGS_CHANGED");
+    expect(callbacksTo(sessionKey)).toEqual([]);
+    expect(callbacksTo("agent:main:evil")).toEqual([]);
+  });
+
+  it("ends a run whose title reads two ways in an integrity error, not in silence", async () => {
+    const session = await world.server.createSession(
+      "Two readings runId=run-confusable callbackSession=agent:main:e2e-x CallbackSession=agent:main:evil",
+    );
+    await world.server.prompt(session.id, "go");
+    const [record] = await world.waitForAudit(
+      (r) => r.sessionId === session.id && r.phase === "integrity_error",
+    );
+    expect(record?.code).toBe("TITLE_CONFUSABLE_KEY");
+    expect(callbacksTo("agent:main:e2e-x")).toEqual([]);
+    expect(callbacksTo("agent:main:evil")).toEqual([]);
+  });
 });
 
 describe("the audit log", () => {

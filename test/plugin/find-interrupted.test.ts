@@ -35,6 +35,11 @@ describe("findInterrupted", () => {
     expect(runs[0]).toMatchObject({ sessionId: "s1", outcome: "interrupted", agentRan: "build" });
   });
 
+  it("reports a cut-off run whose title the parser refuses but that names a runId (it ends in an integrity error)", async () => {
+    const runs = await scan([session("s1", "T RunId=r1 callbackSession=agent:main:main")], { s1: cutOff });
+    expect(runs.map((r) => r.sessionId)).toEqual(["s1"]);
+  });
+
   it("ignores settled turns, untagged sessions, and turns begun after the plugin started", async () => {
     expect(
       await scan([session("s1", "T runId=r1 callbackSession=agent:main:main")], { s1: settled }),

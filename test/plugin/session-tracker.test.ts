@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { createSessionTracker, type TurnEnd } from "../../plugin/session-tracker.ts";
+import { checkIntegrity } from "../../relay/index.ts";
 import { loadEvents, type RecordedEvent, type Scenario, taggedSessionId } from "../fixtures/load-fixture.ts";
+import { INSTANCE } from "../helpers/relay-fixture.ts";
 
 /** Replays a recorded stream through a fresh tracker; returns what it reported. */
 function replay(events: RecordedEvent[], extra: { maxSessions?: number } = {}) {
@@ -218,6 +220,76 @@ describe("createSessionTracker runs and memory", () => {
       expect(() => tracker.handle(null as unknown as { type: string })).not.toThrow();
     } finally {
       console.error = original;
+    }
+  });
+});
+
+describe("createSessionTracker run identity", () => {
+  const sid = "ses_id";
+  const ev = {
+    title: (t: string) => ({ type: "session.updated", properties: { info: { id: sid, title: t } } }),
+    busy: { type: "session.status", properties: { sessionID: sid, status: { type: "busy" } } },
+    idle: { type: "session.status", properties: { sessionID: sid, status: { type: "idle" } } },
+  };
+  const config = {
+    callbackSessionPrefixes: ["agent:main:"],
+    integrity: { onAgentMismatch: "report" as const },
+  };
+  /** What the relay will decide for this terminal point. */
+  const verdictOf = (end: TurnEnd | undefined) => {
+    if (!end) throw new Error("no terminal point");
+    const verdict = checkIntegrity(end, INSTANCE, config);
+    return verdict.ok ? "ok" : verdict.error.code;
+  };
+  const first = "T runId=run-42 callbackSession=agent:main:main";
+
+  it.each([
+    ["%-encoded", "T runId=run%2D42 callbackSession=agent:main:evil"],
+    ["fullwidth digits", "T runId=run-４２ callbackSession=agent:main:evil"],
+    ["lower-case escapes", "T runId=%72un-42 callbackSession=agent:main:evil"],
+  ])(
+    "keeps a run's pin when its runId is re-spelled (%s) before the turn: INTEGRITY_TAGS_CHANGED",
+    (_n, edited) => {
+      const { ends } = replay([ev.title(first), ev.title(edited), ev.busy, ev.idle]);
+      expect(ends).toHaveLength(1);
+      expect(ends[0]?.pinnedTitle).toBe(first);
+      expect(ends[0]?.currentTitle).toBe(edited);
+      expect(verdictOf(ends[0])).toBe("INTEGRITY_TAGS_CHANGED");
+    },
+  );
+
+  it("sees a re-spelled runId with a moved callbackSession during the turn: INTEGRITY_TAGS_CHANGED, not silence", () => {
+    const edited = "T runId=run%2D42 callbackSession=agent:main:evil";
+    const { ends } = replay([ev.title(first), ev.busy, ev.title(edited), ev.idle]);
+    expect(ends).toHaveLength(1);
+    expect(ends[0]?.currentTitle).toBe(edited);
+    expect(verdictOf(ends[0])).toBe("INTEGRITY_TAGS_CHANGED");
+  });
+
+  it("sees an edit that makes the title unparsable during the turn: INTEGRITY_TAGS_CHANGED", () => {
+    const edited = "T runId=run-42\u200b callbackSession=agent:main:evil";
+    const { ends } = replay([ev.title(first), ev.busy, ev.title(edited), ev.idle]);
+    expect(verdictOf(ends[0])).toBe("INTEGRITY_TAGS_CHANGED");
+  });
+
+  it.each([
+    ["a runId key in other case", "T RunId=r1 callbackSession=agent:main:main", "TITLE_CONFUSABLE_KEY"],
+    ["a fullwidth runId key", "T ｒｕｎＩｄ=r1 callbackSession=agent:main:main", "TITLE_CONFUSABLE_KEY"],
+    ["a zero-width space", "T runId=r1 callbackSession=agent:main:main\u200b", "TITLE_FORMAT_CHARACTER"],
+    [
+      "a no-break space next to a tag",
+      "T\u00a0runId=r1 callbackSession=agent:main:main",
+      "TITLE_AMBIGUOUS_SPACE",
+    ],
+  ])("tracks a refused title with %s, so its run ends in an integrity error", (_n, title, code) => {
+    const { ends } = replay([ev.title(title), ev.busy, ev.idle]);
+    expect(ends).toHaveLength(1);
+    expect(verdictOf(ends[0])).toBe(code);
+  });
+
+  it("still ignores human titles that the parser refuses but that name no run", () => {
+    for (const title of ["Fix\u200b login", "café=bon", "a\u00a0b=c"]) {
+      expect(replay([ev.title(title), ev.busy, ev.idle]).ends).toEqual([]);
     }
   });
 });

@@ -99,27 +99,60 @@ describe("startReceiver with secrets", () => {
     expect(rejected[0]?.code).toBe("WEBHOOK_STALE_TIMESTAMP");
   });
 
-  it("answers 409 to a replayed webhook-id, even re-signed with a fresh timestamp", async () => {
-    const { url, accepted, rejected } = await start({ secrets: [SECRET] });
+  it("answers 200 again to a repeat of an accepted webhook-id with the same body, re-signed or not, acting once", async () => {
+    const duplicates: string[] = [];
+    const { url, accepted, rejected } = await start({
+      secrets: [SECRET],
+      onDuplicate: (d) => duplicates.push(d.webhookId),
+    });
     const first = webhookRequest(url);
     expect((await post(first.url, first.headers, first.body)).status).toBe(200);
-    expect((await post(first.url, first.headers, first.body)).status).toBe(409);
+    expect((await post(first.url, first.headers, first.body)).status).toBe(200);
     const ts = Math.floor(Date.now() / 1000) + 1;
     const resigned = {
       ...first.headers,
       "webhook-timestamp": String(ts),
       "webhook-signature": signWebhook(SECRET, callback.idempotencyKey, ts, first.body),
     };
-    expect((await post(first.url, resigned, first.body)).status).toBe(409);
+    expect((await post(first.url, resigned, first.body)).status).toBe(200);
     expect(accepted).toHaveLength(1);
-    expect(rejected.map((r) => r.code)).toEqual(["WEBHOOK_REPLAYED", "WEBHOOK_REPLAYED"]);
+    expect(duplicates).toEqual([callback.idempotencyKey, callback.idempotencyKey]);
+    expect(rejected).toEqual([]);
+  });
+
+  it("answers 409 to an accepted webhook-id with another body", async () => {
+    const { url, accepted, rejected } = await start({ secrets: [SECRET] });
+    const first = webhookRequest(url);
+    expect((await post(first.url, first.headers, first.body)).status).toBe(200);
+    const body = first.body.replace("All done.", "All good.");
+    const ts = Math.floor(Date.now() / 1000);
+    const headers = {
+      ...first.headers,
+      "webhook-timestamp": String(ts),
+      "webhook-signature": signWebhook(SECRET, callback.idempotencyKey, ts, body),
+    };
+    expect((await post(first.url, headers, body)).status).toBe(409);
+    expect(accepted).toHaveLength(1);
+    expect(rejected.map((r) => r.code)).toEqual(["WEBHOOK_REPLAYED"]);
+  });
+
+  it("does not remember an id whose request it refused, so a good retry of it is accepted", async () => {
+    const { url, accepted } = await start({ secrets: [SECRET] });
+    const ts = Math.floor(Date.now() / 1000);
+    const signed = (body: string) => ({
+      "webhook-id": "msg_1",
+      "webhook-timestamp": String(ts),
+      "webhook-signature": signWebhook(SECRET, "msg_1", ts, body),
+    });
+    expect((await post(url, signed("not json"), "not json")).status).toBe(400);
+    expect((await post(url, signed("{}"), "{}")).status).toBe(200);
+    expect(accepted).toHaveLength(1);
   });
 
   it("forgets the oldest ids past maxSeenIds", async () => {
     const { url } = await start({ secrets: [SECRET], maxSeenIds: 1 });
-    const send = async (id: string) => {
+    const send = async (id: string, body = "{}") => {
       const ts = Math.floor(Date.now() / 1000);
-      const body = "{}";
       const headers = {
         "webhook-id": id,
         "webhook-timestamp": String(ts),
@@ -129,8 +162,9 @@ describe("startReceiver with secrets", () => {
     };
     expect(await send("a")).toBe(200);
     expect(await send("b")).toBe(200);
-    expect(await send("b")).toBe(409);
-    expect(await send("a")).toBe(200);
+    expect(await send("b", "[]")).toBe(409);
+    // "a" was forgotten: another body under it is no longer a conflict.
+    expect(await send("a", "[]")).toBe(200);
   });
 });
 

@@ -1,4 +1,4 @@
-import { timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
@@ -51,28 +51,44 @@ export interface ReceiverOptions {
   token?: string;
   /** Largest body accepted, bytes; larger is answered 413 like OpenClaw. @default 262144 */
   maxBodyBytes?: number;
-  /** `webhook-id`s remembered for replay detection; the oldest are forgotten first. @default 10000 */
+  /**
+   * Accepted `webhook-id`s remembered (with a hash of their body) for replay detection; the oldest
+   * are forgotten first. @default 10000
+   */
   maxSeenIds?: number;
   /** Epoch ms, for the timestamp tolerance. @default Date.now */
   now?: () => number;
   onCallback?: (callback: ReceivedCallback) => void;
   onRejected?: (rejected: RejectedRequest) => void;
+  /**
+   * A signed request repeated an accepted `webhook-id` with the same body (the sender retried
+   * because our first answer was lost): answered 200 again, not handed to onCallback twice.
+   */
+  onDuplicate?: (duplicate: { receivedAt: number; path: string; webhookId: string }) => void;
 }
 
-/** A Set that forgets its oldest entries past `max`, so a long-running receiver stays flat. */
-function boundedSet(max: number): { has(id: string): boolean; add(id: string): void } {
-  const ids = new Set<string>();
+/**
+ * Accepted ids and the sha256 of their body, forgetting the oldest past `max` so a long-running
+ * receiver stays flat.
+ */
+function acceptedIds(max: number): {
+  bodyHash(id: string): string | undefined;
+  add(id: string, hash: string): void;
+} {
+  const ids = new Map<string, string>();
   return {
-    has: (id) => ids.has(id),
-    add(id) {
-      ids.add(id);
-      for (const oldest of ids) {
+    bodyHash: (id) => ids.get(id),
+    add(id, hash) {
+      ids.set(id, hash);
+      for (const oldest of ids.keys()) {
         if (ids.size <= max) break;
         ids.delete(oldest);
       }
     },
   };
 }
+
+const sha256 = (body: string) => createHash("sha256").update(body).digest("hex");
 
 function sameSecret(given: string, expected: string): boolean {
   const a = Buffer.from(given);
@@ -129,8 +145,10 @@ function describe(path: string, body: unknown, receivedAt: number): ReceivedCall
 
 /**
  * Start the dev receiver: accepts POST on any path, checks the bearer token and Standard Webhooks
- * signatures when configured (401 bad token/signature/stale timestamp, 409 replayed id), and
- * answers 200 `{"ok":true}` like the OpenClaw gateway. Throws RelayError CONFIG_INVALID for a
+ * signatures when configured (401 bad token/signature/stale timestamp), and answers 200
+ * `{"ok":true}` like the OpenClaw gateway. A signed request repeating an accepted `webhook-id` is
+ * answered 200 again when its body is the same (a retry after a lost answer; not printed twice)
+ * and 409 when the body differs. Throws RelayError CONFIG_INVALID for a
  * malformed secret, and the listen error (EADDRINUSE…) as is.
  */
 export async function startReceiver(
@@ -139,7 +157,7 @@ export async function startReceiver(
   const secrets = options.secrets ?? [];
   for (const secret of secrets) webhookSecretKey(secret);
   const maxBodyBytes = options.maxBodyBytes ?? 262_144;
-  const seenIds = boundedSet(options.maxSeenIds ?? 10_000);
+  const accepted = acceptedIds(options.maxSeenIds ?? 10_000);
   const now = options.now ?? Date.now;
 
   const handle = (req: IncomingMessage, res: ServerResponse, raw: Buffer | null) => {
@@ -158,10 +176,28 @@ export async function startReceiver(
         return refuse(401, "UNAUTHORIZED", "Unauthorized");
     }
     const body = raw.toString("utf8");
+    let webhookId: string | undefined;
     if (secrets.length > 0) {
-      const verdict = verifyWebhook(secrets, req.headers, body, { now, seenIds });
-      if (!verdict.ok)
-        return refuse(verdict.code === "WEBHOOK_REPLAYED" ? 409 : 401, verdict.code, "Unauthorized");
+      const verdict = verifyWebhook(secrets, req.headers, body, { now });
+      if (!verdict.ok) return refuse(401, verdict.code, "Unauthorized");
+      // Verified, so the header is there. Replays are judged here, not by verifyWebhook: a sender
+      // retries with the same id and body when our 2xx was lost, and must hear 2xx again (the
+      // README tells receivers so); only the same id with another body is a conflict.
+      const header = req.headers["webhook-id"];
+      webhookId = Array.isArray(header) ? header.join(" ") : String(header);
+      const seen = accepted.bodyHash(webhookId);
+      if (seen !== undefined) {
+        if (seen !== sha256(body))
+          return refuse(
+            409,
+            "WEBHOOK_REPLAYED",
+            '{"ok":false,"error":"webhook-id already used for another body"}',
+          );
+        options.onDuplicate?.({ receivedAt, path, webhookId });
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end('{"ok":true,"duplicate":true}');
+        return;
+      }
     }
     let json: unknown;
     try {
@@ -169,6 +205,7 @@ export async function startReceiver(
     } catch {
       return refuse(400, "BAD_JSON", '{"ok":false,"error":"body is not JSON"}');
     }
+    if (webhookId !== undefined) accepted.add(webhookId, sha256(body));
     options.onCallback?.(describe(path, json, receivedAt));
     res.writeHead(200, { "content-type": "application/json" });
     res.end('{"ok":true}');
@@ -255,6 +292,10 @@ export async function runReceive(
             : readable(callback),
         );
       },
+      onDuplicate: (duplicate) =>
+        io.stderr(
+          `[${new Date(duplicate.receivedAt).toISOString()}] repeated ${duplicate.path}: webhook-id ${duplicate.webhookId} already accepted with this body; answered 200 again\n`,
+        ),
       onRejected: (rejected) =>
         io.stderr(
           `[${new Date(rejected.receivedAt).toISOString()}] refused ${rejected.path}: ${rejected.status} ${rejected.code}\n`,

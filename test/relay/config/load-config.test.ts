@@ -178,7 +178,7 @@ describe("loadConfig", () => {
       "target": { "url": "http://127.0.0.1:{env:PORT}/hooks", "token": "{env:HOOK_TOKEN}", "kind": "openclaw-agent" },
       "stateDir": "{env:STATE}/relay"
     }`);
-    const token = `sec"ret\\with "quotes" and }braces{`;
+    const token = `sec"ret\\with"quotes"and}braces{é`;
     const value = ok(
       await loadConfig({
         configDir: dir,
@@ -196,6 +196,30 @@ describe("loadConfig", () => {
       `{ "target": { "kind": "webhook", "url": "https://example.test/cb", "secret": ["whsec_a", "whsec_b"] } }`,
     );
     expect(ok(await loadConfig({ configDir: dir, env })).secrets).toEqual(["whsec_a", "whsec_b"]);
+  });
+
+  it("reports CONFIG_INVALID naming target.token when {env:…} brings a trailing newline", async () => {
+    const file = writeConfig(
+      `{ "target": { "url": "http://127.0.0.1:18789/hooks", "token": "{env:HOOK_TOKEN}" } }`,
+    );
+    const result = failed(
+      await loadConfig({ configDir: dir, env: { ...env, HOOK_TOKEN: "tok-1234567890\n" } }),
+    );
+    expect(result.error.code).toBe("CONFIG_INVALID");
+    expect(result.error.details).toMatchObject({ file, key: "target.token", codePoint: "U+000A" });
+    expect(result.error.hint).toMatch(/newline/);
+    expect(JSON.stringify(result.error)).not.toContain("tok-1234567890");
+    expect(result.error.message).not.toContain("tok-1234567890");
+  });
+
+  it("reports CONFIG_INVALID naming target.url, pointing to target.token, for credentials in the URL", async () => {
+    for (const url of ["http://user:pw@127.0.0.1:18789/hooks", "http://127.0.0.1:18789/hooks?token=abc"]) {
+      writeConfig(`{ "target": { "url": "${url}" } }`);
+      const result = failed(await loadConfig({ configDir: dir, env }));
+      expect(result.error.code).toBe("CONFIG_INVALID");
+      expect(result.error.details.key).toBe("target.url");
+      expect(result.error.hint).toContain("target.token");
+    }
   });
 
   it("reports CONFIG_ENV_MISSING naming the key path and the variable", async () => {

@@ -6,6 +6,7 @@ import {
   sendAttempt,
   type WireRequest,
 } from "../../../relay/delivery/send-attempt.ts";
+import { escapedEchoes } from "../../helpers/escaped-echoes.ts";
 import {
   type RecordingReceiver,
   type Reply,
@@ -100,6 +101,19 @@ describe("sendAttempt", () => {
     expect(result.responseExcerpt.length).toBeLessThanOrEqual(RESPONSE_EXCERPT_CHARS);
     expect(result.responseExcerpt).not.toContain("sekret-token");
     expect(typeof result.hint).toBe("string");
+  });
+
+  it("keeps a token out of the excerpt however the receiver's error page escapes it", async () => {
+    const token = 'tok"\\{<&+ é';
+    const echoes = Object.values(escapedEchoes(token));
+    reply({ status: 401, body: `bad token: ${echoes.join(" | ")}` });
+    const result = await sendAttempt(
+      { ...wire(), headers: { "content-type": "application/json" } },
+      { dispatcher: agent, timeoutMs: 2_000, secrets: [token] },
+    );
+    expect(result).toMatchObject({ code: "DELIVERY_UNAUTHORIZED" });
+    expect(result.responseExcerpt).toContain("bad token");
+    for (const echo of echoes) expect(result.responseExcerpt).not.toContain(echo);
   });
 
   it("consumes a large answer and keeps the connection usable", async () => {

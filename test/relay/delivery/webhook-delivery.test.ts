@@ -12,6 +12,7 @@ import {
   type RejectedRequest,
   startReceiver,
 } from "../../../scripts/cli/commands/receive.ts";
+import { answerLosingProxy } from "../../helpers/answer-losing-proxy.ts";
 import { sinkAudit } from "../../helpers/audit-sink.ts";
 import { INSTANCE, makeRun } from "../../helpers/relay-fixture.ts";
 
@@ -41,6 +42,7 @@ interface World {
   receiverUrl: string;
   callbacks: ReceivedCallback[];
   rejected: RejectedRequest[];
+  duplicates: string[];
   records(): Promise<AuditRecord[]>;
 }
 
@@ -49,8 +51,11 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** A relay signing with [OLD, NEW] toward a real receiver that holds `receiverSecrets`. */
-async function world(receiverSecrets: string[]): Promise<World> {
+/**
+ * A relay signing with [OLD, NEW] toward a real receiver that holds `receiverSecrets`; with
+ * `loseAnswers`, through a proxy that loses the receiver's first answers (answer-losing-proxy.ts).
+ */
+async function world(receiverSecrets: string[], loseAnswers = 0): Promise<World> {
   const dir = await mkdtemp(join(tmpdir(), "ocr-webhook-"));
   const auditPath = join(dir, "audit.jsonl");
   cleanups.push(async () => {
@@ -62,18 +67,26 @@ async function world(receiverSecrets: string[]): Promise<World> {
   });
   const callbacks: ReceivedCallback[] = [];
   const rejected: RejectedRequest[] = [];
+  const duplicates: string[] = [];
   const receiver = await startReceiver({
     port: 0,
     secrets: receiverSecrets,
     onCallback: (callback) => callbacks.push(callback),
     onRejected: (refusal) => rejected.push(refusal),
+    onDuplicate: (duplicate) => duplicates.push(duplicate.webhookId),
   });
   cleanups.push(() => receiver.close());
+  let targetBase = receiver.url;
+  if (loseAnswers > 0) {
+    const proxy = await answerLosingProxy(Number(new URL(receiver.url).port), loseAnswers);
+    cleanups.push(() => proxy.close());
+    targetBase = proxy.url;
+  }
   // The log is not told the secrets: what is proven is that the relay never hands them over,
   // not that redaction caught them on the way in.
   const audit = openAuditLog({ path: auditPath });
   const config = configSchema.parse({
-    target: { kind: "webhook", url: `${receiver.url}/webhooks/opencode`, secret: [OLD_SECRET, NEW_SECRET] },
+    target: { kind: "webhook", url: `${targetBase}/webhooks/opencode`, secret: [OLD_SECRET, NEW_SECRET] },
     delivery: { initialDelayMs: 10, maxDelayMs: 50, timeoutMs: 2_000, maxAttempts: 3 },
   });
   const relay = createRelay({ config, instance: INSTANCE, audit, stateDir: join(dir, "state") });
@@ -85,6 +98,7 @@ async function world(receiverSecrets: string[]): Promise<World> {
     receiverUrl: receiver.url,
     callbacks,
     rejected,
+    duplicates,
     async records() {
       await audit.flush();
       const text = await readFile(auditPath, "utf8");
@@ -138,7 +152,7 @@ describe("webhook delivery to the receive command's receiver", () => {
     });
   });
 
-  it("refuses a replay of the delivered request with 409, by the audit's idempotency key as webhook-id", async () => {
+  it("answers 2xx again to a repeat of the delivered request, 409 to its webhook-id with another body", async () => {
     const w = await world([NEW_SECRET]);
     w.relay.submit(makeRun("wh2"));
     await w.relay.drain();
@@ -151,13 +165,34 @@ describe("webhook delivery to the receive command's receiver", () => {
     const body = JSON.stringify(w.callbacks[0]?.body);
     expect(Buffer.byteLength(body)).toBe(attempt?.requestBytes);
 
-    // Validly signed, fresh timestamp: refused only because the relay already used this id,
-    // which shows the relay's webhook-id is the idempotency key the audit names.
-    expect(await postSigned(w.receiverUrl, NEW_SECRET, id, body)).toBe(409);
+    // The relay's webhook-id is the audit's idempotency key: a repeat of that id with the same
+    // body (a retry whose first answer was lost) is answered 200 and not acted on twice ...
+    expect(await postSigned(w.receiverUrl, NEW_SECRET, id, body)).toBe(200);
+    expect(w.duplicates).toEqual([id]);
+    expect(w.callbacks).toHaveLength(1);
+    // ... and the same id with another body is a conflict.
+    expect(await postSigned(w.receiverUrl, NEW_SECRET, id, body.replace("wh2", "wh9"))).toBe(409);
     expect(w.rejected).toEqual([expect.objectContaining({ status: 409, code: "WEBHOOK_REPLAYED" })]);
-    // The same body under an id the relay never sent goes through: the 409 was about the id.
-    expect(await postSigned(w.receiverUrl, NEW_SECRET, `${id}-other`, body)).toBe(200);
-    expect(w.callbacks).toHaveLength(2);
+    expect(w.callbacks).toHaveLength(1);
+  });
+
+  it("is delivered once when the receiver's first answer is lost: the retry is answered 2xx", async () => {
+    const w = await world([NEW_SECRET], 1);
+    w.relay.submit(makeRun("wh4"));
+    await w.relay.drain();
+
+    const records = await w.records();
+    expect(records.map((r) => r.phase)).toEqual([
+      "accepted",
+      "attempt",
+      "retry_scheduled",
+      "attempt",
+      "delivered",
+    ]);
+    expect(records[3]).toMatchObject({ status: 200, result: "delivered" });
+    expect(w.callbacks).toHaveLength(1);
+    expect(w.duplicates).toEqual([records[0]?.idempotencyKey]);
+    expect(w.rejected).toEqual([]);
   });
 
   it("is refused with 401 by a receiver holding neither secret: one attempt, failed DELIVERY_UNAUTHORIZED", async () => {

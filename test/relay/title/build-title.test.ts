@@ -87,7 +87,16 @@ describe("buildTitle", () => {
   it("round-trips: parseTitle(buildTitle(text, tags, extra)) equals {normalised text, tags, extra}", () => {
     fc.assert(
       fc.property(anyText, tagsArb, extraArb, (text, tags, extra) => {
-        const title = buildTitle(text, tags, extra);
+        let title: string;
+        try {
+          title = buildTitle(text, tags, extra);
+        } catch (error) {
+          // Only what cannot be written unambiguously is refused: an invisible character.
+          expect((error as RelayError).code).toBe("TITLE_FORMAT_CHARACTER");
+          const values = [text, ...Object.values(tags), ...extra.map(([, v]) => v)];
+          expect(values.some((v) => /[\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]/u.test(v))).toBe(true);
+          return;
+        }
         expect(parseTitle(title)).toEqual({ text: normaliseTitleText(text), tags, extra });
       }),
       { numRuns: 2000 },
@@ -114,7 +123,9 @@ describe("buildTitle", () => {
           title = buildTitle(text, tags);
         } catch (error) {
           expect(error).toBeInstanceOf(RelayError);
-          expect(["TITLE_TOO_LONG", "TITLE_VALUE_TOO_LONG"]).toContain((error as RelayError).code);
+          expect(["TITLE_TOO_LONG", "TITLE_VALUE_TOO_LONG", "TITLE_FORMAT_CHARACTER"]).toContain(
+            (error as RelayError).code,
+          );
           return;
         }
         expect(parseTitle(title).tags).toEqual(tags);
@@ -145,6 +156,7 @@ describe("buildTitle", () => {
       expect(codeOf(() => buildTitle("", {}, [[key, "v"]]))).toBe("TITLE_BAD_KEY");
     }
     expect(codeOf(() => buildTitle("", {}, [["runId", "r1"]]))).toBe("TITLE_BAD_KEY");
+    expect(codeOf(() => buildTitle("", {}, [["CallbackSession", "agent:main:x"]]))).toBe("TITLE_BAD_KEY");
   });
 
   it("refuses lone surrogates, which have no UTF-8 form", () => {

@@ -58,9 +58,15 @@ describe("parseTitle", () => {
     ]);
   });
 
-  it("keeps known keys case-sensitive: RunId is an unknown tag", () => {
-    expect(parseTitle("RunId=r1").tags).toEqual({});
-    expect(parseTitle("RunId=r1").extra).toEqual([["RunId", "r1"]]);
+  it("refuses a key that is a known key in other case (RunId=, runid=, CallbackSession=)", () => {
+    for (const title of [
+      "RunId=r1",
+      "runid=r1",
+      "x runId=r1 CallbackSession=agent:main:evil",
+      "REPOROOT=/x",
+    ]) {
+      expect(codeOf(() => parseTitle(title))).toBe("TITLE_CONFUSABLE_KEY");
+    }
   });
 
   it("keeps unknown duplicate keys in order", () => {
@@ -130,12 +136,22 @@ describe("parseTitle", () => {
     expect(codeOf(() => parseTitle("x \uDC00"))).toBe("TITLE_BAD_ENCODING");
   });
 
-  it("splits on Unicode white space", () => {
-    expect(parseTitle("a\u00a0runId=r1\u3000b\u2028c")).toEqual({
-      text: "a b c",
+  it("splits free words on Unicode white space", () => {
+    expect(parseTitle("a\u00a0b\u3000c\u2028d runId=r1 e\u2003f")).toEqual({
+      text: "a b c d e f",
       tags: { runId: "r1" },
       extra: [],
     });
+  });
+
+  it("refuses white space other than U+0020 next to a tag: a space-splitting reader would glue it", () => {
+    for (const space of ["\u00a0", "\u3000", "\u2028", "\u2029", "\u2003", "\u202f", "\u1680"]) {
+      expect(codeOf(() => parseTitle(`x${space}runId=r1`))).toBe("TITLE_AMBIGUOUS_SPACE");
+      expect(codeOf(() => parseTitle(`runId=r1${space}callbackSession=agent:main:main`))).toBe(
+        "TITLE_AMBIGUOUS_SPACE",
+      );
+      expect(codeOf(() => parseTitle(`runId=r1 a=b${space}x`))).toBe("TITLE_AMBIGUOUS_SPACE");
+    }
   });
 
   it("enforces the title and value length limits", () => {
