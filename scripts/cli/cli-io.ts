@@ -24,3 +24,10 @@ export function processIO(): CliIO {
     color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
   };
 }
+
+/**
+ * Whose environment `CliIO.env` is, for messages about `{env:NAME}`: the CLI runs in a shell that
+ * may lack what `opencode serve` has, so "not set in the OpenCode process" would send people to
+ * the wrong place.
+ */
+export const CLI_ENV_OWNER = "this shell (opencode-callback-relay's own; `opencode serve` needs it too)";
