@@ -2,6 +2,7 @@ import packageJson from "../../package.json" with { type: "json" };
 import { RelayError } from "../../relay/index.ts";
 import { type CliCommand, type CliIO, processIO } from "./cli-io.ts";
 import { audit } from "./commands/audit.ts";
+import { doctor } from "./commands/doctor.ts";
 import { install } from "./commands/install.ts";
 import { receive } from "./commands/receive.ts";
 import { uninstall } from "./commands/uninstall.ts";
@@ -9,13 +10,14 @@ import { isProcessEntry } from "./is-process-entry.ts";
 import { isUsageError } from "./usage-error.ts";
 
 /** The commands `opencode-callback-relay <command>` dispatches to; each parses its own arguments. */
-const COMMANDS: Readonly<Record<string, CliCommand>> = { install, uninstall, audit, receive };
+const COMMANDS: Readonly<Record<string, CliCommand>> = { install, uninstall, doctor, audit, receive };
 
 const USAGE = `usage: opencode-callback-relay <command> [options]
 
 commands:
   install     copy the plugin into an OpenCode config dir, with a starter callback-relay.jsonc
   uninstall   remove the plugin from an OpenCode config dir (--purge: its configuration too)
+  doctor      check that callbacks would be delivered: registrations, configuration, gateway
   audit …     review the audit log: verify its hash chain, list runs, redeliver a callback
   receive …   run a local receiver that prints the callbacks it gets (for trying things out)
 
