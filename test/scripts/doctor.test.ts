@@ -197,7 +197,7 @@ describe("doctor", () => {
     );
     const { code, checks } = await run();
     expect(code).toBe(1);
-    expect(byId(checks, "registrations")?.status).toBe("fail");
+    expect(byId(checks, "registrations.options-dropped")?.status).toBe("fail");
   });
 
   it("finds a global and a project install that would both load, and a missing one", async () => {

@@ -95,7 +95,7 @@ export function checkRegistrations(found: readonly Registration[]): DoctorCheck 
   const withOptions = found.find((r) => r.kind === "array" && r.options !== undefined);
   if (folder !== undefined && withOptions !== undefined) {
     return check(
-      "registrations",
+      "registrations.options-dropped",
       "fail",
       `the option-dropping trap: ${folder.file} is loaded AND ${withOptions.file} lists the plugin with options; OpenCode loads the folder copy and silently drops those options`,
       { fix: `opencode-callback-relay install --repair --config-dir ${path.dirname(withOptions.file)}` },
