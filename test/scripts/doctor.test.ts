@@ -129,6 +129,8 @@ describe("doctor", () => {
     const { code, checks } = await run();
     expect(code).toBe(1);
     expect(byId(checks, "file:./hooks-token")?.status).toBe("fail");
+    await writeFile(path.join(globalDir, "hooks-token"), TOKEN);
+    expect(byId((await run()).checks, "file:./hooks-token")?.status).toBe("ok");
   });
 
   it("refuses a token with a trailing newline before asking the gateway", async () => {
