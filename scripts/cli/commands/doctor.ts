@@ -1,8 +1,8 @@
 import os from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { defaultConfigDir, toRelayError } from "../../../relay/index.ts";
 import type { CliCommand } from "../cli-io.ts";
+import { parseArgs } from "../parse-command-args.ts";
 import { UsageError } from "../usage-error.ts";
 import { allPass, check, type DoctorCheck, renderCheck } from "./doctor-check.ts";
 import { checkConfig } from "./doctor-config.ts";

@@ -1,7 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { parseArgs } from "node:util";
 import {
   parseReportBlock,
   verifyWebhook,
@@ -9,7 +8,23 @@ import {
   webhookSecretKey,
 } from "../../../relay/index.ts";
 import type { CliCommand, CliIO } from "../cli-io.ts";
+import { parseArgs } from "../parse-command-args.ts";
 import { UsageError } from "../usage-error.ts";
+
+export const RECEIVE_USAGE = `usage: opencode-callback-relay receive [--port N] [--host H] [--secret whsec_…]… [--token T] [--json]
+
+A local receiver for trying the relay out: accepts POST on any path, checks the bearer token and
+Standard Webhooks signatures when given, answers 200 like the OpenClaw gateway, and prints each
+callback it accepts (refused requests go to stderr). Runs until Ctrl-C.
+  --port N         TCP port (default 8787; 0 picks a free one)
+  --host H         address to listen on (default 127.0.0.1)
+  --secret whsec_… a Standard Webhooks secret every request must be signed with (repeatable)
+  --token T        a bearer token every request must carry (Authorization or x-openclaw-token)
+  --json           one JSON object per accepted callback on stdout, nothing else there
+                   (the "listening on" line goes to stderr)
+
+exit: 0 stopped by SIGINT/SIGTERM, 1 cannot listen, 2 usage error
+`;
 
 /** One accepted callback, as the dev receiver understood it. */
 export interface ReceivedCallback {
@@ -226,10 +241,15 @@ export async function runReceive(
       secret: { type: "string", multiple: true },
       token: { type: "string" },
       json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
     allowPositionals: false,
   });
+  if (values.help) {
+    io.stdout(RECEIVE_USAGE);
+    return 0;
+  }
   const port = Number(values.port);
   if (!/^\d+$/.test(values.port) || port > 65_535)
     throw new UsageError(`--port must be 0..65535, got ${values.port}`);
@@ -266,7 +286,8 @@ export async function runReceive(
     );
     return 1;
   }
-  io.stdout(`listening on ${receiver.url}\n`);
+  // In JSON mode stdout carries callbacks only, so a consumer can parse every line.
+  (values.json ? io.stderr : io.stdout)(`listening on ${receiver.url}\n`);
 
   await new Promise<void>((resolve) => {
     const stop = () => {
