@@ -1,5 +1,5 @@
 import { type FileHandle, open, stat } from "node:fs/promises";
-import type { AuditRecord } from "../../../relay/index.ts";
+import { type AuditRecord, listRotated } from "../../../relay/index.ts";
 import type { CliIO } from "../cli-io.ts";
 import { runKeyOf } from "../summarize-runs.ts";
 import type { AuditOptions } from "./audit.ts";
@@ -12,8 +12,8 @@ const POLL_MS = 200;
 /**
  * `audit --follow`: print each record as it lands in the log, like `stripe listen` or `tail -F`,
  * until SIGINT/SIGTERM (or `options.signal`). Starts at the end of the log: what is already there
- * is `audit show`'s job. Follows rotation: the renamed file is read to its end before the new active
- * file is opened, so no record is skipped. With --json, stdout carries the records' JSON lines only.
+ * is `audit show`'s job. Follows rotation: the renamed file is read to its end, then every file
+ * rotated after it, then the active one, so no record is skipped however fast the log rotates. With --json, stdout carries the records' JSON lines only.
  */
 export async function auditFollow(options: AuditOptions, io: CliIO, signal?: AbortSignal): Promise<number> {
   const stopped = stopSignal(signal);
@@ -62,9 +62,12 @@ export async function auditFollow(options: AuditOptions, io: CliIO, signal?: Abo
           carry = lines.pop() ?? "";
           for (const line of lines) if (line !== "") print(line);
         } else if ((await stat(options.path).catch(() => null))?.ino !== file.ino) {
-          // Rotated (or removed): this file is drained, so move to the new active one.
+          // Rotated: this file is drained. Several rotations may have happened since the last look,
+          // so the next file is the one rotated after this one (by inode), else the active file.
+          const next = await nextFile(options.path, file.ino);
           await file.handle.close();
-          file = undefined;
+          file = await openIfExists(next);
+          position = 0;
           carry = "";
           continue;
         }
@@ -75,6 +78,15 @@ export async function auditFollow(options: AuditOptions, io: CliIO, signal?: Abo
     await file?.handle.close();
   }
   return 0;
+}
+
+/** The file written after the one with inode `ino`: the next rotated file, else the active log. */
+async function nextFile(path: string, ino: number): Promise<string> {
+  const rotated = await listRotated(path).catch(() => []);
+  for (let i = 0; i < rotated.length; i++) {
+    if ((await stat(rotated[i]!.path).catch(() => null))?.ino === ino) return rotated[i + 1]?.path ?? path;
+  }
+  return path;
 }
 
 function matches(record: AuditRecord, options: AuditOptions): boolean {
