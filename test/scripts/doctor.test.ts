@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { doctor } from "../../scripts/cli/commands/doctor.ts";
 import type { DoctorCheck } from "../../scripts/cli/commands/doctor-check.ts";
+import { startReceiver } from "../../scripts/cli/commands/receive.ts";
 import { type CapturedIO, captureIO } from "../helpers/capture-io.ts";
 import { type GatewayHooks, openclawGatewayResponder } from "../helpers/openclaw-gateway-responder.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";
@@ -156,6 +157,19 @@ describe("doctor", () => {
     expect(gateway.requests).toHaveLength(1);
   });
 
+  it("says when the gateway has locked this client out (429) after 20 failed auths", async () => {
+    for (let i = 0; i < 20; i++)
+      await fetch(`${gateway.url}/hooks/agent`, {
+        method: "POST",
+        headers: { authorization: "Bearer wrong" },
+        body: "{}",
+      });
+    const { code, checks } = await run();
+    expect(code).toBe(1);
+    expect(byId(checks, "target.auth")).toMatchObject({ status: "fail", code: "DELIVERY_HTTP_STATUS" });
+    expect(gateway.requests.at(-1)!.headers.authorization).toBe(`Bearer ${TOKEN}`);
+  });
+
   it("reports an unreachable gateway", async () => {
     await gateway.close();
     const { code, checks } = await run();
@@ -274,6 +288,46 @@ describe("doctor", () => {
       status: "fail",
       code: "DELIVERY_SESSION_KEY_DISABLED",
     });
+  });
+
+  it("configures from a plugin array entry's options when that is the only registration, as OpenCode passes them", async () => {
+    await rm(path.join(globalDir, "plugins"), { recursive: true });
+    await rm(path.join(globalDir, "callback-relay.jsonc"));
+    await writeFile(
+      path.join(globalDir, "opencode.json"),
+      JSON.stringify({
+        plugin: [
+          [
+            "./vendor/opencode-callback-relay.js",
+            { target: { url: `${gateway.url}/hooks`, token: "{env:OPENCLAW_HOOKS_TOKEN}" } },
+          ],
+        ],
+      }),
+    );
+    const { code, checks } = await run();
+    expect(failed(checks)).toEqual([]);
+    expect(code).toBe(0);
+    expect(byId(checks, "env:OPENCLAW_HOOKS_TOKEN")?.status).toBe("ok");
+  });
+
+  it("--send-test signs a webhook callback that a verifying receiver accepts", async () => {
+    const secret = `whsec_${Buffer.from("doctor-webhook-secret-0123456789").toString("base64")}`;
+    const received: unknown[] = [];
+    const receiver = await startReceiver({ port: 0, secrets: [secret], onCallback: (c) => received.push(c) });
+    try {
+      env.HOOK_SECRET = secret;
+      await writeRelayConfig(globalDir, {
+        target: { kind: "webhook", url: `${receiver.url}/in`, secret: "{env:HOOK_SECRET}" },
+      });
+      const { code, checks } = await run(["--send-test"]);
+      expect(byId(checks, "target.reachable")?.status).toBe("warn");
+      expect(byId(checks, "send-test")?.status).toBe("ok");
+      expect(code).toBe(0);
+      expect(received).toHaveLength(1);
+      expect(received[0]).toMatchObject({ kind: "webhook", callbackSession: "agent:main:main" });
+    } finally {
+      await receiver.close();
+    }
   });
 
   it("exits 2 for a usage mistake", async () => {

@@ -29,6 +29,8 @@ export async function checkConfig(
   options: Record<string, unknown> | undefined,
   env: Env,
   cwd: string,
+  /** What becomes of `options` on the way to the plugin (OpenCode's own substitution). */
+  passOptions: (options: Record<string, unknown>) => Record<string, unknown> = (o) => o,
 ): Promise<{ checks: DoctorCheck[]; loaded?: LoadedConfig }> {
   const explicit = env[CONFIG_ENV_VAR];
   const file = explicit ? resolveUserPath(explicit, cwd, env) : path.join(configDir, CONFIG_FILE_NAME);
@@ -42,7 +44,7 @@ export async function checkConfig(
     configDir,
     env,
     envOwner: CLI_ENV_OWNER,
-    ...(options === undefined ? {} : { options }),
+    ...(options === undefined ? {} : { options: passOptions(options) }),
   });
   if (!result.ok) {
     checks.push(

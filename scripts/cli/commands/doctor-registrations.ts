@@ -111,6 +111,20 @@ export function checkRegistrations(found: readonly Registration[]): DoctorCheck 
   );
 }
 
+/**
+ * A `plugin` array entry's options as the plugin receives them: OpenCode substitutes `{env:NAME}`
+ * in opencode.json itself (an unset variable becomes ""), so the relay never sees the reference.
+ */
+export function optionsAsOpenCodePasses(options: unknown, env: Env): unknown {
+  if (typeof options === "string")
+    return options.replace(/\{env:([^}]+)\}/g, (_, name: string) => env[name] ?? "");
+  if (Array.isArray(options)) return options.map((item) => optionsAsOpenCodePasses(item, env));
+  if (typeof options === "object" && options !== null) {
+    return Object.fromEntries(Object.entries(options).map(([k, v]) => [k, optionsAsOpenCodePasses(v, env)]));
+  }
+  return options;
+}
+
 function resolveSpec(spec: string, configFile: string): string | undefined {
   if (spec.startsWith("file://")) {
     try {

@@ -13,6 +13,7 @@ import {
   checkRegistrations,
   findRegistrations,
   openCodeConfigPlaces,
+  optionsAsOpenCodePasses,
   type Registration,
 } from "./doctor-registrations.ts";
 import { admitted, DEFAULT_TEST_SESSION, sendTest } from "./doctor-send-test.ts";
@@ -90,7 +91,13 @@ export const doctor: CliCommand = async (args, io) => {
   const chosen = registrations.find((r) => r.kind === "folder") ?? registrations[0];
   const configDir = configDirFlag ?? chosen?.configDir ?? defaultConfigDir(env);
   const options = chosen?.kind === "array" ? chosen.options : undefined;
-  const config = await checkConfig(configDir, options, env, cwd);
+  const config = await checkConfig(
+    configDir,
+    options,
+    env,
+    cwd,
+    (o) => optionsAsOpenCodePasses(o, env) as Record<string, unknown>,
+  );
   checks.push(...config.checks);
   checks.push(
     await checkOpencode(values.opencode === undefined ? undefined : path.resolve(cwd, values.opencode), env),
