@@ -22,7 +22,7 @@ commands:
   audit …     review the audit log: verify its hash chain, list runs, redeliver a callback
   receive …   run a local receiver that prints the callbacks it gets (for trying things out)
 
-  opencode-callback-relay <command> --help    that command's options
+  opencode-callback-relay <command> --help    that command's options (also: help <command> [subcommand])
   opencode-callback-relay --version
 `;
 
