@@ -139,6 +139,8 @@ describe("doctor", () => {
     const { code, checks } = await run();
     expect(code).toBe(1);
     expect(byId(checks, "target.token")).toMatchObject({ status: "fail", code: "DELIVERY_UNAUTHORIZED" });
+    // Not sent: it would only count toward the gateway's failed-auth lockout.
+    expect(gateway.requests).toHaveLength(0);
   });
 
   it("fails a webhook target without a secret", async () => {

@@ -106,7 +106,11 @@ export const doctor: CliCommand = async (args, io) => {
   const loaded = config.loaded;
   if (loaded !== undefined) {
     checks.push(...(await checkPaths(loaded.stateDir, loaded.auditPath)));
-    const probe = await probeTarget(loaded.config.target, loaded.config.delivery.timeoutMs);
+    // A token already known to be wrong would only spend one of the gateway's 20 failed auths a minute.
+    const badToken = checks.find((c) => c.id === "target.token" && c.status === "fail");
+    const probe = badToken
+      ? [check("target.auth", "fail", "not asked: the token above cannot be right", { fix: badToken.fix })]
+      : await probeTarget(loaded.config.target, loaded.config.delivery.timeoutMs);
     checks.push(...probe);
     if (loaded.config.target.kind !== "webhook") {
       const explicit = values["openclaw-config"];
