@@ -69,7 +69,14 @@ export {
 } from "./config/index.ts";
 // Running a relay, and redelivering what it could not.
 export { createRelay, type Relay, type RelayOptions } from "./core/index.ts";
-export { type RedeliverOptions, type RedeliverResult, redeliver } from "./delivery/index.ts";
+export {
+  type RedeliverOptions,
+  type RedeliverResult,
+  redeliver,
+  sendTestCallback,
+  TEST_CALLBACK_LABEL,
+  type TestCallbackResult,
+} from "./delivery/index.ts";
 // Errors.
 export { ERROR_CODES, type ErrorCode, type ErrorKind, RelayError, toRelayError } from "./errors/index.ts";
 export { checkIntegrity, type IntegrityVerdict } from "./integrity/index.ts";

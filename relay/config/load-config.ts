@@ -49,11 +49,14 @@ export const CONFIG_ENV_VAR = "OPENCODE_CALLBACK_RELAY_CONFIG";
  *
  * @param opts.configDir @default defaultConfigDir(env)
  * @param opts.env @default process.env
+ * @param opts.envOwner whose environment `env` is, for CONFIG_ENV_MISSING's message.
+ *   @default "the OpenCode process"
  */
 export async function loadConfig(opts: {
   configDir?: string;
   env?: Env;
   options?: Record<string, unknown>;
+  envOwner?: string;
 }): Promise<LoadConfigResult> {
   const env = opts.env ?? process.env;
   const options = opts.options ?? {};
@@ -87,7 +90,7 @@ export async function loadConfig(opts: {
       known = deepMerge(parsed, options);
       fromFile = parsed;
     }
-    const { value: substituted, secrets } = substituteEnv(fromFile, env, file);
+    const { value: substituted, secrets } = substituteEnv(fromFile, env, file, opts.envOwner);
     const merged = deepMerge(substituted, options);
     known = merged;
     const config = validate(merged, fileUsed, options);

@@ -15,6 +15,8 @@ export interface Substituted {
  * Done after parsing, so a value holding quotes or backslashes cannot break the syntax.
  *
  * @param file named in the error, with the key path of the reference.
+ * @param envOwner whose environment `env` is, named in the error so the fix lands in the right
+ *   place (the CLI reads its own shell's, not OpenCode's). @default "the OpenCode process"
  * @throws RelayError CONFIG_ENV_MISSING when a referenced variable is unset (an empty value
  *   counts as set: the schema then says what the key expects).
  */
@@ -22,6 +24,7 @@ export function substituteEnv(
   value: unknown,
   env: Record<string, string | undefined>,
   file: string,
+  envOwner = "the OpenCode process",
 ): Substituted {
   const secrets = new Set<string>();
   const walk = (node: unknown, key: string): unknown => {
@@ -31,8 +34,11 @@ export function substituteEnv(
         if (found === undefined) {
           throw new RelayError(
             "CONFIG_ENV_MISSING",
-            `${file}: ${key || "(root)"} refers to {env:${name}}, but ${name} is not set in the environment of the OpenCode process`,
-            { details: { file, key, variable: name } },
+            `${file}: ${key || "(root)"} refers to {env:${name}}, but ${name} is not set in the environment of ${envOwner}`,
+            {
+              details: { file, key, variable: name, environment: envOwner },
+              hint: `set ${name} in the environment of ${envOwner}`,
+            },
           );
         }
         if (found !== "") secrets.add(found);

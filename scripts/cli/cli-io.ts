@@ -9,6 +9,8 @@ export interface CliIO {
   cwd: string;
   /** Colour only when stdout is a TTY and NO_COLOR is unset. */
   color: boolean;
+  /** The terminal's width when stdout is one; tables fit 80 columns otherwise. */
+  columns?: number;
 }
 
 /** A command: parses its own arguments (node:util parseArgs), returns the exit code. */
@@ -22,5 +24,13 @@ export function processIO(): CliIO {
     env: process.env,
     cwd: process.cwd(),
     color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+    ...(process.stdout.isTTY && process.stdout.columns > 0 ? { columns: process.stdout.columns } : {}),
   };
 }
+
+/**
+ * Whose environment `CliIO.env` is, for messages about `{env:NAME}`: the CLI runs in a shell that
+ * may lack what `opencode serve` has, so "not set in the OpenCode process" would send people to
+ * the wrong place.
+ */
+export const CLI_ENV_OWNER = "this shell (opencode-callback-relay's own; `opencode serve` needs it too)";

@@ -2,24 +2,27 @@ import packageJson from "../../package.json" with { type: "json" };
 import { RelayError } from "../../relay/index.ts";
 import { type CliCommand, type CliIO, processIO } from "./cli-io.ts";
 import { audit } from "./commands/audit.ts";
+import { doctor } from "./commands/doctor.ts";
 import { install } from "./commands/install.ts";
 import { receive } from "./commands/receive.ts";
 import { uninstall } from "./commands/uninstall.ts";
+import { didYouMean } from "./did-you-mean.ts";
 import { isProcessEntry } from "./is-process-entry.ts";
 import { isUsageError } from "./usage-error.ts";
 
 /** The commands `opencode-callback-relay <command>` dispatches to; each parses its own arguments. */
-const COMMANDS: Readonly<Record<string, CliCommand>> = { install, uninstall, audit, receive };
+const COMMANDS: Readonly<Record<string, CliCommand>> = { install, uninstall, doctor, audit, receive };
 
 const USAGE = `usage: opencode-callback-relay <command> [options]
 
 commands:
   install     copy the plugin into an OpenCode config dir, with a starter callback-relay.jsonc
   uninstall   remove the plugin from an OpenCode config dir (--purge: its configuration too)
+  doctor      check that callbacks would be delivered: registrations, configuration, gateway
   audit …     review the audit log: verify its hash chain, list runs, redeliver a callback
   receive …   run a local receiver that prints the callbacks it gets (for trying things out)
 
-  opencode-callback-relay <command> --help    that command's options
+  opencode-callback-relay <command> --help    that command's options (also: help <command> [subcommand])
   opencode-callback-relay --version
 `;
 
@@ -36,10 +39,15 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       return 2;
     }
     if (name === "--help" || name === "-h" || name === "help") {
-      const topic = rest[0] === undefined ? undefined : lookup(rest[0]);
-      if (topic) return await topic(["--help"], io);
-      io.stdout(USAGE);
-      return 0;
+      if (rest[0] === undefined) {
+        io.stdout(USAGE);
+        return 0;
+      }
+      // `help audit show` is `audit show --help`.
+      const topic = lookup(rest[0]);
+      if (topic) return await topic([...rest.slice(1), "--help"], io);
+      io.stderr(unknownCommand(rest[0]));
+      return 2;
     }
     if (name === "--version" || name === "-v") {
       io.stdout(`${packageJson.version}\n`);
@@ -47,13 +55,19 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     }
     const command = lookup(name);
     if (!command) {
-      io.stderr(`opencode-callback-relay: unknown command ${JSON.stringify(name)}\n\n${USAGE}`);
+      io.stderr(unknownCommand(name));
       return 2;
     }
     return await command(rest, io);
   } catch (error) {
     return reportFailure(error, name, io);
   }
+}
+
+function unknownCommand(name: string): string {
+  const guess = didYouMean(name, Object.keys(COMMANDS));
+  const hint = guess === undefined ? "" : `\n\ndid you mean this?\n  opencode-callback-relay ${guess}`;
+  return `opencode-callback-relay: unknown command ${JSON.stringify(name)}${hint}\n\n${USAGE}`;
 }
 
 function lookup(name: string): CliCommand | undefined {

@@ -145,7 +145,7 @@ function fold(
   run.sessionId ??= str(record.sessionId);
   run.callbackSession ??= str(record.callbackSession) ?? str(tags.callbackSession);
   run.outcome ??= str(record.outcome);
-  if (typeof record.code === "string" && record.phase !== "delivered") run.lastCode = record.code;
+  if (typeof record.code === "string") run.lastCode = record.code;
 
   const undecided = !decided.has(run.key);
   if (STATE_PHASES.has(record.phase)) decided.add(run.key);
@@ -181,6 +181,9 @@ function fold(
     default:
       if (PENDING_PHASES.has(record.phase)) run.state = "pending";
   }
+  // A delivered run has no failure to show: codes of earlier attempts, or of a refused redelivery
+  // afterwards, are its history (`audit show`), not its state.
+  if (run.state === "delivered") run.lastCode = null;
 }
 
 function str(value: unknown): string | null {

@@ -28,7 +28,10 @@ afterAll(async () => {
   }
 });
 
-async function run(args: string[], options: { color?: boolean; env?: Record<string, string> } = {}) {
+async function run(
+  args: string[],
+  options: { color?: boolean; env?: Record<string, string>; columns?: number } = {},
+) {
   let stdout = "";
   let stderr = "";
   const io: CliIO = {
@@ -41,6 +44,7 @@ async function run(args: string[], options: { color?: boolean; env?: Record<stri
     env: options.env ?? { HOME: dir, XDG_CONFIG_HOME: join(dir, "no-config") },
     cwd: dir,
     color: options.color ?? false,
+    ...(options.columns === undefined ? {} : { columns: options.columns }),
   };
   const code = await main(["audit", ...args], io);
   return { code, stdout, stderr };
@@ -53,16 +57,47 @@ const jsonLines = (text: string) =>
     .map((l) => JSON.parse(l) as RunSummary);
 
 describe("audit (run listing)", () => {
-  it("prints one row per run, newest first, within 80 columns, with a day heading", async () => {
+  it("prints one row per run, newest first, with a day heading", async () => {
     const { code, stdout } = await run(["--file", log]);
     expect(code).toBe(0);
     const lines = stdout.trimEnd().split("\n");
-    for (const line of lines) expect([...line].length).toBeLessThanOrEqual(80);
     expect(lines[0]).toMatch(/^UTC\s+run\s+task\s+session\s+callback\s+outcome\s+state\s+att\s+lat\s+code$/);
     expect(lines[1]).toMatch(/^── \d{4}-\d{2}-\d{2}$/);
     expect(lines.at(-1)).toMatch(/^50 of [\d,]+ runs; --limit 0 shows all$/);
     expect(lines.filter((l) => /^\d\d:\d\d /.test(l))).toHaveLength(50);
     expect(stdout).not.toContain("\u001b[");
+  });
+
+  it("fits the terminal's width, never cutting the callback session or the code", async () => {
+    const runs = jsonLines((await run(["--file", log, "--json", "--limit", "50"])).stdout);
+    for (const columns of [60, 80, 200]) {
+      const rows = (await run(["--file", log], { columns })).stdout
+        .split("\n")
+        .filter((l) => /^\d\d:\d\d /.test(l));
+      expect(rows).toHaveLength(50);
+      rows.forEach((row, i) => {
+        const cells = row.split(/\s+/);
+        expect(cells).toContain(runs[i]!.callbackSession ?? "-");
+        if (runs[i]!.lastCode !== null) expect(cells.at(-1)).toBe(runs[i]!.lastCode);
+      });
+      const widest = Math.max(...rows.map((r) => [...r].length));
+      if (columns === 200) {
+        // Room for everything: nothing is cut at all.
+        expect(widest).toBeLessThanOrEqual(200);
+        expect(rows.join("\n")).not.toContain("…");
+      }
+    }
+    // Wider terminals get wider tables: the 80-column default is only for pipes.
+    const narrow = (await run(["--file", log])).stdout;
+    const wide = (await run(["--file", log], { columns: 200 })).stdout;
+    expect(wide).not.toBe(narrow);
+  });
+
+  it("never shows a failure code on a delivered run", async () => {
+    const runs = jsonLines((await run(["--file", log, "--json"])).stdout);
+    const delivered = runs.filter((r) => r.state === "delivered");
+    expect(delivered.some((r) => r.attempts > 1)).toBe(true);
+    for (const r of delivered) expect(r.lastCode).toBeNull();
   });
 
   it("colours only when io.color", async () => {

@@ -51,6 +51,55 @@ describe("main", () => {
     },
   );
 
+  it("suggests the command meant for a typo, and the flag meant for a misspelt flag", async () => {
+    expect(await main(["doctr"], io)).toBe(2);
+    expect(io.err()).toMatch(/did you mean this\?\n\s+opencode-callback-relay doctor\n/);
+    const flag = captureIO(tmp, {});
+    expect(await main(["audit", "--jsno"], flag)).toBe(2);
+    expect(flag.err()).toContain("did you mean --json?");
+    const sub = captureIO(tmp, {});
+    expect(await main(["audit", "sohw", "run-1"], sub)).toBe(2);
+    expect(sub.err()).toContain("did you mean show?");
+  });
+
+  it.each([
+    ["install"],
+    ["uninstall"],
+    ["doctor"],
+    ["audit"],
+    ["receive"],
+    ["audit", "show"],
+    ["audit", "stats"],
+    ["audit", "verify"],
+    ["audit", "redeliver"],
+  ])("prints help for %s with -h, --help and help …, exit 0", async (...command) => {
+    const outputs: string[] = [];
+    for (const argv of [
+      [...command, "--help"],
+      [...command, "-h"],
+      ["help", ...command],
+    ]) {
+      const each = captureIO(tmp, {});
+      expect(await main(argv, each)).toBe(0);
+      expect(each.err()).toBe("");
+      expect(each.out()).toMatch(new RegExp(`^usage: opencode-callback-relay ${command.join(" ")}\\b`));
+      outputs.push(each.out());
+    }
+    expect(new Set(outputs).size).toBe(1);
+  });
+
+  it("says a missing {env:…} is missing from this shell, not from the OpenCode process", async () => {
+    const dir = path.join(tmp, "config");
+    await mkdir(dir);
+    await writeFile(
+      path.join(dir, "callback-relay.jsonc"),
+      '{ "target": { "url": "http://127.0.0.1:1/hooks", "token": "{env:UNSET_TOKEN_VAR}" } }',
+    );
+    expect(await main(["audit", "--config-dir", dir], io)).toBe(1);
+    expect(io.err()).toContain("CONFIG_ENV_MISSING");
+    expect(io.err()).not.toContain("OpenCode process");
+  });
+
   it("dispatches install and uninstall with their arguments", async () => {
     const dir = path.join(tmp, "config");
     expect(await main(["install", "--config-dir", dir], io)).toBe(0);

@@ -243,19 +243,22 @@ describe("receive command", () => {
     throw new Error(`never listened: ${out.join("")}`);
   }
 
-  it("prints the URL first, one JSON line per callback with --json, and exits 0 when stopped", async () => {
-    const { cli, out } = io();
+  it("with --json prints only JSON lines on stdout (the URL goes to stderr), and exits 0 when stopped", async () => {
+    const { cli, out, err } = io();
     const controller = new AbortController();
     const done = runReceive(["--port", "0", "--json", "--secret", SECRET], cli, {
       signal: controller.signal,
     });
-    const url = await waitForListening(out);
-    expect(out[0]).toMatch(/^listening on http:\/\/127\.0\.0\.1:\d+\n$/);
+    const url = await waitForListening(err);
+    expect(err[0]).toMatch(/^listening on http:\/\/127\.0\.0\.1:\d+\n$/);
     const request = webhookRequest(url);
     expect((await post(request.url, request.headers, request.body)).status).toBe(200);
     controller.abort();
     expect(await done).toBe(0);
-    const line = JSON.parse(out[1] ?? "") as Record<string, unknown>;
+    // Every stdout line parses: nothing but callbacks there.
+    const lines = out.join("").trimEnd().split("\n");
+    expect(lines).toHaveLength(1);
+    const line = JSON.parse(lines[0]!) as Record<string, unknown>;
     expect(line).toMatchObject({ path: "/in", outcome: "completed", runId: "run-abc", kind: "webhook" });
     // The server is gone once the command has returned.
     await expect(fetch(url, { method: "POST", body: "{}" })).rejects.toThrow();
@@ -279,6 +282,14 @@ describe("receive command", () => {
     expect(text).toContain("All done.");
   });
 
+  it("prints its usage for --help and -h, and exits 0", async () => {
+    for (const flag of ["--help", "-h"]) {
+      const { cli, out } = io();
+      expect(await runReceive([flag], cli)).toBe(0);
+      expect(out.join("")).toMatch(/^usage: opencode-callback-relay receive/);
+    }
+  });
+
   it("rejects a bad port or secret as a usage error, and reports a busy port with exit 1", async () => {
     const { cli, err } = io();
     const usage = async (args: string[]) => runReceive(args, cli).then(() => false, isUsageError);
@@ -286,6 +297,7 @@ describe("receive command", () => {
     expect(await usage(["--port", "70000"])).toBe(true);
     expect(await usage(["--secret", "whsec_%%"])).toBe(true);
     expect(await usage(["--bogus"])).toBe(true);
+    expect(await usage(["--jsno"])).toBe(true);
     const { url } = await start();
     const port = new URL(url).port;
     expect(await runReceive(["--port", port], cli)).toBe(1);

@@ -12,6 +12,8 @@ export interface Column {
   shrink?: number;
   /** Where to cut a long cell: ids keep both ends (`ses_5e…3ffe`), text keeps its start. @default "end" */
   cut?: "end" | "middle";
+  /** Never cut: as wide as its longest cell, whatever the total. @default false */
+  keep?: boolean;
 }
 
 const ELLIPSIS = "…";
@@ -47,12 +49,12 @@ export function fitColumns(columns: readonly Column[], rows: readonly string[][]
   const widths = columns.map((c, i) => {
     if (c.width !== undefined) return c.width;
     const longest = Math.max(c.header.length, ...rows.map((r) => [...(r[i] ?? "")].length));
-    return Math.min(c.max ?? longest, longest);
+    return c.keep ? longest : Math.min(c.max ?? longest, longest);
   });
   const line = () => widths.reduce((a, b) => a + b, 0) + widths.length - 1;
   const order = columns
     .map((c, i) => ({ c, i }))
-    .filter(({ c }) => c.width === undefined)
+    .filter(({ c }) => c.width === undefined && !c.keep)
     .sort((a, b) => (a.c.shrink ?? 0) - (b.c.shrink ?? 0));
   for (const { c, i } of order) {
     const excess = line() - total;

@@ -16,24 +16,26 @@ import { parseSince } from "./audit-since.ts";
 
 const DEFAULT_TABLE_LIMIT = 50;
 
-// 80 columns for ten fields: the day goes in heading lines, fixed columns are as narrow as their
-// values allow, shared prefixes are dropped and ids are cut in the middle (see shortId).
+// Ten fields in the terminal's width (80 when not a terminal): the day goes in heading lines, fixed
+// columns are as narrow as their values allow, the OpenCode session drops its `ses_` and is cut in
+// the middle first. The callback session and the code are whole (`keep`): they are what one acts on
+// and greps for, so the line grows past the width rather than cut them.
 const COLUMNS: Column[] = [
   { header: "UTC", width: 5 },
-  { header: "run", min: 8, max: 24, cut: "middle", shrink: 4 },
-  { header: "task", min: 4, max: 12, shrink: 3 },
+  { header: "run", min: 8, max: 24, cut: "middle", shrink: 2 },
+  { header: "task", min: 4, max: 12, shrink: 1 },
   { header: "session", min: 8, max: 30, cut: "middle", shrink: 0 },
-  { header: "callback", min: 8, max: 30, cut: "middle", shrink: 1 },
-  { header: "outcome", min: 9, max: 11, shrink: 5 },
+  { header: "callback", keep: true },
+  { header: "outcome", min: 9, max: 11, shrink: 3 },
   { header: "state", width: 9 },
   { header: "att", width: 3, align: "right" },
   { header: "lat", width: 5, align: "right" },
-  { header: "code", min: 9, max: 34, shrink: 2 },
+  { header: "code", keep: true },
 ];
 const STATE_COLUMN = 6;
 
 /**
- * `audit` without a subcommand: one row per run, newest first, within 80 columns, or one JSON line
+ * `audit` without a subcommand: one row per run, newest first, in the terminal's width, or one JSON line
  * per run with --json. Exit 1 when no run matches.
  */
 export async function auditRuns(options: AuditOptions, io: CliIO): Promise<number> {
@@ -67,15 +69,16 @@ export async function auditRuns(options: AuditOptions, io: CliIO): Promise<numbe
     run.runId ?? "-",
     run.taskId ?? "-",
     run.sessionId === null ? "-" : shortId(run.sessionId),
-    run.callbackSession === null ? "-" : shortId(run.callbackSession),
+    run.callbackSession ?? "-",
     run.outcome ?? "-",
     run.state,
     String(run.attempts),
     formatDuration(run.latencyMs),
-    run.lastCode === null ? "" : shortId(run.lastCode),
+    run.lastCode ?? "",
   ]);
   io.stdout(
     renderTable(COLUMNS, rows, {
+      total: io.columns ?? 80,
       header: (text) => tint(io.color, "bold", text),
       group: (row) => tint(io.color, "dim", `── ${shown[row]!.firstTs.slice(0, 10)}`),
       paint: (row, column, text) =>

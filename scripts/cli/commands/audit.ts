@@ -1,41 +1,19 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { listRotated, loadConfig } from "../../../relay/index.ts";
-import type { CliCommand, CliIO } from "../cli-io.ts";
+import { CLI_ENV_OWNER, type CliCommand, type CliIO } from "../cli-io.ts";
+import { didYouMean } from "../did-you-mean.ts";
+import { parseArgs } from "../parse-command-args.ts";
 import { DELIVERY_STATES } from "../summarize-runs.ts";
 import { UsageError } from "../usage-error.ts";
+import { auditFollow } from "./audit-follow.ts";
 import { auditRedeliver } from "./audit-redeliver.ts";
 import { auditRuns } from "./audit-runs.ts";
 import { auditShow } from "./audit-show.ts";
 import { parseSince } from "./audit-since.ts";
 import { auditStats } from "./audit-stats.ts";
+import { AUDIT_SUBCOMMAND_USAGE, AUDIT_SUBCOMMANDS, AUDIT_USAGE } from "./audit-usage.ts";
 import { auditVerify } from "./audit-verify.ts";
-
-const USAGE = `usage: opencode-callback-relay audit [subcommand] [options]
-
-  (none)             one row per run, newest first: time (UTC), run, task, OpenCode session,
-                     callback session, outcome, delivery state, attempts, latency, last code
-  show <id>          every record of a run (id: runId, OpenCode session id or sessionId|runId)
-  stats              runs by outcome and state, delivery latency p50/p95/max, top failure codes
-  verify             check the hash chain; exit 1 at the first edited/removed/inserted/reordered record
-  redeliver <runId>  resend a failed or unknown callback with the same idempotency key (needs the
-                     configuration: --config-dir or the usual config dir, not --file)
-
-where the log is:
-  --file PATH        the audit log (rotated files PATH.1, PATH.2 … are read with it)
-  --config-dir DIR   an OpenCode config dir whose callback-relay.jsonc names audit.path
-                     (default: the usual config dir, then the default audit path)
-listing (no subcommand):
-  --run ID           only this runId (or sessionId|runId)
-  --session ID       only runs of this OpenCode session or callback session
-  --state STATE      delivered, pending, failed, refused (integrity), deduped, skipped, unknown
-  --since WHEN       runs active since an ISO date/time or a relative age: 30m, 2h, 7d
-  --limit N          at most N rows (default 50 for the table, all with --json; 0 = all)
-  --json             JSON lines (one per run, or one object for stats/verify/show) for machines
-
-exit: 0 ok, 1 problem found or nothing matched, 2 usage error
-`;
 
 /** The options every audit subcommand gets, parsed. */
 export interface AuditOptions {
@@ -68,14 +46,23 @@ export const audit: CliCommand = async (args, io) => {
       state: { type: "string" },
       since: { type: "string" },
       limit: { type: "string" },
+      follow: { type: "boolean", short: "f", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
+  const [subcommand, ...rest] = positionals;
+  if (subcommand !== undefined && !AUDIT_SUBCOMMANDS.includes(subcommand)) {
+    const guess = didYouMean(subcommand, AUDIT_SUBCOMMANDS);
+    throw new UsageError(
+      `unknown audit subcommand ${JSON.stringify(subcommand)}${guess === undefined ? ` (${AUDIT_SUBCOMMANDS.join(", ")})` : `; did you mean ${guess}?`}`,
+    );
+  }
   if (values.help) {
-    io.stdout(USAGE);
+    io.stdout(subcommand === undefined ? AUDIT_USAGE : AUDIT_SUBCOMMAND_USAGE[subcommand]!);
     return 0;
   }
-  const [subcommand, ...rest] = positionals;
+  if (values.follow && subcommand !== undefined)
+    throw new UsageError(`--follow applies to the run listing, not to ${subcommand}`);
   if (subcommand !== undefined) {
     const misplaced = LISTING_ONLY.find((flag) => values[flag] !== undefined);
     if (misplaced !== undefined)
@@ -114,12 +101,11 @@ export const audit: CliCommand = async (args, io) => {
     case "show":
       expectOperands(1, "one runId or session id");
       break;
-    default:
-      throw new UsageError(
-        `unknown audit subcommand ${JSON.stringify(subcommand)} (show, stats, verify, redeliver)`,
-      );
+    // Unknown subcommands were refused above, with a suggestion.
   }
   if (subcommand === undefined) validateListing(options);
+  // The log may not exist yet when one starts watching for the first run.
+  if (values.follow) return auditFollow(options, io);
 
   if (!(await logExists(path))) {
     io.stderr(
@@ -145,6 +131,7 @@ async function findAuditPath(values: { file?: string; "config-dir"?: string }, i
   const loaded = await loadConfig({
     ...(configDir === undefined ? {} : { configDir: resolve(io.cwd, configDir) }),
     env: io.env,
+    envOwner: CLI_ENV_OWNER,
   });
   if (loaded.ok) return loaded.value.auditPath;
   // A broken configuration is often why one is reading the log: carry on with the path it names.

@@ -1,11 +1,11 @@
 import { mkdir, rename, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { type Action, actionLine } from "../action-line.ts";
 import type { CliCommand, CliIO } from "../cli-io.ts";
 import { BUNDLE_FILE_NAME, type ConfigDir, findConfigDir } from "../find-config-dir.ts";
 import { mergeIntoJsonc, parseJsonc } from "../jsonc-edit.ts";
+import { parseArgs } from "../parse-command-args.ts";
 import {
   findPluginRegistrations,
   type PluginRegistration,

@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { parseArgs } from "node:util";
 import {
   parseReportBlock,
   verifyWebhook,
@@ -9,7 +8,9 @@ import {
   webhookSecretKey,
 } from "../../../relay/index.ts";
 import type { CliCommand, CliIO } from "../cli-io.ts";
+import { parseArgs } from "../parse-command-args.ts";
 import { UsageError } from "../usage-error.ts";
+import { RECEIVE_USAGE } from "./receive-usage.ts";
 
 /** One accepted callback, as the dev receiver understood it. */
 export interface ReceivedCallback {
@@ -263,10 +264,15 @@ export async function runReceive(
       secret: { type: "string", multiple: true },
       token: { type: "string" },
       json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
     allowPositionals: false,
   });
+  if (values.help) {
+    io.stdout(RECEIVE_USAGE);
+    return 0;
+  }
   const port = Number(values.port);
   if (!/^\d+$/.test(values.port) || port > 65_535)
     throw new UsageError(`--port must be 0..65535, got ${values.port}`);
@@ -307,7 +313,8 @@ export async function runReceive(
     );
     return 1;
   }
-  io.stdout(`listening on ${receiver.url}\n`);
+  // In JSON mode stdout carries callbacks only, so a consumer can parse every line.
+  (values.json ? io.stderr : io.stdout)(`listening on ${receiver.url}\n`);
 
   await new Promise<void>((resolve) => {
     const stop = () => {

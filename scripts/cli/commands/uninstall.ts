@@ -1,8 +1,8 @@
 import { rm } from "node:fs/promises";
-import { parseArgs } from "node:util";
 import { actionLine } from "../action-line.ts";
 import type { CliCommand, CliIO } from "../cli-io.ts";
 import { findConfigDir } from "../find-config-dir.ts";
+import { parseArgs } from "../parse-command-args.ts";
 import { findPluginRegistrations } from "../plugin-registrations.ts";
 import { readIfExists } from "../read-if-exists.ts";
 

@@ -228,7 +228,12 @@ describe("loadConfig", () => {
     );
     const result = failed(await loadConfig({ configDir: dir, env: { ...env, LOGDIR: "logs" } }));
     expect(result.error.code).toBe("CONFIG_ENV_MISSING");
-    expect(result.error.details).toEqual({ file, key: "target.token", variable: "NOPE_TOKEN" });
+    expect(result.error.details).toEqual({
+      file,
+      key: "target.token",
+      variable: "NOPE_TOKEN",
+      environment: "the OpenCode process",
+    });
     expect(result.auditPath).toBe("/tmp/logs/a.jsonl");
   });
 

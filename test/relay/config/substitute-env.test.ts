@@ -27,7 +27,21 @@ describe("substituteEnv", () => {
     } catch (error) {
       expect(error).toBeInstanceOf(RelayError);
       expect((error as RelayError).code).toBe("CONFIG_ENV_MISSING");
-      expect((error as RelayError).details).toEqual({ file: "f.jsonc", key: "a[0].b", variable: "MISSING" });
+      expect((error as RelayError).details).toEqual({
+        file: "f.jsonc",
+        key: "a[0].b",
+        variable: "MISSING",
+        environment: "the OpenCode process",
+      });
+    }
+  });
+
+  it("names whose environment lacks the variable, so the CLI does not send people to OpenCode's", () => {
+    try {
+      substituteEnv({ t: "{env:MISSING}" }, {}, "f.jsonc", "this shell");
+      expect.unreachable();
+    } catch (error) {
+      expect((error as RelayError).details).toMatchObject({ environment: "this shell" });
     }
   });
 });
