@@ -25,7 +25,11 @@ export const ERROR_CODES = {
   },
   CONFIG_ENV_MISSING: {
     kind: "config",
-    hint: "a {env:NAME} reference names an environment variable that is not set in the OpenCode process",
+    hint: "a {env:NAME} reference names an environment variable that is not set where the configuration was loaded (OpenCode's environment for the plugin, the shell's for the CLI)",
+  },
+  CONFIG_FILE_MISSING: {
+    kind: "config",
+    hint: "a {file:PATH} reference names a file that does not exist (relative paths start at the configuration file's folder)",
   },
 
   // Titles: a malformed tagged title is an integrity error, never a guess.

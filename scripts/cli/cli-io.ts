@@ -24,3 +24,9 @@ export function processIO(): CliIO {
     color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
   };
 }
+
+/**
+ * How configuration messages name the environment the CLI read `{env:…}` from: its own shell's,
+ * which is often not the one `opencode serve` runs in.
+ */
+export const CLI_ENVIRONMENT = "this shell's environment (the CLI reads its own, not the OpenCode process's)";

@@ -1,5 +1,5 @@
 import { ERROR_CODES, loadConfig, openAuditLog, redeliver } from "../../../relay/index.ts";
-import type { CliIO } from "../cli-io.ts";
+import { CLI_ENVIRONMENT, type CliIO } from "../cli-io.ts";
 
 /**
  * `audit redeliver <runId>`: resend a failed or unknown callback with its original idempotency
@@ -11,7 +11,11 @@ export async function auditRedeliver(
   configDir: string | undefined,
   io: CliIO,
 ): Promise<number> {
-  const loaded = await loadConfig({ ...(configDir === undefined ? {} : { configDir }), env: io.env });
+  const loaded = await loadConfig({
+    ...(configDir === undefined ? {} : { configDir }),
+    env: io.env,
+    environment: CLI_ENVIRONMENT,
+  });
   if (!loaded.ok) {
     io.stderr(
       `opencode-callback-relay audit redeliver: ${loaded.error.code}: ${loaded.error.message}\n  hint: ${loaded.error.hint}\n`,

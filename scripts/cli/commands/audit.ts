@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { listRotated, loadConfig } from "../../../relay/index.ts";
-import type { CliCommand, CliIO } from "../cli-io.ts";
+import { CLI_ENVIRONMENT, type CliCommand, type CliIO } from "../cli-io.ts";
 import { DELIVERY_STATES } from "../summarize-runs.ts";
 import { UsageError } from "../usage-error.ts";
 import { auditRedeliver } from "./audit-redeliver.ts";
@@ -145,6 +145,7 @@ async function findAuditPath(values: { file?: string; "config-dir"?: string }, i
   const loaded = await loadConfig({
     ...(configDir === undefined ? {} : { configDir: resolve(io.cwd, configDir) }),
     env: io.env,
+    environment: CLI_ENVIRONMENT,
   });
   if (loaded.ok) return loaded.value.auditPath;
   // A broken configuration is often why one is reading the log: carry on with the path it names.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { substituteEnv } from "../../../relay/config/substitute-env.ts";
+import { OPENCODE_ENVIRONMENT, substituteEnv } from "../../../relay/config/substitute-env.ts";
 import { RelayError } from "../../../relay/errors/errors.ts";
 
 describe("substituteEnv", () => {
@@ -27,7 +27,21 @@ describe("substituteEnv", () => {
     } catch (error) {
       expect(error).toBeInstanceOf(RelayError);
       expect((error as RelayError).code).toBe("CONFIG_ENV_MISSING");
-      expect((error as RelayError).details).toEqual({ file: "f.jsonc", key: "a[0].b", variable: "MISSING" });
+      expect((error as RelayError).details).toEqual({
+        file: "f.jsonc",
+        key: "a[0].b",
+        variable: "MISSING",
+        environment: OPENCODE_ENVIRONMENT,
+      });
+    }
+  });
+
+  it("names the environment it was given, so the CLI does not blame OpenCode's", () => {
+    try {
+      substituteEnv({ t: "{env:MISSING}" }, {}, "f", "this shell");
+      expect.unreachable();
+    } catch (error) {
+      expect((error as RelayError).details).toMatchObject({ variable: "MISSING", environment: "this shell" });
     }
   });
 });
