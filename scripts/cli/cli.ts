@@ -4,12 +4,13 @@ import { type CliCommand, type CliIO, processIO } from "./cli-io.ts";
 import { audit } from "./commands/audit.ts";
 import { install } from "./commands/install.ts";
 import { receive } from "./commands/receive.ts";
+import { title } from "./commands/title.ts";
 import { uninstall } from "./commands/uninstall.ts";
 import { isProcessEntry } from "./is-process-entry.ts";
 import { isUsageError } from "./usage-error.ts";
 
 /** The commands `opencode-callback-relay <command>` dispatches to; each parses its own arguments. */
-const COMMANDS: Readonly<Record<string, CliCommand>> = { install, uninstall, audit, receive };
+const COMMANDS: Readonly<Record<string, CliCommand>> = { install, uninstall, audit, receive, title };
 
 const USAGE = `usage: opencode-callback-relay <command> [options]
 
@@ -18,6 +19,7 @@ commands:
   uninstall   remove the plugin from an OpenCode config dir (--purge: its configuration too)
   audit …     review the audit log: verify its hash chain, list runs, redeliver a callback
   receive …   run a local receiver that prints the callbacks it gets (for trying things out)
+  title …     print a correctly encoded tagged title; --explain one to see what the relay reads
 
   opencode-callback-relay <command> --help    that command's options
   opencode-callback-relay --version
