@@ -139,6 +139,16 @@ export const ERROR_CODES = {
     hint: "the audit log shows this callback delivered; it is never sent twice",
   },
 
+  // `dispatch`: handing a run to an opencode serve from the CLI.
+  DISPATCH_SERVER: {
+    kind: "delivery",
+    hint: "the opencode serve at --server could not be reached or refused the request: is it running, and is --server its URL (opencode serve prints it)?",
+  },
+  DISPATCH_NO_RELAY: {
+    kind: "config",
+    hint: "the server's configuration for --dir registers no opencode-callback-relay plugin, so nobody would call back: run `opencode-callback-relay install` for the config dir that serve reads, and restart it (or pass --no-relay-check if the plugin is registered under another name)",
+  },
+
   // Local state: degrade to an audited error, never crash the host.
   STATE_UNWRITABLE: {
     kind: "state",

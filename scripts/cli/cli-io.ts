@@ -9,6 +9,8 @@ export interface CliIO {
   cwd: string;
   /** Colour only when stdout is a TTY and NO_COLOR is unset. */
   color: boolean;
+  /** All of standard input (`dispatch --prompt -`); absent: the process's stdin. */
+  readStdin?: () => Promise<string>;
 }
 
 /** A command: parses its own arguments (node:util parseArgs), returns the exit code. */

@@ -2,6 +2,7 @@ import packageJson from "../../package.json" with { type: "json" };
 import { RelayError } from "../../relay/index.ts";
 import { type CliCommand, type CliIO, processIO } from "./cli-io.ts";
 import { audit } from "./commands/audit.ts";
+import { dispatch } from "./commands/dispatch.ts";
 import { install } from "./commands/install.ts";
 import { receive } from "./commands/receive.ts";
 import { title } from "./commands/title.ts";
@@ -10,7 +11,14 @@ import { isProcessEntry } from "./is-process-entry.ts";
 import { isUsageError } from "./usage-error.ts";
 
 /** The commands `opencode-callback-relay <command>` dispatches to; each parses its own arguments. */
-const COMMANDS: Readonly<Record<string, CliCommand>> = { install, uninstall, audit, receive, title };
+const COMMANDS: Readonly<Record<string, CliCommand>> = {
+  install,
+  uninstall,
+  audit,
+  receive,
+  title,
+  dispatch,
+};
 
 const USAGE = `usage: opencode-callback-relay <command> [options]
 
@@ -20,6 +28,7 @@ commands:
   audit …     review the audit log: verify its hash chain, list runs, redeliver a callback
   receive …   run a local receiver that prints the callbacks it gets (for trying things out)
   title …     print a correctly encoded tagged title; --explain one to see what the relay reads
+  dispatch …  start a tagged run on an opencode serve (--wait: until it ends; exit 0 if completed)
 
   opencode-callback-relay <command> --help    that command's options
   opencode-callback-relay --version
