@@ -26,7 +26,7 @@ let installOutput: string;
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), "ocr-package-"));
   execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: root, stdio: "pipe" });
-  // --ignore-scripts: the build above is the one under test (pack would run `prepare` again).
+  // --ignore-scripts: the build above is the one under test (pack would run `prepack` again).
   const { stdout } = await run("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", tmp], {
     cwd: root,
   });
@@ -58,6 +58,8 @@ describe("the packed package", { timeout: 120_000 }, () => {
     );
     expect(modules).toEqual(["opencode-callback-relay"]);
     expect(installOutput).not.toContain("EBADENGINE");
+    // npm 11 warns about every package with install scripts (`prepare` counts): there are none.
+    expect(installOutput).not.toContain("install-scripts");
     const manifest = JSON.parse(await readFile(path.join(installed, "package.json"), "utf8"));
     expect(manifest.dependencies ?? {}).toEqual({});
   });
