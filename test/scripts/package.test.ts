@@ -5,6 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_OPENCODE_BIN } from "../../scripts/dev/opencode-server.ts";
 
 /**
  * The package as a user gets it: `npm pack`, installed from the tarball into a scratch prefix
@@ -97,6 +98,23 @@ describe("the packed package", { timeout: 120_000 }, () => {
       known: true,
       verify: "function",
       sign: "function",
+    });
+  });
+
+  it("is importable by name from Bun (the Bun inside OpenCode's binary, BUN_BE_BUN=1)", async () => {
+    const script = `
+      import { buildTitle, parseTitle } from "opencode-callback-relay";
+      const title = buildTitle("Fix", { runId: "run 1", callbackSession: "agent:main:main" });
+      console.log(JSON.stringify({ bun: typeof Bun === "object", tags: parseTitle(title).tags }));
+    `;
+    await writeFile(path.join(prefix, "use-bun.mjs"), script);
+    const { stdout } = await run(DEFAULT_OPENCODE_BIN, ["run", "use-bun.mjs"], {
+      cwd: prefix,
+      env: { ...process.env, BUN_BE_BUN: "1" },
+    });
+    expect(JSON.parse(stdout)).toEqual({
+      bun: true,
+      tags: { runId: "run 1", callbackSession: "agent:main:main" },
     });
   });
 
