@@ -1,7 +1,7 @@
 // The library's declarations: tsc emits one .d.ts per relay/ file, then this makes them what a
 // consumer with no dependencies installed can type-check against (the package has none).
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import ts from "typescript";
@@ -22,27 +22,38 @@ const SPECIFIER = /(?:from\s+|import\()["']([^"']+)["']/g;
 export function buildTypes(root) {
   const outDir = join(root, "dist", "types");
   if (isFresh(root, join(outDir, "relay", "index.d.ts"))) return;
-  rmSync(outDir, { recursive: true, force: true });
-  execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", "tsconfig.types.json"], {
-    cwd: root,
-    stdio: "inherit",
-  });
-  for (const file of walk(outDir)) {
-    writeFileSync(file, readFileSync(file, "utf8").replace(RELATIVE_TS, "$1$2$3.js$2"));
-  }
-  writeFileSync(join(outDir, "relay", "config", "config-schema.d.ts"), configSchemaDeclarations(root));
-  const entry = join(outDir, "relay", "index.d.ts");
-  const reached = reachable(entry);
-  for (const file of walk(outDir)) if (!reached.has(file)) rmSync(file);
-  const foreign = [];
-  for (const file of reached) {
-    for (const [, specifier] of readFileSync(file, "utf8").matchAll(SPECIFIER)) {
-      if (!specifier.startsWith(".") && !specifier.startsWith("node:"))
-        foreign.push(`${relative(root, file)}: ${specifier}`);
+  // Built beside and swapped in whole: a build running at the same time (the test suites build
+  // too) never sees, or ships, a half-written tree.
+  const staging = join(root, "dist", `.types-${process.pid}`);
+  rmSync(staging, { recursive: true, force: true });
+  try {
+    execFileSync(
+      process.execPath,
+      [require.resolve("typescript/bin/tsc"), "-p", "tsconfig.types.json", "--outDir", staging],
+      { cwd: root, stdio: "inherit" },
+    );
+    for (const file of walk(staging)) {
+      writeFileSync(file, readFileSync(file, "utf8").replace(RELATIVE_TS, "$1$2$3.js$2"));
     }
+    writeFileSync(join(staging, "relay", "config", "config-schema.d.ts"), configSchemaDeclarations(root));
+    const reached = reachable(join(staging, "relay", "index.d.ts"));
+    for (const file of walk(staging)) if (!reached.has(file)) rmSync(file);
+    const foreign = [];
+    for (const file of reached) {
+      for (const [, specifier] of readFileSync(file, "utf8").matchAll(SPECIFIER)) {
+        if (!specifier.startsWith(".") && !specifier.startsWith("node:"))
+          foreign.push(`${relative(staging, file)}: ${specifier}`);
+      }
+    }
+    if (foreign.length > 0)
+      throw new Error(`build-types: declarations import packages:\n${foreign.join("\n")}`);
+    const old = join(root, "dist", `.types-old-${process.pid}`);
+    if (existsSync(outDir)) renameSync(outDir, old);
+    renameSync(staging, outDir);
+    rmSync(old, { recursive: true, force: true });
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
   }
-  if (foreign.length > 0)
-    throw new Error(`build-types: declarations import packages:\n${foreign.join("\n")}`);
 }
 
 /** config-schema.d.ts with RelayConfig/RelayConfigInput expanded by the checker, so it needs no zod. */
