@@ -72,6 +72,13 @@ describe("dispatch", () => {
     expect(server.requests.map((r) => `${r.method} ${r.path.split("?")[0]}`)).toEqual(["GET /config"]);
   });
 
+  it("--json prints a refusal as JSON on stdout, with its code, and nothing on stderr", async () => {
+    server.respondWith(() => ({ status: 200, body: '{"plugin":[]}' }));
+    expect(await main([...base(), "--json"], io)).toBe(1);
+    expect(io.err()).toBe("");
+    expect(JSON.parse(io.out())).toMatchObject({ ok: false, code: "DISPATCH_NO_RELAY" });
+  });
+
   it("--no-relay-check skips the check and goes on to create the session", async () => {
     server.respondWith(() => ({ status: 200, body: '{"plugin":[]}' }));
     await main([...base(), "--no-relay-check"], io);

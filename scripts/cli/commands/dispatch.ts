@@ -44,23 +44,29 @@ server whose configuration for --dir registers no opencode-callback-relay plugin
 gateway work: \`opencode-callback-relay audit\` on the server's machine shows that.
 `;
 
+const OPTIONS = {
+  ...TAG_FLAG_OPTIONS,
+  server: { type: "string" },
+  dir: { type: "string" },
+  prompt: { type: "string" },
+  agent: { type: "string" },
+  wait: { type: "boolean", default: false },
+  timeout: { type: "string" },
+  "no-relay-check": { type: "boolean", default: false },
+  "config-dir": { type: "string" },
+  json: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
+type DispatchValues = ReturnType<
+  typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>
+>["values"];
+
 /** `opencode-callback-relay dispatch`: hand a prompt to an opencode serve in a tagged session. */
 export const dispatch: CliCommand = async (args, io) => {
   const { values, positionals } = parseArgs({
     args,
-    options: {
-      ...TAG_FLAG_OPTIONS,
-      server: { type: "string" },
-      dir: { type: "string" },
-      prompt: { type: "string" },
-      agent: { type: "string" },
-      wait: { type: "boolean", default: false },
-      timeout: { type: "string" },
-      "no-relay-check": { type: "boolean", default: false },
-      "config-dir": { type: "string" },
-      json: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
+    options: OPTIONS,
     strict: true,
     allowPositionals: true,
   });
@@ -68,6 +74,19 @@ export const dispatch: CliCommand = async (args, io) => {
     io.stdout(HELP);
     return 0;
   }
+  try {
+    return await handOver(values, positionals, io);
+  } catch (error) {
+    // --json prints only JSON: a refusal with its code too (usage mistakes stay on stderr, exit 2).
+    if (!values.json || !(error instanceof RelayError)) throw error;
+    const { code, message, hint } = error;
+    io.stdout(`${JSON.stringify({ ok: false, code, message, hint })}\n`);
+    return 1;
+  }
+};
+
+/** Check, create, prompt and (--wait) follow; the exit code. Refusals throw RelayError. */
+async function handOver(values: DispatchValues, positionals: string[], io: CliIO): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`unexpected ${JSON.stringify(positionals[0])}`);
   if (values.server === undefined) throw new UsageError("--server URL is required (the opencode serve)");
   if (!URL.canParse(values.server))
@@ -115,22 +134,23 @@ export const dispatch: CliCommand = async (args, io) => {
     }
     if (!values.json) io.stdout(describeStart(started));
     const timer = timeoutMs === null ? null : setTimeout(() => stop.abort(), timeoutMs);
-    const end = await followRun(readEvents(events), session.id, () => client.messages(session.id)).catch(
-      (error: unknown): RunEnd => {
-        if (!stop.signal.aborted) throw error;
-        return {
-          outcome: "unknown",
-          error: { name: "Timeout", message: `no end within ${values.timeout} s` },
-        };
-      },
-    );
-    if (timer) clearTimeout(timer);
+    let end: RunEnd;
+    try {
+      end = await followRun(readEvents(events), session.id, () => client.messages(session.id));
+    } catch (error) {
+      // The run was handed over: whatever went wrong while watching it, its outcome is unknown here.
+      end = stop.signal.aborted
+        ? { outcome: "unknown", error: { name: "Timeout", message: `no end within ${values.timeout} s` } }
+        : { outcome: "unknown", error: { name: "EventStreamFailed", message: describeError(error) } };
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
     io.stdout(values.json ? `${JSON.stringify({ ...started, ...end })}\n` : describeEnd(end));
     return end.outcome === "completed" ? 0 : 1;
   } finally {
     stop.abort();
   }
-};
+}
 
 function describeStart(started: { sessionId: string; runId: string; title: string }): string {
   return `dispatched run ${started.runId} in session ${started.sessionId}\ntitle: ${started.title}\n`;
@@ -138,6 +158,11 @@ function describeStart(started: { sessionId: string; runId: string; title: strin
 
 function describeEnd(end: RunEnd): string {
   return `outcome: ${end.outcome}${end.error ? ` (${end.error.name}: ${end.error.message})` : ""}\n`;
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof RelayError) return `${error.code}: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
 }
 
 function parseTimeout(value: string | undefined): number | null {
