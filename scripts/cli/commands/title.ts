@@ -106,10 +106,7 @@ function report(
   const id = explanation.route.callbackSessionId;
   const lines = [
     `text: ${JSON.stringify(explanation.text)}`,
-    formatTags(explanation.tags).trimEnd(),
-    ...explanation.extra.map(
-      ([key, value]) => `  ${key} = ${JSON.stringify(value)}  (extra: audited, not used)`,
-    ),
+    formatTags(explanation.tags, explanation.extra).trimEnd(),
     `route: one callback to ${explanation.route.callbackSession}${id === null ? "" : ` (session id ${id})`} when the run ends`,
     ...(explanation.fallbackUsed
       ? ["note: requested ≠ resolved: the callback reports fallbackUsed: true"]
@@ -121,9 +118,12 @@ function report(
   return 0;
 }
 
-function formatTags(tags: Record<string, string | undefined>): string {
-  const entries = Object.entries(tags).filter((entry): entry is [string, string] => entry[1] !== undefined);
-  if (entries.length === 0) return "tags: (none)\n";
-  const width = Math.max(...entries.map(([key]) => key.length));
-  return `tags:\n${entries.map(([key, value]) => `  ${key.padEnd(width)} = ${JSON.stringify(value)}`).join("\n")}\n`;
+/** The tags one per line, keys aligned; extra tags after them, marked as not used for routing. */
+function formatTags(tags: Record<string, string | undefined>, extra: Array<[string, string]> = []): string {
+  const known = Object.entries(tags).filter((entry): entry is [string, string] => entry[1] !== undefined);
+  if (known.length + extra.length === 0) return "tags: (none)\n";
+  const width = Math.max(...[...known, ...extra].map(([key]) => key.length));
+  const line = ([key, value]: [string, string]) => `  ${key.padEnd(width)} = ${JSON.stringify(value)}`;
+  const lines = [...known.map(line), ...extra.map((entry) => `${line(entry)}  (extra: audited, not used)`)];
+  return `tags:\n${lines.join("\n")}\n`;
 }
