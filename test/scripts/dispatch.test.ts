@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -34,18 +34,31 @@ const base = () => [
 
 describe("dispatch", () => {
   it("refuses a title the relay would refuse without contacting the server", async () => {
-    const args = [
-      "dispatch",
-      "--server",
-      server.url,
-      "--callback-session",
-      "hook:elsewhere",
-      "--prompt",
-      "hi",
-    ];
+    const args = ["dispatch", "--server", server.url, "--callback-session", "agent", "--prompt", "hi"];
+    expect(await main(args, io)).toBe(1);
+    expect(io.err()).toContain("INTEGRITY_MALFORMED_CALLBACK_SESSION");
+    expect(server.requests).toEqual([]);
+  });
+
+  it("refuses a callbackSession outside the prefixes of the configuration on this machine", async () => {
+    const configDir = path.join(tmp, "cfg");
+    await mkdir(configDir);
+    await writeFile(
+      path.join(configDir, "callback-relay.jsonc"),
+      `{ "target": { "url": "http://127.0.0.1:1/hooks" }, "callbackSessionPrefixes": ["agent:main:"] }`,
+    );
+    const args = [...base(), "--callback-session", "hook:elsewhere", "--config-dir", configDir];
     expect(await main(args, io)).toBe(1);
     expect(io.err()).toContain("INTEGRITY_CALLBACK_SESSION_NOT_ALLOWED");
     expect(server.requests).toEqual([]);
+  });
+
+  it("only warns about the prefixes when no configuration was read here (the server's relay decides)", async () => {
+    server.respondWith(() => ({ status: 200, body: '{"plugin":[]}' }));
+    const args = [...base(), "--callback-session", "hook:elsewhere"];
+    expect(await main(args, io)).toBe(1);
+    expect(io.err()).toContain("warning: INTEGRITY_CALLBACK_SESSION_NOT_ALLOWED");
+    expect(server.requests.map((r) => r.path.split("?")[0])).toEqual(["/config"]);
   });
 
   it("reports DISPATCH_SERVER when the server cannot be reached", async () => {

@@ -38,7 +38,8 @@ options:
 
 tag flags (--run-id defaults to a new random run-…):
 ${TAG_FLAG_HELP}
-Before creating anything it refuses (exit 1, with a code) a title the relay would refuse, and a
+Before creating anything it refuses (exit 1, with a code) a title the relay would refuse (outside
+the default prefixes, with no configuration read here, only a warning), and a
 server whose configuration for --dir registers no opencode-callback-relay plugin
 (DISPATCH_NO_RELAY). It cannot tell whether that plugin started, or whether its configuration and
 gateway work: \`opencode-callback-relay audit\` on the server's machine shows that.
@@ -101,7 +102,15 @@ async function handOver(values: DispatchValues, positionals: string[], io: CliIO
   const title = buildTitle(text, tags, extra);
   const policy = await loadPolicy(values["config-dir"], io);
   const explained = explainTitle(title, policy.policy);
-  if (!explained.ok) {
+  // The prefixes are the serving relay's to decide. Without a configuration read on this machine
+  // (none, or one that needs variables only the server has) the defaults are a guess: warn only.
+  const guessedPrefixes =
+    policy.file === null && !explained.ok && explained.code === "INTEGRITY_CALLBACK_SESSION_NOT_ALLOWED";
+  if (guessedPrefixes) {
+    io.stderr(
+      `opencode-callback-relay dispatch: warning: ${explained.code} under the default callbackSessionPrefixes${policy.problem ? ` (this machine's configuration has ${policy.problem})` : ""}; the serving relay decides with its own\n`,
+    );
+  } else if (!explained.ok) {
     throw new RelayError(explained.code, `the title would be refused by the relay: ${explained.message}`, {
       hint: explained.hint,
     });
