@@ -10,7 +10,7 @@ import {
   resolveUserPath,
   webhookSecretKey,
 } from "../../../relay/index.ts";
-import { CLI_ENV_OWNER } from "../cli-io.ts";
+import { CLI_ENVIRONMENT } from "../cli-io.ts";
 import { readIfExists } from "../read-if-exists.ts";
 import { check, type DoctorCheck } from "./doctor-check.ts";
 
@@ -43,7 +43,7 @@ export async function checkConfig(
   const result = await loadConfig({
     configDir,
     env,
-    envOwner: CLI_ENV_OWNER,
+    environment: CLI_ENVIRONMENT,
     ...(options === undefined ? {} : { options: passOptions(options) }),
   });
   if (!result.ok) {
