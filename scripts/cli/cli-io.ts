@@ -34,4 +34,5 @@ export function processIO(): CliIO {
  * How configuration messages name the environment the CLI read `{env:…}` from: its own shell's,
  * which is often not the one `opencode serve` runs in.
  */
-export const CLI_ENVIRONMENT = "this shell's environment (the CLI reads its own, not the OpenCode process's)";
+export const CLI_ENVIRONMENT =
+  "this shell's environment (the CLI reads its own; `opencode serve` needs the variable in its own too)";
