@@ -81,7 +81,8 @@ export function createRelay(options: RelayOptions): Relay {
 
   /** Run work on a later turn of the event loop, counted for drain(); an escaped throw becomes INTERNAL. */
   const run = (work: () => Promise<void>, ids: CallbackIds | (() => CallbackIds)) => {
-    busy++;
+    // Counted only once scheduled: a throw from setImmediate (stack exhausted) must not leave a
+    // count that no callback will ever take back, or drain() and close() would never resolve.
     setImmediate(() => {
       work()
         .catch((error: unknown) => {
@@ -102,6 +103,7 @@ export function createRelay(options: RelayOptions): Relay {
           for (const wake of waiters) wake();
         });
     });
+    busy++;
   };
   const idleNow = () => (busy === 0 ? Promise.resolve() : new Promise<void>((resolve) => idle.push(resolve)));
 
