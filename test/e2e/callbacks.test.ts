@@ -63,10 +63,10 @@ const waitForModelRequest = (asked: number, marker: string) =>
 
 let barriers = 0;
 /**
- * Resolves once the plugin has handled every event published so far and the relay has nothing left
- * to send: a later tagged run is delivered (OpenCode hands the plugin events in order, so the
- * earlier sessions' events were handled first) and the outbox is empty. From then on a callback
- * or an audit record that has not appeared never will, so an absence can be asserted.
+ * Resolves once the plugin's hook has handled every event published so far and the relay has
+ * nothing left to send: a later tagged run is delivered (OpenCode hands the plugin events in order,
+ * so the earlier sessions' events were handled first) and the outbox is empty (every callback is
+ * on disk before its first attempt). The point where an absence can be asserted without a sleep.
  */
 async function everythingBeforeHandled(): Promise<void> {
   barriers += 1;
