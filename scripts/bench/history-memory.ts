@@ -22,9 +22,11 @@ export interface SettleMemoryInput {
 }
 
 export interface SettleMemoryResult {
-  /** Peak RSS of the process during the settle, above its RSS just before it (MB). */
+  /** Peak RSS during the settle (sampled every 1 ms and once at its end), above the RSS before (MB). */
   peakRssAboveMb: number;
-  /** Heap in use with the settle's messages and run still referenced, above the heap before (MB). */
+  /** Peak JS heap + array buffers (the response body) during the settle, above before (MB). */
+  peakHeapAboveMb: number;
+  /** Heap + buffers in use with the settle's messages and run still referenced, above before (MB). */
   heapHeldMb: number;
   /** Messages the settle read. */
   messages: number;
@@ -51,18 +53,31 @@ export async function settleMemoryChild(): Promise<SettleMemoryResult> {
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
   gc?.();
-  const rss0 = process.memoryUsage().rss;
-  const heap0 = process.memoryUsage().heapUsed;
+  // Not maxRSS: the process's own start-up peak would hide the settle's.
+  const used = () => {
+    const m = process.memoryUsage();
+    return { rss: m.rss, heap: m.heapUsed + m.arrayBuffers };
+  };
+  const before = used();
+  const peak = { ...before };
+  const sample = () => {
+    const now = used();
+    peak.rss = Math.max(peak.rss, now.rss);
+    peak.heap = Math.max(peak.heap, now.heap);
+    return now;
+  };
+  const timer = setInterval(sample, 1);
   const t0 = performance.now();
   const messages = await read(input.sessionId);
   const run = buildRun(end(input.sessionId), messages, "/");
   const ms = performance.now() - t0;
-  const heapHeld = process.memoryUsage().heapUsed - heap0;
-  const peakRss = process.resourceUsage().maxRSS * 1024;
+  const held = sample();
+  clearInterval(timer);
   if (run.sessionId !== input.sessionId) throw new Error("settled the wrong session");
   return {
-    peakRssAboveMb: Math.max(0, peakRss - rss0) / MB,
-    heapHeldMb: heapHeld / MB,
+    peakRssAboveMb: (peak.rss - before.rss) / MB,
+    peakHeapAboveMb: (peak.heap - before.heap) / MB,
+    heapHeldMb: (held.heap - before.heap) / MB,
     messages: messages.length,
     ms,
   };

@@ -1,10 +1,11 @@
 import { startFakeModel } from "../dev/fake-model.ts";
 import { type OpencodeServer, startOpencodeServer } from "../dev/opencode-server.ts";
 import { measureSettleMemory, type SettleMemoryResult } from "./history-memory.ts";
+import { historySection, type Sizes, type TurnTiming } from "./history-section.ts";
 import { benchRelayConfig, taggedTitle } from "./opencode-slowdown.ts";
 import { BENCH_TOKEN } from "./plugin-harness.ts";
 import type { Bench, BenchContext } from "./registry.ts";
-import { once, type Row, type Section, summarize } from "./stats.ts";
+import type { Section } from "./stats.ts";
 import { startTimingReceiver, type TimedRequest, type TimingReceiver } from "./timing-receiver.ts";
 
 /**
@@ -41,28 +42,10 @@ export const BenchTurnProbe = async ({ client }) => ({
 const PHRASE =
   "the_relay_settles_only_the_last_turn_of_a_long_session_so_every_callback_costs_the_same_however_long_it_grows";
 
-interface Sizes {
-  turns: number;
-  chunks: number;
-  /** Copies of PHRASE per chunk: bytes per turn without more events per turn. */
-  repeat: number;
-  samples: number;
-  memoryRounds: number;
-}
-
 /** ~105 KB and ~20,000 words per reply: 200 turns make a ~20 MB session. */
 const FULL: Sizes = { turns: 200, chunks: 250, repeat: 4, samples: 15, memoryRounds: 5 };
 /** ~26 KB and ~5,000 words per reply, 40 turns: ~1.2 MB. */
 const QUICK: Sizes = { turns: 40, chunks: 250, repeat: 1, samples: 6, memoryRounds: 2 };
-
-interface TurnTiming {
-  /** Probe's idle stamp → callback received, ms. */
-  callbackMs: number;
-  /** Probe's idle stamp → the probe's own bare POST received, ms. */
-  probeMs: number;
-  /** Probe's idle stamp → the probe's POST after reading 4 messages through its client, ms. */
-  probeReadMs: number;
-}
 
 async function turn(
   server: OpencodeServer,
@@ -152,105 +135,12 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
       memory.fresh.push(await measureSettleMemory({ ...base, sessionId: fresh.id, whole: false }));
       memory.whole.push(await measureSettleMemory({ ...base, sessionId: long.id, whole: true }));
     }
-    return section(sizes, wholeLong.bytes, buildS, growth, longT, freshT, listing, memory);
+    return historySection(sizes, wholeLong.bytes, buildS, growth, longT, freshT, listing, memory);
   } finally {
     await server?.stop();
     await receiver.close();
     await model.close();
   }
-}
-
-function section(
-  sizes: Sizes,
-  longBytes: number,
-  buildS: number,
-  growth: number[],
-  longT: TurnTiming[],
-  freshT: TurnTiming[],
-  listing: { wholeLong: number[]; wholeFresh: number[]; windowLong: number[] },
-  memory: { long: SettleMemoryResult[]; fresh: SettleMemoryResult[]; whole: SettleMemoryResult[] },
-): Section {
-  const mb = (longBytes / 2 ** 20).toFixed(1);
-  const callback = summarize(longT.map((t) => t.callbackMs));
-  const freshCallback = summarize(freshT.map((t) => t.callbackMs));
-  const peak = (list: SettleMemoryResult[]) => summarize(list.map((m) => m.peakRssAboveMb));
-  const held = (list: SettleMemoryResult[]) => summarize(list.map((m) => m.heapHeldMb));
-  const first = summarize(growth.slice(0, 20));
-  const last = summarize(growth.slice(-20));
-  const rows: Row[] = [
-    {
-      name: `turn end → callback, session of ${sizes.turns}+ turns (${mb} MB)`,
-      unit: "ms",
-      value: callback,
-      baseline: freshCallback,
-      baselineName: "a fresh session, same reply, interleaved",
-      target: "≤ 1.1×",
-      met: callback.median <= 1.1 * freshCallback.median,
-    },
-    {
-      name: "turn end → POST from a probe plugin after it read 4 messages through its client, long / fresh",
-      unit: "ms",
-      value: summarize(longT.map((t) => t.probeReadMs)),
-      baseline: summarize(freshT.map((t) => t.probeReadMs)),
-    },
-    {
-      name: "turn end → bare POST from the probe plugin (the floor), long / fresh",
-      unit: "ms",
-      value: summarize(longT.map((t) => t.probeMs)),
-      baseline: summarize(freshT.map((t) => t.probeMs)),
-    },
-    {
-      name: `turn end → callback while the session grew, last 20 vs first 20 of ${sizes.turns} turns`,
-      unit: "ms",
-      value: last,
-      baseline: first,
-    },
-    {
-      name: `memory while settling the ${mb} MB session: peak RSS above the process's before`,
-      unit: "MB",
-      value: peak(memory.long),
-      baseline: peak(memory.fresh),
-      baselineName: "the same for a fresh one-turn session",
-      target: "< 2 MB above a fresh session's",
-      met: peak(memory.long).median - peak(memory.fresh).median < 2,
-    },
-    {
-      name: "memory while settling: heap held with the messages read, long / fresh",
-      unit: "MB",
-      value: held(memory.long),
-      baseline: held(memory.fresh),
-      note: `${memory.long[0]?.messages ?? 0} vs ${memory.fresh[0]?.messages ?? 0} messages read`,
-    },
-    {
-      name: "the whole-history read settling did before (no limit): peak RSS above before",
-      unit: "MB",
-      value: peak(memory.whole),
-      baseline: peak(memory.long),
-      baselineName: "the last-turn window",
-    },
-    {
-      name: "GET /session/:id/message, whole long session vs whole fresh session",
-      unit: "ms",
-      value: summarize(listing.wholeLong),
-      baseline: summarize(listing.wholeFresh),
-    },
-    {
-      name: "GET /session/:id/message?limit=4 on the long session vs whole fresh session",
-      unit: "ms",
-      value: summarize(listing.windowLong),
-      baseline: summarize(listing.wholeFresh),
-    },
-    { name: "long session as listed (GET without limit)", unit: "MB", value: once(longBytes / 2 ** 20) },
-  ];
-  return {
-    id: "history",
-    title: "7. History (settling a long session vs a fresh one)",
-    method: `A real \`opencode serve\` with the plugin and a probe plugin; one tagged session grown to ${sizes.turns} turns (${buildS.toFixed(0)} s), each a streamed reply of ${sizes.chunks} chunks of ~${105 * sizes.repeat} bytes (~${(sizes.chunks * sizes.repeat * 20).toLocaleString("en-US")} words) under a new runId; then ${sizes.samples} turns on it interleaved with ${sizes.samples} one-turn fresh sessions. Intervals start at the probe's stamp of the turn's first \`session.idle\`. Memory: a fresh \`node --expose-gc\` per sample runs the plugin's read path (SDK client, readLastTurn, buildRun) against the same server after a warm-up settle, ${sizes.memoryRounds} rounds.`,
-    rows,
-    notes: [
-      "Settling reads `GET /session/:id/message?limit=4` and grows the window ×4 only while the turn's user message is not in it (plugin/read-last-turn.ts); the whole-history rows show what a settle read before.",
-    ],
-  };
 }
 
 export const history: Bench = {
