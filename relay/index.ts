@@ -7,7 +7,7 @@
  * - `config/` schema, loading, `{env:…}` substitution, default paths;
  * - `callback/` the run, the report, request bodies per target kind, webhook signing;
  * - `delivery/` retry policy (every retry decision), one attempt, the delivery loop, redelivery;
- * - `state/` outbox, leases, dedupe markers, durable file writes;
+ * - `state/` outbox, leases, dedupe markers, the run journal, process owners, durable file writes;
  * - `audit/` record schema, hash chain, writer, reader, verifier, redaction;
  * - `core/` `createRelay`, which wires them together; `errors/` `RelayError` and the codes.
  *
@@ -71,6 +71,21 @@ export { type RedeliverOptions, type RedeliverResult, redeliver } from "./delive
 // Errors.
 export { ERROR_CODES, type ErrorCode, type ErrorKind, RelayError, toRelayError } from "./errors/index.ts";
 export { checkIntegrity, type IntegrityVerdict } from "./integrity/index.ts";
+// The run journal and process owners (durable from first sight, start-up reconciliation).
+export {
+  currentOwner,
+  findJournalOrphans,
+  type JournalEntry,
+  type JournalScan,
+  type JournalVerdict,
+  judgeJournalEntry,
+  type Liveness,
+  openRunJournal,
+  ownerLiveness,
+  type ProcessOwner,
+  type RunJournal,
+  renewOwner,
+} from "./state/index.ts";
 // Titles and integrity.
 export {
   buildTitle,

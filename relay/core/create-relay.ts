@@ -25,6 +25,12 @@ export interface RelayOptions {
   schedule?: (fn: () => void, delayMs: number) => () => void;
   /** Injected for tests: uniform [0, 1) source for backoff jitter. @default Math.random */
   random?: () => number;
+  /**
+   * Called with a run's dedupe key once the relay has taken the run for good: claimed on disk,
+   * deduped, or refused with an integrity record. The plugin retires the run's journal entry
+   * then. Not called when the claim could not be written (the journal keeps the run). Must not throw.
+   */
+  onClaimed?: (dedupeKey: string) => void;
 }
 
 export interface Relay {
@@ -53,6 +59,13 @@ export function createRelay(options: RelayOptions): Relay {
   const dedupe = openDedupeStore(options.stateDir, { now });
   const outbox = openOutbox(options.stateDir);
   const claims = new Set<string>();
+  const taken = (dedupeKey: string) => {
+    try {
+      options.onClaimed?.(dedupeKey);
+    } catch {
+      // The journal entry stays; the next start finds the claim and retires it.
+    }
+  };
   let closed = false;
   let auditBroken = false;
   let busy = 0;
@@ -142,11 +155,15 @@ export function createRelay(options: RelayOptions): Relay {
         tags,
         ...(Object.keys(error.details).length > 0 ? { details: error.details } : {}),
       });
+      if (tags.runId !== undefined) taken(`${run.sessionId}|${tags.runId}`);
       return;
     }
     const callback = buildCallback(run, verdict, now());
     const ids = callbackIds(callback);
-    if (claims.has(callback.dedupeKey)) return void (await record({ ...ids, phase: "deduped" }));
+    if (claims.has(callback.dedupeKey)) {
+      await record({ ...ids, phase: "deduped" });
+      return taken(callback.dedupeKey);
+    }
     remember(claims, callback.dedupeKey);
     const item: PendingCallback = {
       entry: { v: 1, callback, attempts: 0, dueAt: callback.acceptedAt },
@@ -164,8 +181,10 @@ export function createRelay(options: RelayOptions): Relay {
       });
       if (!claimed) {
         await outbox.discard(staged);
-        return void (await record({ ...ids, phase: "deduped" }));
+        await record({ ...ids, phase: "deduped" });
+        return taken(callback.dedupeKey);
       }
+      taken(callback.dedupeKey);
       // The staged file and the claim already hold the callback on disk: take the lease and
       // promote it while the first attempt goes out (the loop waits for this before touching
       // the outbox again). A crash before the promote leaves the staged file for recover().

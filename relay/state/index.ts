@@ -1,11 +1,24 @@
 export { DEDUPE_RETENTION_MS, openDedupeStore } from "./dedupe-store.ts";
 export {
+  type FindJournalOrphansOptions,
+  findJournalOrphans,
+  type JournalScan,
+} from "./find-journal-orphans.ts";
+export { type JournalEntryFacts, type JournalVerdict, judgeJournalEntry } from "./judge-journal-entry.ts";
+export {
   type FailedOutboxEntry,
   type Outbox,
   type OutboxEntry,
   type OutboxLease,
   openOutbox,
 } from "./outbox.ts";
+export {
+  OWNER_RENEW_INTERVAL_MS,
+  OWNER_STALE_MS,
+  ownerFilePath,
+  ownerRenewedAt,
+  renewOwner,
+} from "./owner-heartbeat.ts";
 export {
   currentOwner,
   isOwner,
@@ -14,3 +27,10 @@ export {
   type ProcessOwner,
   pidExists,
 } from "./process-owner.ts";
+export {
+  isJournalEntry,
+  type JournalEntry,
+  type JournalListing,
+  openRunJournal,
+  type RunJournal,
+} from "./run-journal.ts";

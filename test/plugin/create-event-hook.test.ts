@@ -11,7 +11,6 @@ function world(scenario: Scenario, reads: (n: number) => SessionMessage[] | Erro
   const audit: AuditInput[] = [];
   let n = 0;
   const reader: SessionReader = {
-    list: async () => [],
     title: async () => "unused",
     messages: async () => {
       const answer = reads(n++);
