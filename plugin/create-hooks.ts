@@ -17,6 +17,12 @@ import { clientReader, createEventHook } from "./create-event-hook.ts";
 import { createRunJournaller } from "./create-run-journaller.ts";
 import { reconcileJournal } from "./reconcile-journal.ts";
 
+/** Not options: switches the plugin entry never sets, for the benchmarks' A/B runs. */
+export interface HookInternals {
+  /** Journal tagged runs at first sight (benchmarks turn it off for the baseline). @default true */
+  journal?: boolean;
+}
+
 /** Hooks that do nothing: what the plugin returns when it cannot work. */
 const INERT: Hooks = {};
 
@@ -53,6 +59,7 @@ export async function createHooks(
   input: PluginInput,
   options: Record<string, unknown> | undefined,
   moduleUrl: string,
+  internals: HookInternals = {},
 ): Promise<Hooks> {
   try {
     const env = process.env;
@@ -149,7 +156,7 @@ export async function createHooks(
       audit,
       reader,
       worktree: input.worktree,
-      onRunStart: journaller.start,
+      ...(internals.journal === false ? {} : { onRunStart: journaller.start }),
     });
     return { event };
   } catch (error) {

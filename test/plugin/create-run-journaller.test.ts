@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createRunJournaller } from "../../plugin/create-run-journaller.ts";
 import type { AuditInput } from "../../relay/audit/audit-record.ts";
 import { RelayError } from "../../relay/errors/errors.ts";
-import { openRunJournal } from "../../relay/state/run-journal.ts";
+import { type JournalEntry, openRunJournal } from "../../relay/state/run-journal.ts";
 
 let dir: string;
 let appended: AuditInput[];
@@ -23,13 +23,23 @@ const TITLE = "Fix runId=run%2D42 callbackSession=agent:main:main";
 
 describe("createRunJournaller", () => {
   it("writes nothing on the caller's stack, then one entry per run with the decoded runId", async () => {
-    const journal = openRunJournal(dir);
+    const disk = openRunJournal(dir);
+    let writes = 0;
+    const journal = {
+      record: (entry: JournalEntry) => {
+        writes++;
+        return disk.record(entry);
+      },
+    };
     const journaller = createRunJournaller({ journal, audit, directory: "/d", worktree: "/w", now: () => 7 });
     for (let turn = 0; turn < 3; turn++) journaller.start("ses_1", pin(TITLE), 1_000 + turn);
     journaller.start("ses_2", pin("untagged title"), 1_000);
-    expect((await journal.list()).entries).toEqual([]);
+    // Not on the hook's stack, nor in the microtasks right after it: a later turn of the event loop.
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    expect(writes).toBe(0);
     await journaller.flush();
-    const { entries } = await journal.list();
+    expect(writes).toBe(1);
+    const { entries } = await disk.list();
     expect(entries).toMatchObject([
       { sessionId: "ses_1", runId: "run-42", dedupeKey: "ses_1|run-42", startedAt: 1_000, journalledAt: 7 },
     ]);

@@ -76,6 +76,8 @@ describe("renewOwner", () => {
     await renewOwner(dir, 20);
     const first = (await ownerRenewedAt(dir, currentOwner())) as number;
     expect(first).toBeGreaterThan(0);
-    await expect.poll(async () => ((await ownerRenewedAt(dir, currentOwner())) ?? 0) > first).toBe(true);
+    await expect
+      .poll(async () => ((await ownerRenewedAt(dir, currentOwner())) ?? 0) > first, { timeout: 5_000 })
+      .toBe(true);
   });
 });
