@@ -3,7 +3,8 @@ import { type E2EWorld, settleTime, startWorld } from "./e2e-context.ts";
 
 /**
  * A broken callback-relay.jsonc disables the relay with one `config_error` record and one stderr
- * line; OpenCode goes on answering prompts and nothing is sent.
+ * line; OpenCode goes on answering prompts, nothing is sent, and the tagged run is held (one `held`
+ * record with the configuration's code; held-runs.test.ts delivers such runs after the fix).
  */
 
 let world: E2EWorld;
@@ -36,7 +37,8 @@ it("writes one config_error record naming the file and key, and OpenCode still a
   expect(record?.file).toBe(`${world.server.configDir}/callback-relay.jsonc`);
   expect((record?.details as { key?: string } | undefined)?.key).toBe("target.url");
   await settleTime(500);
-  expect(world.audit().map((r) => r.phase)).toEqual(["config_error"]);
+  expect(world.audit().map((r) => r.phase)).toEqual(["config_error", "held"]);
+  expect(world.audit()[1]).toMatchObject({ sessionId: session.id, runId: "run-cfg", code: "CONFIG_INVALID" });
   expect(world.receiver.requests).toEqual([]);
   expect(world.server.output()).toContain("CONFIG_INVALID");
 });

@@ -145,10 +145,11 @@ it("two servers recovering one crashed server's outbox at once deliver each run 
     expect(count(records, "delivered"), session.id).toBe(1);
     expect(delivered.get(String(keyOf(session.id))), session.id).toBe(1);
   }
-  // Both servers found the cut-off turn; one claimed it, the other was deduped.
+  // Both servers may find the cut-off turn in the run journal; one claims it, and the other is
+  // deduped unless the claim retired the journal entry before it looked.
   const cut = ofSession(cutOff.id);
   expect(cut.filter((r) => r.phase === "accepted").map((r) => r.outcome)).toEqual(["interrupted"]);
-  expect(count(cut, "deduped")).toBe(1);
+  expect(count(cut, "deduped")).toBeLessThanOrEqual(1);
   expect(count(cut, "delivered")).toBe(1);
   expect(delivered.get(String(keyOf(cutOff.id)))).toBe(1);
 
