@@ -1,9 +1,10 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { AuditRecord } from "../../relay/audit/audit-record.ts";
 import { idempotencyKey } from "../../relay/callback/idempotency-key.ts";
 import { verifyAudit } from "../../relay/index.ts";
+import { markerName } from "../../relay/state/dedupe-store.ts";
 import { pidExists } from "../../relay/state/process-owner.ts";
 import { type FakeModel, startFakeModel } from "../../scripts/dev/fake-model.ts";
 import { type OpencodeServer, startOpencodeServer } from "../../scripts/dev/opencode-server.ts";
@@ -31,16 +32,14 @@ interface StopPoint {
 const POINTS: StopPoint[] = (["turn", 0, 50, 200, 1_000, "delivery"] as When[]).flatMap((when) =>
   (["SIGTERM", "SIGKILL"] as const).map((signal) => ({ when, signal })),
 );
-const POINTS_DEBUG = process.env.STOP_FROM
-  ? POINTS.slice(Number(process.env.STOP_FROM), Number(process.env.STOP_TO ?? POINTS.length))
-  : POINTS;
 const label = (p: StopPoint) => `${typeof p.when === "number" ? `${p.when}ms` : p.when}-${p.signal}`;
 
 interface Run {
   point: string;
   sessionId: string;
   callbackSession: string;
-  /** The callback's idempotency key (`sessionId|runId`). */
+  /** `sessionId|runId`, and the callback's idempotency key made from it. */
+  dedupeKey: string;
   key: string;
   /** When the process that ran it was stopped (epoch ms). */
   stoppedAt?: number;
@@ -156,6 +155,7 @@ async function runAndStopAt(point: StopPoint, index: number): Promise<void> {
       point: name,
       sessionId: session.id,
       callbackSession,
+      dedupeKey: `${session.id}|run-${name}-${kind}`,
       key: idempotencyKey(`${session.id}|run-${name}-${kind}`),
     });
     return session;
@@ -175,6 +175,15 @@ async function runAndStopAt(point: StopPoint, index: number): Promise<void> {
   const texts = ["hello", "[[fake:error status=401]]"];
   await Promise.all(sessions.map((s, i) => server.prompt(s.id, texts[i] as string)));
   if (point.when === "delivery") {
+    // Stopped once each held callback is in the outbox proper (staged, claimed, leased, promoted)
+    // and in flight. Stopped while its lease
+    // file is half-created, a callback stays stuck until the next restart with no record: the
+    // leases' part of issue 9, not this test's subject.
+    const outbox = join(root, "state", "opencode-callback-relay", "outbox");
+    const promoted = (r: Run) => existsSync(join(outbox, `${markerName(r.dedupeKey)}.json`));
+    await waitFor("both held callbacks to be in the outbox", () =>
+      runs.filter((r) => r.callbackSession === callbackSession).every(promoted) ? true : undefined,
+    );
     await waitFor("both held callbacks to be in flight", () =>
       receiver.requests.filter((r) => sessionKeyOf(r.json) === callbackSession).length >= 2
         ? true
@@ -232,7 +241,7 @@ const answered = (sessionId: string) =>
   answered2xx.has(runs.find((r) => r.sessionId === sessionId)?.key ?? "");
 
 it("a server stopped at any point of a run's life loses nothing and doubles nothing after a restart", async () => {
-  for (const [index, point] of POINTS_DEBUG.entries()) {
+  for (const [index, point] of POINTS.entries()) {
     // Everything before this point is settled, so this stop cuts only this point's runs.
     const earlier = runs.map((r) => r.sessionId);
     await waitDelivered("every earlier run to be delivered", earlier);
