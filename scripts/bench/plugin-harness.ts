@@ -103,7 +103,8 @@ export async function startPluginHarness(options: {
       await receiver.close();
       standIn.closeAllConnections();
       await new Promise<void>((resolve) => standIn.close(() => resolve()));
-      await rm(dir, { recursive: true, force: true });
+      // Journal writes started by the last events may still be landing: retry a folder that refills.
+      await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
   };
 }
