@@ -17,6 +17,8 @@ export const AUDIT_PHASES = [
   "config_error", // configuration unusable: nothing is sent until it is fixed
   "redelivery", // an operator asked for a resend (`audit redeliver`)
   "state_error", // stateDir could not be written (STATE_UNWRITABLE): the callback goes on in memory only
+  "held", // configuration unusable when the run began: journalled, delivered once it is fixed (code: the config error)
+  "reconciled", // found in the run journal at start-up with no claim and no live owner: settled from OpenCode's stored messages
 ] as const;
 
 export type AuditPhase = (typeof AUDIT_PHASES)[number];

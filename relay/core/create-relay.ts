@@ -21,6 +21,12 @@ export interface RelayOptions {
   schedule?: (fn: () => void, delayMs: number) => () => void;
   /** Injected for tests: uniform [0, 1) source for backoff jitter. @default Math.random */
   random?: () => number;
+  /**
+   * Called with a run's dedupe key once the relay has taken the run for good: claimed on disk,
+   * deduped, or refused with an integrity record. The plugin retires the run's journal entry
+   * then. Not called when the claim could not be written (the journal keeps the run). Must not throw.
+   */
+  onClaimed?: (dedupeKey: string) => void;
 }
 
 export interface Relay {
@@ -69,6 +75,13 @@ export function createRelay(options: RelayOptions): Relay {
       ...(options.random ? { random: options.random } : {}),
     }),
     claims: new Set(),
+    taken: (dedupeKey) => {
+      try {
+        options.onClaimed?.(dedupeKey);
+      } catch {
+        // The journal entry stays; the next start finds the claim and retires it.
+      }
+    },
     accepting: semaphore(ACCEPT_CONCURRENCY),
     record,
   };

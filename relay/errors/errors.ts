@@ -174,6 +174,10 @@ export const ERROR_CODES = {
     kind: "state",
     hint: "the session's messages could not be read through the OpenCode client",
   },
+  JOURNAL_ENTRY_UNREADABLE: {
+    kind: "state",
+    hint: "a run journal file is torn or not a journal entry (a write cut off by a crash, or a foreign file); it was renamed to *.unreadable and skipped: look at it, then delete it",
+  },
   INTERNAL: {
     kind: "internal",
     hint: "a bug in opencode-callback-relay: please report it with the audit record",

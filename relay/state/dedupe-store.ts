@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { link, readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { isMissing } from "./fs-errors.ts";
 import { lazyDirs } from "./lazy-dirs.ts";
 import { stateUnwritable } from "./state-unwritable.ts";
 
@@ -23,6 +24,8 @@ export interface DedupeStore {
   claimStaged(dedupeKey: string, stagedPath: string): Promise<boolean>;
   /** Whether `stagedPath` is the very file that claimed `dedupeKey` (same inode as its marker). */
   isClaimOf(dedupeKey: string, stagedPath: string): Promise<boolean>;
+  /** Whether anyone has claimed `dedupeKey` (the run journal's start-up reconciliation asks). */
+  isClaimed(dedupeKey: string): Promise<boolean>;
   /** Remove markers older than `maxAgeMs` (by wall-clock modification time). Returns how many were removed. */
   prune(maxAgeMs: number): Promise<number>;
 }
@@ -54,6 +57,15 @@ export function openDedupeStore(stateDir: string): DedupeStore {
         return marker.ino === staged.ino && marker.dev === staged.dev;
       } catch {
         return false;
+      }
+    },
+    async isClaimed(dedupeKey) {
+      try {
+        await stat(markerPath(dedupeKey));
+        return true;
+      } catch (error) {
+        if (isMissing(error)) return false;
+        throw stateUnwritable("the dedupe store", dir, error);
       }
     },
     async prune(maxAgeMs) {
