@@ -15,6 +15,13 @@ export interface AuditLogOptions {
   fallbackPath?: string;
   /** Clock for `ts`. @default () => new Date() */
   now?: () => Date;
+  /**
+   * The log's HMAC key file (`<stateDir>/audit.key`, created 0600 on first use): every record and
+   * the head then carry a MAC that someone who can write the log but not read this file cannot
+   * produce (audit-key.ts). The first key path given for a log in a process wins.
+   * @default none: records are hash-chained only
+   */
+  keyPath?: string;
 }
 
 /** An append-only, hash-chained, size-rotated JSONL audit log. */
@@ -28,7 +35,7 @@ export interface AuditLog {
 
 const DEFAULT_MAX_BYTES = 10 * 1024 * 1024; // 10 MiB
 // Set by the log, never taken from the caller: a record cannot forge its place in the chain.
-const RESERVED = ["v", "ts", "seq", "prev", "hash"] as const;
+const RESERVED = ["v", "ts", "seq", "prev", "hash", "mac"] as const;
 
 /**
  * Open the audit log at `options.path`. Synchronous and lazy: nothing is created until the
@@ -46,13 +53,17 @@ export function openAuditLog(options: AuditLogOptions): AuditLog {
   const secrets = options.secrets ?? [];
   const fallbackPath = options.fallbackPath === undefined ? undefined : resolve(options.fallbackPath);
   const now = options.now ?? (() => new Date());
+  const keyPath = options.keyPath === undefined ? undefined : resolve(options.keyPath);
   let writer: AuditWriter | undefined;
 
   return {
     path,
     append(input: AuditInput): Promise<void> {
       try {
-        writer ??= auditWriterFor(path);
+        if (writer === undefined) {
+          writer = auditWriterFor(path);
+          if (keyPath !== undefined) writer.useKey(keyPath);
+        }
         let ts: string;
         try {
           ts = now().toISOString();

@@ -1,7 +1,9 @@
 export { DEDUPE_RETENTION_MS, type DedupeStore, openDedupeStore } from "./dedupe-store.ts";
 export { isMissing } from "./fs-errors.ts";
+export { type NoFollowMode, openNoFollow, readFileNoFollow, symlinkRefused } from "./open-no-follow.ts";
 export { type Outbox, type OutboxLease, openOutbox } from "./outbox.ts";
 export type { FailedOutboxEntry, OutboxEntry } from "./outbox-entry.ts";
+export { ensurePrivateDir, type PrivateDirState } from "./private-dir.ts";
 export {
   currentOwner,
   isOwner,
