@@ -1,8 +1,9 @@
-import { basename, dirname } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Hooks, PluginInput } from "@opencode-ai/plugin";
 import type { InstanceInfo } from "../relay/index.ts";
 import {
+  AUDIT_KEY_FILE,
   createRelay,
   defaultAuditPath,
   defaultConfigDir,
@@ -54,12 +55,15 @@ export async function createHooks(
     const env = process.env;
     const loaded = await loadConfig({ configDir: configDirOf(moduleUrl, env), env, options: options ?? {} });
     if (!loaded.ok) {
-      const { error, file, auditPath } = loaded;
+      const { error, file, auditPath, stateDir } = loaded;
       const key = `${auditPath}|${error.code}|${error.message}`;
       if (!reportedConfigErrors.has(key)) {
         reportedConfigErrors.add(key);
         console.error(`opencode-callback-relay: disabled: ${error.code}: ${error.message} (${error.hint})`);
-        void openAuditLog(withFallback(auditPath, env)).append({
+        void openAuditLog({
+          ...withFallback(auditPath, env),
+          keyPath: join(stateDir, AUDIT_KEY_FILE),
+        }).append({
           phase: "config_error",
           code: error.code,
           reason: error.message,
@@ -71,7 +75,12 @@ export async function createHooks(
       return INERT;
     }
     const { config, auditPath, stateDir, secrets } = loaded.value;
-    const audit = openAuditLog({ ...withFallback(auditPath, env), maxBytes: config.audit.maxBytes, secrets });
+    const audit = openAuditLog({
+      ...withFallback(auditPath, env),
+      maxBytes: config.audit.maxBytes,
+      secrets,
+      keyPath: join(stateDir, AUDIT_KEY_FILE),
+    });
     const instance: InstanceInfo = {
       projectId: input.project?.id ?? "global",
       worktree: input.worktree,

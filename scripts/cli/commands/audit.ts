@@ -1,7 +1,7 @@
 import { stat } from "node:fs/promises";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { listRotated, loadConfig } from "../../../relay/index.ts";
+import { AUDIT_KEY_FILE, listRotated, loadConfig } from "../../../relay/index.ts";
 import type { CliCommand, CliIO } from "../cli-io.ts";
 import { DELIVERY_STATES } from "../summarize-runs.ts";
 import { UsageError } from "../usage-error.ts";
@@ -19,6 +19,7 @@ const USAGE = `usage: opencode-callback-relay audit [subcommand] [options]
   show <id>          every record of a run (id: runId, OpenCode session id or sessionId|runId)
   stats              runs by outcome and state, delivery latency p50/p95/max, top failure codes
   verify             check the hash chain; exit 1 at the first edited/removed/inserted/reordered record
+                     (with the audit key, MACs too; see --key and --anchor)
   redeliver <runId>  resend a failed or unknown callback with the same idempotency key (needs the
                      configuration: --config-dir or the usual config dir, not --file)
 
@@ -33,6 +34,10 @@ listing (no subcommand):
   --since WHEN       runs active since an ISO date/time or a relative age: 30m, 2h, 7d
   --limit N          at most N rows (default 50 for the table, all with --json; 0 = all)
   --json             JSON lines (one per run, or one object for stats/verify/show) for machines
+verify:
+  --key PATH         the audit key (default: audit.key in the configuration's stateDir, if there)
+  --anchor SEQ:HASH  a record known from outside the log (the auditAnchor of a callback the receiver
+                     got); repeat for several; each must be in the log with that hash
 
 exit: 0 ok, 1 problem found or nothing matched, 2 usage error
 `;
@@ -46,9 +51,16 @@ export interface AuditOptions {
   state?: string;
   since?: string;
   limit?: string;
+  /** verify: `--key PATH`, or the key in the configuration's stateDir. */
+  keyPath?: string;
+  /** verify: whether the key was asked for (`--key`): then it must be readable. */
+  keyRequired?: boolean;
+  /** verify: `--anchor SEQ:HASH`, as given. */
+  anchors?: string[];
 }
 
 const LISTING_ONLY = ["run", "session", "state", "since", "limit"] as const;
+const VERIFY_ONLY = ["key", "anchor"] as const;
 const STATES: ReadonlySet<string> = new Set(DELIVERY_STATES);
 
 /**
@@ -68,6 +80,8 @@ export const audit: CliCommand = async (args, io) => {
       state: { type: "string" },
       since: { type: "string" },
       limit: { type: "string" },
+      key: { type: "string" },
+      anchor: { type: "string", multiple: true },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -94,9 +108,20 @@ export const audit: CliCommand = async (args, io) => {
     const configDir = values["config-dir"];
     return auditRedeliver(rest[0]!, configDir === undefined ? undefined : resolve(io.cwd, configDir), io);
   }
-  const path = await findAuditPath(values, io);
+  const verifyFlag = VERIFY_ONLY.find((flag) => values[flag] !== undefined);
+  if (verifyFlag !== undefined && subcommand !== "verify")
+    throw new UsageError(`--${verifyFlag} applies to verify only`);
+  const { path, stateDir } = await findAuditPath(values, io);
+  const keyPath =
+    values.key !== undefined
+      ? resolve(io.cwd, values.key)
+      : stateDir === undefined
+        ? undefined
+        : join(stateDir, AUDIT_KEY_FILE);
   const options: AuditOptions = {
     path,
+    ...(keyPath === undefined ? {} : { keyPath, keyRequired: values.key !== undefined }),
+    ...(values.anchor === undefined ? {} : { anchors: values.anchor }),
     json: values.json,
     ...(values.run === undefined ? {} : { run: values.run }),
     ...(values.session === undefined ? {} : { session: values.session }),
@@ -139,21 +164,25 @@ export const audit: CliCommand = async (args, io) => {
   }
 };
 
-async function findAuditPath(values: { file?: string; "config-dir"?: string }, io: CliIO): Promise<string> {
-  if (values.file !== undefined) return resolve(io.cwd, values.file);
+/** The log's path, and the state dir (where its key is) when a configuration names them. */
+async function findAuditPath(
+  values: { file?: string; "config-dir"?: string },
+  io: CliIO,
+): Promise<{ path: string; stateDir?: string }> {
+  if (values.file !== undefined) return { path: resolve(io.cwd, values.file) };
   const configDir = values["config-dir"];
   const loaded = await loadConfig({
     ...(configDir === undefined ? {} : { configDir: resolve(io.cwd, configDir) }),
     env: io.env,
   });
-  if (loaded.ok) return loaded.value.auditPath;
+  if (loaded.ok) return { path: loaded.value.auditPath, stateDir: loaded.value.stateDir };
   // A broken configuration is often why one is reading the log: carry on with the path it names.
   if (loaded.error.code !== "CONFIG_NOT_FOUND") {
     io.stderr(
       `note: configuration ${loaded.error.code}: ${loaded.error.message}; reading ${loaded.auditPath}\n`,
     );
   }
-  return loaded.auditPath;
+  return { path: loaded.auditPath, stateDir: loaded.stateDir };
 }
 
 function validateListing(options: AuditOptions): void {
