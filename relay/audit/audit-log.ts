@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import { readHead } from "./audit-files.ts";
 import { AUDIT_SCHEMA_VERSION, type AuditInput } from "./audit-record.ts";
 import { type AuditWriter, auditWriterFor } from "./audit-writer.ts";
 import { redact } from "./redact.ts";
@@ -31,6 +32,11 @@ export interface AuditLog {
   append(input: AuditInput): Promise<void>;
   /** Resolves once everything appended so far is on disk. */
   flush(): Promise<void>;
+  /**
+   * The log's head as `SEQ:HASH`: the last record this process wrote, else the head sidecar on
+   * disk; undefined when there is none. Does not wait for queued records. Never rejects.
+   */
+  anchor?(): Promise<string | undefined>;
 }
 
 const DEFAULT_MAX_BYTES = 10 * 1024 * 1024; // 10 MiB
@@ -82,6 +88,10 @@ export function openAuditLog(options: AuditLogOptions): AuditLog {
     },
     flush(): Promise<void> {
       return writer === undefined ? Promise.resolve() : writer.idle().catch(() => {});
+    },
+    async anchor(): Promise<string | undefined> {
+      const head = auditWriterFor(path).lastWritten() ?? (await readHead(path).catch(() => null));
+      return head === null || head === "malformed" ? undefined : `${head.seq}:${head.hash}`;
     },
   };
 }

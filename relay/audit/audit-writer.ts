@@ -30,6 +30,8 @@ export interface AuditWriter {
    * audit-key.ts). The first key path given for a log wins: one log, one key.
    */
   useKey(keyPath: string): void;
+  /** The seq and hash of the last record this writer wrote, if any. */
+  lastWritten(): { seq: number; hash: string } | undefined;
 }
 
 interface Pending extends FallbackCandidate {
@@ -63,6 +65,7 @@ function createWriter(path: string): AuditWriter {
   const tail = chainTail(path, notice);
   let keyPath: string | undefined;
   let folderChecked = false;
+  let written: { seq: number; hash: string } | undefined;
 
   // Unreadable or uncreatable key: records go on unkeyed (verify with the key then names them).
   const loadKey = async (): Promise<Buffer | undefined> => {
@@ -155,6 +158,7 @@ function createWriter(path: string): AuditWriter {
         }
         await flushGroup();
         tail.remember({ seq, hash, ino: (await handle.stat()).ino, size });
+        if (seq > start.seq) written = { seq, hash };
       } catch (error) {
         tail.remember(null);
         throw error;
@@ -202,6 +206,9 @@ function createWriter(path: string): AuditWriter {
     },
     useKey(path) {
       keyPath ??= path;
+    },
+    lastWritten() {
+      return written;
     },
   };
 }

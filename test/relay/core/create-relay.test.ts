@@ -2,6 +2,8 @@ import { chmod, chown, mkdir, readdir, readFile, stat, writeFile } from "node:fs
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AuditLog } from "../../../relay/audit/audit-log.ts";
+import { verifyAudit } from "../../../relay/audit/verify-audit.ts";
+import { parseReportBlock } from "../../../relay/callback/build-report.ts";
 import type { TerminalRun } from "../../../relay/callback/terminal-run.ts";
 import { createRelay, type Relay } from "../../../relay/core/create-relay.ts";
 import type { ErrorCode } from "../../../relay/errors/errors.ts";
@@ -254,5 +256,23 @@ describe("createRelay: a state dir open to others", () => {
     const records = await fixture.records();
     expect(records[0]).toMatchObject({ phase: "state_error", code: "STATE_FOLDER_INSECURE", runId: "r15" });
     expect(fixture.receiver.requests).toHaveLength(1);
+  });
+});
+
+describe("createRelay: audit anchors", () => {
+  it("carries the audit head at acceptance in the callback's block, which anchors the log", async () => {
+    const { fx, relay } = await setup({ status: 200 });
+    relay.submit(makeRun("r16"));
+    await relay.drain();
+    relay.submit(makeRun("r17"));
+    await relay.drain();
+    const blocks = fx.receiver.requests.map((r) => parseReportBlock((r.json as { message: string }).message));
+    expect(blocks[0]?.auditAnchor).toBeNull(); // nothing was in the log yet
+    const anchor = String(blocks[1]?.auditAnchor);
+    const [seq, hash] = anchor.split(":");
+    const records = await fx.records();
+    expect(records.find((r) => r.seq === Number(seq))).toMatchObject({ runId: "r16", hash });
+    const anchors = [{ seq: Number(seq), hash: hash! }];
+    expect(await verifyAudit(fx.auditPath, { anchors })).toMatchObject({ ok: true, anchors: 1 });
   });
 });
