@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from "node:crypto";
-import { mkdir } from "node:fs/promises";
+import { link, mkdir, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { RelayError } from "../errors/index.ts";
 import { isMissing, openNoFollow } from "../state/index.ts";
@@ -46,8 +46,9 @@ export async function readAuditKey(path: string): Promise<Buffer> {
 }
 
 /**
- * The key at `path`, created (0600, in a 0700 folder) when there is none. Two processes creating
- * it at once agree: O_EXCL lets one win, the other reads the winner's key.
+ * The key at `path`, created (0600, in a 0700 folder) when there is none. It is written whole to a
+ * temp file and published with link(2), which fails when the name exists: two processes creating
+ * it at once agree on the winner's key, and no one ever reads a half-written key.
  */
 export async function loadOrCreateAuditKey(path: string): Promise<Buffer> {
   try {
@@ -58,18 +59,22 @@ export async function loadOrCreateAuditKey(path: string): Promise<Buffer> {
   }
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const key = randomBytes(32);
+  const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   try {
-    const handle = await openNoFollow(path, "wx", 0o600);
+    const handle = await openNoFollow(temp, "wx", 0o600);
     try {
       await handle.writeFile(`${key.toString("hex")}\n`);
       await handle.sync();
     } finally {
       await handle.close();
     }
+    await link(temp, path);
     return key;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "EEXIST") return readAuditKey(path);
     throw error;
+  } finally {
+    await unlink(temp).catch(() => undefined);
   }
 }
 

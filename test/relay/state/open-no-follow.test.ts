@@ -1,5 +1,5 @@
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Callback } from "../../../relay/callback/callback.ts";
@@ -62,5 +62,20 @@ describe("the state dir and planted links", () => {
     expect(await store.isClaimOf("s|r", staged)).toBe(false);
     await expect(store.claimStaged("s|r", staged)).rejects.toMatchObject({ code: "STATE_SYMLINK_REFUSED" });
     expect(await readFile(staged, "utf8")).toBe("{}\n");
+  });
+
+  it("removes a link planted where a lease belongs (not its target), so the entry is not blocked", async () => {
+    const outbox = openOutbox(dir);
+    await outbox.put(entry("s|leased"));
+    // Read through the link, this would name a live process of this host (pid 1) holding the lease.
+    const target = join(dir, "lease-elsewhere");
+    const text = JSON.stringify({ pid: 1, host: hostname(), holder: "someone", at: Date.now() });
+    await writeFile(target, text);
+    await symlink(target, join(dir, "outbox", `${markerName("s|leased")}.lease`));
+    const lease = await outbox.lease("s|leased");
+    expect(lease).not.toBeNull();
+    expect(await readFile(target, "utf8")).toBe(text);
+    await lease?.release();
+    await outbox.close();
   });
 });
