@@ -60,7 +60,7 @@ async function readFromDisk(path: string, notice: Notice): Promise<Tail> {
     const newest = rotated[rotated.length - 1];
     if (newest !== undefined) line = (await readTail(newest.path))?.lastLine ?? null;
   }
-  // A last line that is not a record (or a bounded-size one) leaves the head to say where to go on.
+  // A last line that is not a record (or past the readers' bounds) leaves the head to say where to go on.
   const last = line === null ? undefined : parseAuditLine(line, true, false, { verify: false }).record;
   const fromFile = last === undefined ? null : { seq: last.seq, hash: last.hash };
   // When files lost trailing records (or vanished), continue from the head so the gap stays

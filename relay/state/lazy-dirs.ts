@@ -1,4 +1,4 @@
-import { dirname, relative, sep } from "node:path";
+import { dirname, isAbsolute, relative } from "node:path";
 import { ensurePrivateDir } from "./private-dir.ts";
 
 /** Options of `lazyDirs`. */
@@ -46,11 +46,13 @@ function foldersToCheck(dirs: readonly string[], root: string | undefined): stri
   const out = new Set<string>();
   if (root !== undefined) out.add(root);
   for (const dir of dirs) {
+    const rel = root === undefined ? ".." : relative(root, dir);
+    if (rel.startsWith("..") || isAbsolute(rel)) {
+      out.add(dir); // not under root: only the folder itself
+      continue;
+    }
     const chain: string[] = [];
-    const inside =
-      root !== undefined && !relative(root, dir).startsWith("..") && !relative(root, dir).startsWith(sep);
-    for (let d = dir; inside && d !== root && d !== dirname(d); d = dirname(d)) chain.unshift(d);
-    if (!inside) chain.push(dir);
+    for (let d = dir; d !== root && d !== dirname(d); d = dirname(d)) chain.unshift(d);
     for (const d of chain) out.add(d);
   }
   return [...out];

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { openAuditLog } from "../../../relay/audit/audit-log.ts";
 import type { Callback } from "../../../relay/callback/callback.ts";
 import { openDedupeStore } from "../../../relay/state/dedupe-store.ts";
+import { lazyDirs } from "../../../relay/state/lazy-dirs.ts";
 import { openOutbox } from "../../../relay/state/outbox.ts";
 import type { OutboxEntry } from "../../../relay/state/outbox-entry.ts";
 import { ensurePrivateDir } from "../../../relay/state/private-dir.ts";
@@ -86,6 +87,25 @@ describe("state and audit folders open to others", () => {
     });
     expect(await readdir(stateDir)).toEqual([]);
     await outbox.close();
+  });
+
+  it("checks every folder between the state dir and a store's folders, parents first", async () => {
+    const stateDir = join(dir, "state");
+    await mkdir(join(stateDir, "outbox", "failed"), { recursive: true });
+    await chmod(join(stateDir, "outbox"), 0o777);
+    await chmod(join(stateDir, "outbox", "failed"), 0o775);
+    const tightened: string[] = [];
+    const ensure = lazyDirs(
+      [join(stateDir, "outbox", "failed"), join(stateDir, "outbox", "staged")],
+      (e) => e as Error,
+      {
+        root: stateDir,
+        onTightened: (d) => tightened.push(d),
+      },
+    );
+    await ensure();
+    expect(tightened).toEqual([join(stateDir, "outbox"), join(stateDir, "outbox", "failed")]);
+    expect(await mode(join(stateDir, "outbox", "staged"))).toBe(0o700);
   });
 
   it("tightens the audit folder of ours, with a warning record first in the log", async () => {
