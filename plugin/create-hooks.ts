@@ -1,8 +1,9 @@
-import { basename, dirname } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Hooks, PluginInput } from "@opencode-ai/plugin";
 import type { InstanceInfo } from "../relay/index.ts";
 import {
+  AUDIT_KEY_FILE,
   createRelay,
   defaultAuditPath,
   defaultConfigDir,
@@ -65,9 +66,12 @@ export async function createHooks(
     const env = process.env;
     const loaded = await loadConfig({ configDir: configDirOf(moduleUrl, env), env, options: options ?? {} });
     if (!loaded.ok) {
-      const { error, file, auditPath } = loaded;
+      const { error, file, auditPath, stateDir } = loaded;
       const key = `${auditPath}|${error.code}|${error.message}`;
-      const heldAudit = openAuditLog(withFallback(auditPath, env));
+      const heldAudit = openAuditLog({
+        ...withFallback(auditPath, env),
+        keyPath: join(stateDir, AUDIT_KEY_FILE),
+      });
       if (!reportedConfigErrors.has(key)) {
         reportedConfigErrors.add(key);
         console.error(
@@ -102,7 +106,12 @@ export async function createHooks(
       return { event };
     }
     const { config, auditPath, stateDir, secrets } = loaded.value;
-    const audit = openAuditLog({ ...withFallback(auditPath, env), maxBytes: config.audit.maxBytes, secrets });
+    const audit = openAuditLog({
+      ...withFallback(auditPath, env),
+      maxBytes: config.audit.maxBytes,
+      secrets,
+      keyPath: join(stateDir, AUDIT_KEY_FILE),
+    });
     const instance: InstanceInfo = {
       projectId: input.project?.id ?? "global",
       worktree: input.worktree,

@@ -21,8 +21,10 @@
 
 // The audit log.
 export {
+  AUDIT_KEY_FILE,
   AUDIT_PHASES,
   AUDIT_SCHEMA_VERSION,
+  type AuditAnchor,
   type AuditInput,
   type AuditLog,
   type AuditLogOptions,
@@ -32,6 +34,8 @@ export {
   openAuditLog,
   type ReadAuditOptions,
   readAudit,
+  readAuditKey,
+  type VerifyOptions,
   type VerifyProblem,
   type VerifyResult,
   verifyAudit,

@@ -38,6 +38,9 @@ async function acceptNow(state: RelayState, run: TerminalRun): Promise<void> {
     return;
   }
   const callback = buildCallback(run, verdict, state.now());
+  // The audit head at acceptance goes out with the callback: the receiver's copy anchors the log.
+  const anchor = await state.audit.anchor?.().catch(() => undefined);
+  if (anchor !== undefined) callback.auditAnchor = anchor;
   const ids = callbackIds(callback);
   if (state.claims.has(callback.dedupeKey)) {
     await record({ ...ids, phase: "deduped" });

@@ -2,6 +2,7 @@ import type { AuditLog } from "../audit/index.ts";
 import type { InstanceInfo, TerminalRun } from "../callback/index.ts";
 import type { RelayConfig } from "../config/index.ts";
 import { createDeliveryLoop, semaphore } from "../delivery/index.ts";
+import { ERROR_CODES } from "../errors/index.ts";
 import { openDedupeStore, openOutbox } from "../state/index.ts";
 import { acceptRun } from "./accept-run.ts";
 import { backgroundWork } from "./background-work.ts";
@@ -57,13 +58,25 @@ export function createRelay(options: RelayOptions): Relay {
   const now = options.now ?? Date.now;
   const { record, failed: appendFailed } = unawaitedRecord(audit);
   const work = backgroundWork(record);
-  const outbox = openOutbox(options.stateDir);
+  // A state folder found open to others and tightened is said in the audit log (folders are
+  // checked on first use, relay/state/lazy-dirs.ts).
+  const folders = {
+    onTightened: (dir: string) =>
+      void record({
+        phase: "warning",
+        code: "STATE_FOLDER_TIGHTENED",
+        reason: `the state folder ${dir} was writable by group or others; set to 0700`,
+        hint: ERROR_CODES.STATE_FOLDER_TIGHTENED.hint,
+        path: dir,
+      }),
+  };
+  const outbox = openOutbox(options.stateDir, folders);
   const state: RelayState = {
     config,
     instance: options.instance,
     audit,
     now,
-    dedupe: openDedupeStore(options.stateDir),
+    dedupe: openDedupeStore(options.stateDir, folders),
     outbox,
     loop: createDeliveryLoop({
       config,

@@ -6,6 +6,7 @@ export {
 } from "./find-journal-orphans.ts";
 export { isMissing } from "./fs-errors.ts";
 export { type JournalEntryFacts, type JournalVerdict, judgeJournalEntry } from "./judge-journal-entry.ts";
+export { type NoFollowMode, openNoFollow, readFileNoFollow, symlinkRefused } from "./open-no-follow.ts";
 export { type Outbox, type OutboxLease, openOutbox } from "./outbox.ts";
 export type { FailedOutboxEntry, OutboxEntry } from "./outbox-entry.ts";
 export {
@@ -15,6 +16,7 @@ export {
   ownerRenewedAt,
   renewOwner,
 } from "./owner-heartbeat.ts";
+export { ensurePrivateDir, type PrivateDirState } from "./private-dir.ts";
 export {
   currentOwner,
   isOwner,

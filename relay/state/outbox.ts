@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from "node:crypto";
-import { readdir, readFile, rename, unlink } from "node:fs/promises";
+import { readdir, rename, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { ErrorCode } from "../errors/index.ts";
 import { markerName } from "./dedupe-store.ts";
 import { syncDir, writeAtomic, writeDurable } from "./durable-file.ts";
 import { ignoreMissing, isMissing } from "./fs-errors.ts";
-import { lazyDirs } from "./lazy-dirs.ts";
+import { type LazyDirsOptions, lazyDirs } from "./lazy-dirs.ts";
+import { readFileNoFollow } from "./open-no-follow.ts";
 import { type FailedOutboxEntry, isEntryShape, type OutboxEntry } from "./outbox-entry.ts";
 import { breakIfStale, HALF_WRITTEN_MS, type OutboxLease, olderThan, openLeases } from "./outbox-lease.ts";
 import { pidExists } from "./process-owner.ts";
@@ -66,13 +67,16 @@ export interface Outbox {
   close(): Promise<void>;
 }
 
-/** Open the outbox under `<stateDir>/outbox` (created lazily, mode 0700). */
-export function openOutbox(stateDir: string): Outbox {
+/**
+ * Open the outbox under `<stateDir>/outbox` (created lazily, folders private: lazy-dirs.ts). Entries
+ * are never read through a symbolic link: a link planted at an entry's name is unreadable.
+ */
+export function openOutbox(stateDir: string, folders: Pick<LazyDirsOptions, "onTightened"> = {}): Outbox {
   const dir = join(stateDir, "outbox");
   const failedDir = join(dir, "failed");
   const stagedDir = join(dir, "staged");
   const unwritable = (error: unknown) => stateUnwritable("the outbox", dir, error);
-  const ensureDirs = lazyDirs([failedDir, stagedDir], unwritable);
+  const ensureDirs = lazyDirs([failedDir, stagedDir], unwritable, { ...folders, root: stateDir });
   const entryPath = (folder: string, key: string) => join(folder, `${markerName(key)}.json`);
   const leases = openLeases(dir, { ensureDir: ensureDirs });
 
@@ -116,7 +120,7 @@ export function openOutbox(stateDir: string): Outbox {
         if (!name.endsWith(".json")) continue;
         if (!abandoned(name) && !(await olderThan(path, HALF_WRITTEN_MS))) continue;
         try {
-          const parsed: unknown = JSON.parse(await readFile(path, "utf8"));
+          const parsed: unknown = JSON.parse(await readFileNoFollow(path));
           if (isEntryShape(parsed)) out.push({ path, entry: parsed });
           else await unlink(path).catch(() => undefined);
         } catch {
@@ -128,7 +132,7 @@ export function openOutbox(stateDir: string): Outbox {
     },
     async read(key) {
       try {
-        const parsed: unknown = JSON.parse(await readFile(entryPath(dir, key), "utf8"));
+        const parsed: unknown = JSON.parse(await readFileNoFollow(entryPath(dir, key)));
         return isEntryShape(parsed) ? parsed : null;
       } catch {
         return null;
@@ -151,7 +155,7 @@ export function openOutbox(stateDir: string): Outbox {
       for (const name of await readdir(dir).catch(() => [] as string[])) {
         if (!name.endsWith(".json")) continue;
         try {
-          const parsed: unknown = JSON.parse(await readFile(join(dir, name), "utf8"));
+          const parsed: unknown = JSON.parse(await readFileNoFollow(join(dir, name)));
           if (!isEntryShape(parsed)) throw new Error("not an outbox entry");
           entries.push(parsed);
         } catch (error) {
@@ -184,7 +188,7 @@ export function openOutbox(stateDir: string): Outbox {
       for (const name of await readdir(failedDir).catch(() => [] as string[])) {
         if (!name.endsWith(".json")) continue;
         try {
-          out.push(JSON.parse(await readFile(join(failedDir, name), "utf8")) as FailedOutboxEntry);
+          out.push(JSON.parse(await readFileNoFollow(join(failedDir, name))) as FailedOutboxEntry);
         } catch {
           // Unreadable failed entries cannot be redelivered; they stay on disk for a person.
         }
