@@ -71,7 +71,17 @@ export {
 export { createRelay, type Relay, type RelayOptions } from "./core/index.ts";
 export { type RedeliverOptions, type RedeliverResult, redeliver } from "./delivery/index.ts";
 // Errors.
-export { ERROR_CODES, type ErrorCode, type ErrorKind, RelayError, toRelayError } from "./errors/index.ts";
+export {
+  ERROR_CODES,
+  type ErrorCode,
+  type ErrorKind,
+  NOTICE_PREFIX,
+  type Notice,
+  noticeLine,
+  printNotice,
+  RelayError,
+  toRelayError,
+} from "./errors/index.ts";
 export { checkIntegrity, type IntegrityVerdict } from "./integrity/index.ts";
 // Titles and integrity.
 export {

@@ -5,6 +5,7 @@ import { createDeliveryLoop, semaphore } from "../delivery/index.ts";
 import { openDedupeStore, openOutbox } from "../state/index.ts";
 import { acceptRun } from "./accept-run.ts";
 import { backgroundWork } from "./background-work.ts";
+import { noticeFailures } from "./notice-failures.ts";
 import { recoverOutbox } from "./recover-outbox.ts";
 import type { RelayState } from "./relay-state.ts";
 import { unawaitedRecord } from "./unawaited-record.ts";
@@ -21,6 +22,11 @@ export interface RelayOptions {
   schedule?: (fn: () => void, delayMs: number) => () => void;
   /** Injected for tests: uniform [0, 1) source for backoff jitter. @default Math.random */
   random?: () => number;
+  /**
+   * Where the one-line notice of each final failure goes (notice-failures.ts): OpenCode's output,
+   * where people look. @default process.stderr.write
+   */
+  notify?: (line: string) => void;
 }
 
 export interface Relay {
@@ -49,7 +55,8 @@ const ACCEPT_CONCURRENCY = 16;
 export function createRelay(options: RelayOptions): Relay {
   const { config, audit } = options;
   const now = options.now ?? Date.now;
-  const { record, failed: appendFailed } = unawaitedRecord(audit);
+  const { record: append, failed: appendFailed } = unawaitedRecord(audit);
+  const record = noticeFailures(append, options.notify);
   const work = backgroundWork(record);
   const outbox = openOutbox(options.stateDir);
   const state: RelayState = {
