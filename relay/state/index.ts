@@ -10,3 +10,5 @@ export {
   type ProcessOwner,
   pidExists,
 } from "./process-owner.ts";
+export { readClaimedEntry } from "./read-claimed-entry.ts";
+export { type LeaseHolder, readLeaseHolder } from "./read-lease-holder.ts";
