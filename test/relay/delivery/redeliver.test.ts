@@ -196,9 +196,9 @@ describe("redeliver trusts the audit log only when it verifies", () => {
     // Sealed through the writer: anyone who can recompute the chain can do this.
     await fx.audit.append({
       phase: "delivered",
-      sessionId: accepted.sessionId,
+      sessionId: String(accepted.sessionId),
       runId: "f2",
-      dedupeKey: accepted.dedupeKey,
+      dedupeKey: String(accepted.dedupeKey),
       status: 200,
     });
     fx.receiver.respondWith(() => ({ status: 200 }));
