@@ -20,7 +20,12 @@ const USAGE = `usage: opencode-callback-relay audit [subcommand] [options]
   stats              runs by outcome and state, delivery latency p50/p95/max, top failure codes
   verify             check the hash chain; exit 1 at the first edited/removed/inserted/reordered record
   redeliver <runId>  resend a failed or unknown callback with the same idempotency key (needs the
-                     configuration: --config-dir or the usual config dir, not --file)
+                     configuration: --config-dir or the usual config dir, not --file); only when
+                     the audit log verifies
+    --session ID     the OpenCode session meant, when the runId ran in several
+    --now            a callback still pending (retrying): send it now, unless a live relay holds it
+    --force          resend a delivered callback (the receiver lost it), or despite a log that does
+                     not verify; same key, recorded as forced
 
 where the log is:
   --file PATH        the audit log (rotated files PATH.1, PATH.2 … are read with it)
@@ -68,6 +73,8 @@ export const audit: CliCommand = async (args, io) => {
       state: { type: "string" },
       since: { type: "string" },
       limit: { type: "string" },
+      now: { type: "boolean", default: false },
+      force: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -77,10 +84,15 @@ export const audit: CliCommand = async (args, io) => {
   }
   const [subcommand, ...rest] = positionals;
   if (subcommand !== undefined) {
-    const misplaced = LISTING_ONLY.find((flag) => values[flag] !== undefined);
+    // redeliver takes --session too: the OpenCode session whose callback is meant.
+    const misplaced = LISTING_ONLY.find(
+      (flag) => values[flag] !== undefined && !(subcommand === "redeliver" && flag === "session"),
+    );
     if (misplaced !== undefined)
       throw new UsageError(`--${misplaced} applies to the run listing, not to ${subcommand}`);
   }
+  if (subcommand !== "redeliver" && (values.now || values.force))
+    throw new UsageError(`--${values.now ? "now" : "force"} applies to redeliver only`);
   const expectOperands = (n: number, what: string) => {
     if (rest.length !== n) throw new UsageError(`${subcommand} takes ${what}`);
   };
@@ -92,7 +104,16 @@ export const audit: CliCommand = async (args, io) => {
         "redeliver needs the configuration (target, token, stateDir): use --config-dir, not --file",
       );
     const configDir = values["config-dir"];
-    return auditRedeliver(rest[0]!, configDir === undefined ? undefined : resolve(io.cwd, configDir), io);
+    return auditRedeliver(
+      rest[0]!,
+      {
+        ...(configDir === undefined ? {} : { configDir: resolve(io.cwd, configDir) }),
+        ...(values.session === undefined ? {} : { session: values.session }),
+        now: values.now,
+        force: values.force,
+      },
+      io,
+    );
   }
   const path = await findAuditPath(values, io);
   const options: AuditOptions = {
