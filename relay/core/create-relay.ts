@@ -9,6 +9,7 @@ import { noticeFailures } from "./notice-failures.ts";
 import { recoverOutbox } from "./recover-outbox.ts";
 import type { RelayState } from "./relay-state.ts";
 import { unawaitedRecord } from "./unawaited-record.ts";
+import { watchNudges } from "./watch-nudges.ts";
 
 export interface RelayOptions {
   config: RelayConfig;
@@ -27,6 +28,11 @@ export interface RelayOptions {
    * where people look. @default process.stderr.write
    */
   notify?: (line: string) => void;
+  /**
+   * How often to look for operators' nudges (`audit redeliver --now`) on callbacks this relay
+   * holds, in ms (watch-nudges.ts). @default 2000 (2 s)
+   */
+  nudgePollMs?: number;
 }
 
 export interface Relay {
@@ -80,6 +86,7 @@ export function createRelay(options: RelayOptions): Relay {
     record,
   };
   let closed = false;
+  const stopNudges = watchNudges(state, options.nudgePollMs);
 
   return {
     submit(terminal) {
@@ -104,6 +111,7 @@ export function createRelay(options: RelayOptions): Relay {
     async close() {
       if (closed) return;
       closed = true;
+      stopNudges();
       state.loop.stop();
       // In-flight attempts finish (bounded by timeoutMs); what they leave pending stays in the outbox.
       while (work.busy > 0) await work.idle();

@@ -1,10 +1,19 @@
 import type { AuditLog, VerifyResult } from "../audit/index.ts";
 import { verifyAudit } from "../audit/index.ts";
+import { callbackIds } from "../callback/index.ts";
 import type { RelayConfig } from "../config/index.ts";
 import { ERROR_CODES, type ErrorCode, toRelayError } from "../errors/index.ts";
-import { type LeaseHolder, openOutbox, readClaimedEntry, readLeaseHolder } from "../state/index.ts";
+import {
+  type LeaseHolder,
+  NUDGE_POLL_MS,
+  type OutboxEntry,
+  openOutbox,
+  readClaimedEntry,
+  readLeaseHolder,
+} from "../state/index.ts";
 import { findRedelivery } from "./find-redelivery.ts";
 import { Agent } from "./http-client.ts";
+import { nudgeHolder } from "./nudge-holder.ts";
 import { type RedeliveryFrom, sendRedelivery } from "./send-redelivery.ts";
 
 export interface RedeliverOptions {
@@ -28,6 +37,11 @@ export interface RedeliverOptions {
    * does not verify (`--force`); recorded as forced. @default false
    */
   force?: boolean;
+  /**
+   * How long the live relay holding a pending callback has to take a `--now` nudge, in ms.
+   * @default 5000 (twice its 2 s look-out, and a second)
+   */
+  nudgeHonourMs?: number;
   /** Checks the audit log before its word is trusted. @default verifyAudit(auditPath) */
   verifyLog?: () => Promise<Pick<VerifyResult, "ok" | "problem">>;
   /** Injected for tests. @default Date.now */
@@ -40,8 +54,10 @@ export interface RedeliverResult {
   status?: number;
   /** REDELIVERY_AMBIGUOUS: the OpenCode sessions to choose from with `session`. */
   sessions?: string[];
-  /** REDELIVERY_LEASED: who is delivering the callback. */
+  /** REDELIVERY_LEASED, or a nudged `--now`: the live relay holding the callback. */
   holder?: LeaseHolder;
+  /** `--now` on a callback a live relay holds: that relay was asked to attempt it, and took it. */
+  nudged?: true;
   /** REDELIVERY_PENDING / REDELIVERY_LEASED / a retryable `--now` failure: when it is due (epoch ms). */
   dueAt?: number;
   /** A `--now` attempt failed retryably: the callback is still pending. */
@@ -55,7 +71,8 @@ export interface RedeliverResult {
  * rebuilt with the current configuration (a fixed token or gateway setting takes effect):
  * - failed for good (`outbox/failed/`): sent once; removed when delivered, kept otherwise;
  * - still pending: refused (REDELIVERY_PENDING) unless `pending` (`--now`), which sends it now
- *   under its lease, or says who holds it (REDELIVERY_LEASED);
+ *   under its lease, or, when a live relay holds the lease, nudges that relay to attempt it now
+ *   and reports what its attempt did (REDELIVERY_LEASED when it does not take the nudge);
  * - delivered: refused (REDELIVERY_ALREADY_DELIVERED) unless `force`, which resends the callback
  *   its dedupe marker kept, recorded `forced: true`.
  * The audit log is trusted only when it verifies: otherwise nothing is sent or removed
@@ -100,17 +117,19 @@ export async function redeliver(options: RedeliverOptions): Promise<RedeliverRes
     return verdict.ok ? null : refuse("REDELIVERY_AUDIT_UNVERIFIED", { problem: verdict.problem });
   }
 
-  /** Send under the entry's lease; a held lease names its holder instead. */
+  /** The refusal for a lease another live process holds, naming it. */
+  async function leased(key: string) {
+    return refuse("REDELIVERY_LEASED", { holder: (await readLeaseHolder(outbox.dir, key)) ?? {} });
+  }
+
+  /** Send under the entry's lease; `held` answers when a live process holds it. */
   async function underLease(
     key: string,
-    dueAt: number | undefined,
+    held: () => Promise<RedeliverResult>,
     send: () => Promise<RedeliveryFrom | null>,
-  ) {
+  ): Promise<RedeliverResult> {
     const lease = await outbox.lease(key);
-    if (lease === null) {
-      const holder = (await readLeaseHolder(outbox.dir, key)) ?? {};
-      return refuse("REDELIVERY_LEASED", { holder, ...(dueAt === undefined ? {} : { dueAt }) });
-    }
+    if (lease === null) return held();
     try {
       const from = await send();
       if (from === null) return refuse("REDELIVERY_NOT_FOUND", { reason: "settled while being looked up" });
@@ -118,6 +137,41 @@ export async function redeliver(options: RedeliverOptions): Promise<RedeliverRes
       return sent.stillPending ? { ...sent, dueAt: now() } : sent;
     } finally {
       await lease.release();
+    }
+  }
+
+  /** `--now` on a callback a live relay holds: ask it to attempt now, and report what it did. */
+  async function nudge(entry: OutboxEntry): Promise<RedeliverResult> {
+    const key = entry.callback.dedupeKey;
+    const holder = (await readLeaseHolder(outbox.dir, key)) ?? {};
+    await record({
+      ...callbackIds(entry.callback),
+      phase: "redelivery",
+      from: "pending",
+      nudged: true,
+      holder,
+    });
+    const done = await nudgeHolder(outbox, entry, {
+      honourMs: options.nudgeHonourMs ?? 2 * NUDGE_POLL_MS + 1_000,
+      attemptMs: config.delivery.timeoutMs + 5_000,
+    });
+    if (!done.honoured) return refuse("REDELIVERY_LEASED", { holder, dueAt: entry.dueAt });
+    const by = { nudged: true as const, holder };
+    switch (done.outcome) {
+      case "delivered":
+        return { ok: true, ...by };
+      case "failed":
+        return { ok: false, code: done.code, ...by };
+      case "pending":
+        return {
+          ok: false,
+          code: done.code ?? "DELIVERY_HTTP_STATUS",
+          stillPending: true,
+          dueAt: done.dueAt,
+          ...by,
+        };
+      default:
+        return { ok: false, code: "REDELIVERY_LEASED", ...by };
     }
   }
 
@@ -134,20 +188,26 @@ export async function redeliver(options: RedeliverOptions): Promise<RedeliverRes
         if (stop !== null) return stop;
         if (found.delivered !== undefined && !force)
           return await refuse("REDELIVERY_ALREADY_DELIVERED", { sessionId: found.delivered.sessionId });
-        return await underLease(entry.callback.dedupeKey, undefined, async () => ({
-          state: "failed",
-          entry,
-        }));
+        const key = entry.callback.dedupeKey;
+        return await underLease(
+          key,
+          () => leased(key),
+          async () => ({ state: "failed", entry }),
+        );
       }
       case "pending": {
         const { entry } = found;
         const key = entry.callback.dedupeKey;
         if (options.pending !== true) return await refuse("REDELIVERY_PENDING", { dueAt: entry.dueAt });
-        return await underLease(key, entry.dueAt, async () => {
-          // Leased: look again, a relay may have delivered or given it up meanwhile.
-          const current = await outbox.read(key);
-          return current === null ? null : { state: "pending", entry: current };
-        });
+        return await underLease(
+          key,
+          () => nudge(entry),
+          async () => {
+            // Leased: look again, a relay may have delivered or given it up meanwhile.
+            const current = await outbox.read(key);
+            return current === null ? null : { state: "pending", entry: current };
+          },
+        );
       }
       case "delivered": {
         const { delivered } = found;
@@ -160,11 +220,15 @@ export async function redeliver(options: RedeliverOptions): Promise<RedeliverRes
             sessionId: delivered.sessionId,
             reason: "delivered, but its dedupe marker no longer holds the callback",
           });
-        return await underLease(delivered.dedupeKey, undefined, async () => ({
-          state: "delivered",
-          entry,
-          attempts: delivered.attempts,
-        }));
+        return await underLease(
+          delivered.dedupeKey,
+          () => leased(delivered.dedupeKey),
+          async () => ({
+            state: "delivered",
+            entry,
+            attempts: delivered.attempts,
+          }),
+        );
       }
     }
   } catch (error) {

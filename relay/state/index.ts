@@ -1,5 +1,14 @@
 export { DEDUPE_RETENTION_MS, type DedupeStore, openDedupeStore } from "./dedupe-store.ts";
 export { isMissing } from "./fs-errors.ts";
+export {
+  NUDGE_MAX_AGE_MS,
+  NUDGE_POLL_MS,
+  type Nudge,
+  nudgeWaiting,
+  readNudges,
+  removeNudge,
+  writeNudge,
+} from "./nudge-file.ts";
 export { type Outbox, type OutboxLease, openOutbox } from "./outbox.ts";
 export type { FailedOutboxEntry, OutboxEntry } from "./outbox-entry.ts";
 export {

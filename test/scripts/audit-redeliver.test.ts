@@ -43,6 +43,7 @@ async function runThrough(
     schedule: () => () => undefined,
     random: () => 0.5,
     notify: () => undefined,
+    nudgePollMs: 50,
   });
   for (const run of runs) relay.submit(run);
   await relay.drain();
@@ -172,10 +173,10 @@ describe("audit redeliver", () => {
     expect(fx.receiver.requests.at(-1)?.body).toContain("ses_two");
   });
 
-  it("--now sends a pending callback at once, or names the live relay that holds it", async () => {
+  it("--now has the live relay that holds a pending callback send it at once, or sends it itself once that relay is gone", async () => {
     fixture = await relayFixture({ delivery: MINUTE_BACKOFF });
     const fx = fixture;
-    live = await runThrough(fx, [makeRun("rd4")], () => ({ status: 503 }), true);
+    live = await runThrough(fx, [makeRun("rd4"), makeRun("rd6")], () => ({ status: 503 }), true);
     fx.receiver.respondWith(() => ({ status: 200 }));
 
     const pending = await cli(fx, "rd4");
@@ -183,19 +184,22 @@ describe("audit redeliver", () => {
     expect(pending.err).toContain("REDELIVERY_PENDING");
     expect(pending.err).toContain("next attempt due at");
 
-    const leased = await cli(fx, "rd4", "--now");
-    expect(leased.code).toBe(1);
-    expect(leased.err).toContain("REDELIVERY_LEASED");
-    expect(leased.err).toContain(`held by pid ${process.pid}`);
-    expect(fx.receiver.requests).toHaveLength(1);
+    const nudged = await cli(fx, "rd4", "--now");
+    expect(nudged.code).toBe(0);
+    expect(nudged.out).toContain(`nudged`);
+    expect(nudged.out).toContain(`pid ${process.pid}`);
+    await live.drain();
+    const sent = (runId: string) => fx.receiver.requests.filter((r) => r.body.includes(`ses_${runId}`));
+    expect(sent("rd4")).toHaveLength(2);
+    expect(sent("rd4")[1]?.headers["idempotency-key"]).toBe(sent("rd4")[0]?.headers["idempotency-key"]);
 
     await live.close();
     live = undefined;
-    const now = await cli(fx, "rd4", "--now");
+    const now = await cli(fx, "rd6", "--now");
     expect(now.code).toBe(0);
-    expect(fx.receiver.requests).toHaveLength(2);
-    const [first, second] = fx.receiver.requests;
-    expect(second?.headers["idempotency-key"]).toBe(first?.headers["idempotency-key"]);
+    expect(now.out).not.toContain("nudged");
+    expect(sent("rd6")).toHaveLength(2);
+    expect(sent("rd4")).toHaveLength(2);
   });
 
   it("--force resends a delivered callback with the same key, recorded as forced", async () => {

@@ -50,7 +50,8 @@ export async function auditRedeliver(runId: string, flags: RedeliverFlags, io: C
   const status = result.status === undefined ? "" : ` (HTTP ${result.status})`;
   if (result.ok) {
     const forced = flags.force ? ", forced" : "";
-    io.stdout(`redelivered ${runId}${status}${forced}; audited in ${auditPath}\n`);
+    const by = result.nudged ? ` by the relay holding it (${holderText(result)}), nudged` : "";
+    io.stdout(`redelivered ${runId}${status}${forced}${by}; audited in ${auditPath}\n`);
     return 0;
   }
   const code = result.code ?? "INTERNAL";
@@ -69,12 +70,8 @@ function details(runId: string, result: RedeliverResult): string {
     for (const session of result.sessions)
       lines.push(`  opencode-callback-relay audit redeliver ${runId} --session ${session}`);
   }
-  if (result.holder !== undefined) {
-    const { pid, host, since } = result.holder;
-    lines.push(
-      `held by pid ${pid ?? "?"} on ${host ?? "an unknown host"}${since === undefined ? "" : ` since ${since}`}`,
-    );
-  }
+  if (result.holder !== undefined)
+    lines.push(`${result.nudged ? "nudged the relay holding it" : "held by"} ${holderText(result)}`);
   if (result.stillPending)
     lines.push("still pending: due now for the next relay that runs (OpenCode started)");
   else if (due !== undefined) lines.push(`next attempt due at ${due}`);
@@ -83,4 +80,9 @@ function details(runId: string, result: RedeliverResult): string {
     lines.push(`audit log ${kind} at ${file}:${line}: ${reason}`);
   }
   return lines.map((line) => `  ${line}\n`).join("");
+}
+
+function holderText(result: RedeliverResult): string {
+  const { pid, host, since } = result.holder ?? {};
+  return `pid ${pid ?? "?"} on ${host ?? "an unknown host"}${since === undefined ? "" : ` since ${since}`}`;
 }

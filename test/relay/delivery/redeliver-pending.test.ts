@@ -7,7 +7,8 @@ import { INSTANCE, makeRun, phase, type RelayFixture, relayFixture } from "../..
 
 /**
  * `audit redeliver --now` on a callback still pending (its retry is minutes away): sent now under
- * its lease, never while a live relay holds it.
+ * its lease when it is free; when a live relay holds it, that relay is nudged and sends it.
+ * Never two senders at once.
  */
 
 let fixture: RelayFixture | undefined;
@@ -20,7 +21,11 @@ afterEach(async () => {
 });
 
 /** A relay whose callback for `runId` got a 503 and waits for a retry that never comes by itself. */
-async function pendingRun(fx: RelayFixture, runId: string): Promise<Relay> {
+async function pendingRun(
+  fx: RelayFixture,
+  runId: string,
+  extra: { nudgePollMs?: number } = {},
+): Promise<Relay> {
   fx.receiver.respondWith(() => ({ status: 503 }));
   const live = createRelay({
     config: fx.config,
@@ -30,6 +35,7 @@ async function pendingRun(fx: RelayFixture, runId: string): Promise<Relay> {
     schedule: () => () => undefined,
     random: () => 0.5,
     notify: () => undefined,
+    ...extra,
   });
   live.submit(makeRun(runId));
   await live.drain();
@@ -61,19 +67,43 @@ describe("redeliver a pending callback", () => {
     expect(fixture.receiver.requests).toHaveLength(sent);
   });
 
-  it("with --now, names the live relay holding the lease (REDELIVERY_LEASED) and sends nothing", async () => {
+  it("with --now, nudges the live relay holding the lease, which attempts it at once: delivered once, same key", async () => {
     fixture = await relayFixture({ delivery: MINUTE_BACKOFF });
-    relay = await pendingRun(fixture, "p2");
-    fixture.receiver.respondWith(() => ({ status: 200 }));
-    const sent = fixture.receiver.requests.length;
-    const result = await redeliver({ ...options(fixture, "p2"), pending: true });
-    expect(result).toMatchObject({ ok: false, code: "REDELIVERY_LEASED", holder: { pid: process.pid } });
-    expect(fixture.receiver.requests).toHaveLength(sent);
-    expect(await pendingFiles(fixture)).toHaveLength(1);
-    expect(phase(await fixture.records(), "redelivery").at(-1)).toMatchObject({
+    const fx = fixture;
+    relay = await pendingRun(fx, "p2", { nudgePollMs: 20 });
+    fx.receiver.respondWith(() => ({ status: 200 }));
+
+    const result = await redeliver({ ...options(fx, "p2"), pending: true });
+
+    expect(result).toMatchObject({ ok: true, nudged: true, holder: { pid: process.pid } });
+    await relay.drain();
+    expect(fx.receiver.requests).toHaveLength(2);
+    const [first, second] = fx.receiver.requests;
+    expect(second?.headers["idempotency-key"]).toBe(first?.headers["idempotency-key"]);
+    expect(await pendingFiles(fx)).toEqual([]);
+    expect(await readdir(join(fx.stateDir, "outbox", "nudge"))).toEqual([]);
+    const records = await fx.records();
+    // The holder sent it, under its own lease: its attempt 2, then delivered.
+    expect(records.slice(-3).map((r) => r.phase)).toEqual(["redelivery", "attempt", "delivered"]);
+    expect(records.at(-3)).toMatchObject({ from: "pending", nudged: true, holder: { pid: process.pid } });
+    expect(records.at(-2)).toMatchObject({ attempt: 2, status: 200 });
+  });
+
+  it("with --now, names the holder (REDELIVERY_LEASED) when it does not take the nudge in time, sends nothing and leaves no nudge", async () => {
+    fixture = await relayFixture({ delivery: MINUTE_BACKOFF });
+    const fx = fixture;
+    relay = await pendingRun(fx, "p5", { nudgePollMs: 60_000 });
+    fx.receiver.respondWith(() => ({ status: 200 }));
+    const result = await redeliver({ ...options(fx, "p5"), pending: true, nudgeHonourMs: 200 });
+    expect(result).toMatchObject({
+      ok: false,
       code: "REDELIVERY_LEASED",
       holder: { pid: process.pid },
+      dueAt: expect.any(Number),
     });
+    expect(fx.receiver.requests).toHaveLength(1);
+    expect(await pendingFiles(fx)).toHaveLength(1);
+    expect(await readdir(join(fx.stateDir, "outbox", "nudge"))).toEqual([]);
   });
 
   it("with --now and no live holder, sends it at once with the same key and removes it; a later recovery sends nothing", async () => {
