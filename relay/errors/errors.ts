@@ -160,7 +160,7 @@ export const ERROR_CODES = {
   },
   REDELIVERY_LEASED: {
     kind: "delivery",
-    hint: "a live relay (an OpenCode process, named in the record) holds this pending callback and will retry it at its due time; it is never sent by two processes at once: wait for that attempt, or stop that OpenCode process and run `audit redeliver <runId> --now` again",
+    hint: "another live process holds this callback's lease (named in the record) and did not take the nudge to send it now (an older plugin version, or it is busy); it is never sent by two processes at once: wait for its next attempt, or stop that process and run `audit redeliver <runId> --now` again",
   },
 
   // Local state: degrade to an audited error, never crash the host.
