@@ -160,7 +160,7 @@ export const ERROR_CODES = {
   },
   REDELIVERY_LEASED: {
     kind: "delivery",
-    hint: "another live process holds this callback's lease (named in the record) and did not take the nudge to send it now (an older plugin version, or it is busy); it is never sent by two processes at once: wait for its next attempt, or stop that process and run `audit redeliver <runId> --now` again",
+    hint: "another live process holds this callback's lease (named in the record): a relay that did not take the `--now` nudge (an older plugin version, or busy), or another `audit redeliver` in progress; a callback is never sent by two processes at once: wait for that attempt, or stop that process and run `audit redeliver <runId> --now` again",
   },
 
   // Local state: degrade to an audited error, never crash the host.

@@ -23,7 +23,8 @@ const USAGE = `usage: opencode-callback-relay audit [subcommand] [options]
                      configuration: --config-dir or the usual config dir, not --file); only when
                      the audit log verifies
     --session ID     the OpenCode session meant, when the runId ran in several
-    --now            a callback still pending (retrying): send it now, unless a live relay holds it
+    --now            a callback still pending (retrying): send it now (a live relay holding it is
+                     nudged to send it, and its attempt reported)
     --force          resend a delivered callback (the receiver lost it), or despite a log that does
                      not verify; same key, recorded as forced
 
