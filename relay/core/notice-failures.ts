@@ -33,7 +33,8 @@ export function failureNotice(input: AuditInput): Notice | null {
   const attempts = typeof input.attempts === "number" ? ` after ${input.attempts} attempt(s)` : "";
   const what = `callback for ${run}${session} not delivered${attempts}${last ? ` (last ${last})` : ""}`;
   const hint = typeof input.hint === "string" ? input.hint : ERROR_CODES[code].hint;
-  const fix = last === undefined ? hint : `${ERROR_CODES[last].hint}; ${hint}`;
+  // The last attempt's hint is the fix; the redeliver command below says what comes after it.
+  const fix = last === undefined ? hint : ERROR_CODES[last].hint;
   const next =
     typeof input.runId === "string" && ERROR_CODES[code].kind === "delivery"
       ? `; when fixed: opencode-callback-relay audit redeliver ${shellWord(input.runId)}`
