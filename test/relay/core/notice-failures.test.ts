@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createRelay } from "../../../relay/core/create-relay.ts";
+import { ERROR_CODES } from "../../../relay/errors/errors.ts";
 import { NOTICE_PREFIX } from "../../../relay/errors/print-notice.ts";
 import { INSTANCE, makeRun, type RelayFixture, relayFixture, TOKEN } from "../../helpers/relay-fixture.ts";
 
@@ -52,5 +53,7 @@ describe("final failures are noticed on stderr", () => {
     expect(lines[0]).toContain("DELIVERY_RETRIES_EXHAUSTED");
     expect(lines[0]).toContain("last DELIVERY_HTTP_STATUS");
     expect(lines[0]).toContain("after 2 attempt(s)");
+    expect(lines[0]).toContain(ERROR_CODES.DELIVERY_HTTP_STATUS.hint);
+    expect(lines[0]).toContain("audit redeliver nf-503");
   });
 });
