@@ -6,9 +6,11 @@ import { ERROR_CODES } from "../errors/index.ts";
 import { openDedupeStore, openOutbox } from "../state/index.ts";
 import { acceptRun } from "./accept-run.ts";
 import { backgroundWork } from "./background-work.ts";
+import { noticeFailures } from "./notice-failures.ts";
 import { recoverOutbox } from "./recover-outbox.ts";
 import type { RelayState } from "./relay-state.ts";
 import { unawaitedRecord } from "./unawaited-record.ts";
+import { watchNudges } from "./watch-nudges.ts";
 
 export interface RelayOptions {
   config: RelayConfig;
@@ -28,6 +30,16 @@ export interface RelayOptions {
    * then. Not called when the claim could not be written (the journal keeps the run). Must not throw.
    */
   onClaimed?: (dedupeKey: string) => void;
+  /**
+   * Where the one-line notice of each final failure goes (notice-failures.ts): OpenCode's output,
+   * where people look. @default process.stderr.write
+   */
+  notify?: (line: string) => void;
+  /**
+   * How often to look for operators' nudges (`audit redeliver --now`) on callbacks this relay
+   * holds, in ms (watch-nudges.ts). @default 2000 (2 s)
+   */
+  nudgePollMs?: number;
 }
 
 export interface Relay {
@@ -56,7 +68,8 @@ const ACCEPT_CONCURRENCY = 16;
 export function createRelay(options: RelayOptions): Relay {
   const { config, audit } = options;
   const now = options.now ?? Date.now;
-  const { record, failed: appendFailed } = unawaitedRecord(audit);
+  const { record: append, failed: appendFailed } = unawaitedRecord(audit);
+  const record = noticeFailures(append, options.notify);
   const work = backgroundWork(record);
   // A state folder found open to others and tightened is said in the audit log (folders are
   // checked on first use, relay/state/lazy-dirs.ts).
@@ -99,6 +112,7 @@ export function createRelay(options: RelayOptions): Relay {
     record,
   };
   let closed = false;
+  const stopNudges = watchNudges(state, options.nudgePollMs);
 
   return {
     submit(terminal) {
@@ -123,6 +137,7 @@ export function createRelay(options: RelayOptions): Relay {
     async close() {
       if (closed) return;
       closed = true;
+      stopNudges();
       state.loop.stop();
       // In-flight attempts finish (bounded by timeoutMs); what they leave pending stays in the outbox.
       while (work.busy > 0) await work.idle();

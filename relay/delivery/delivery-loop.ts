@@ -45,6 +45,11 @@ export interface DeliveryLoop {
   has(dedupeKey: string): boolean;
   /** Own a callback from now on: attempt it when due, retry, and settle it. */
   start(item: PendingCallback): void;
+  /**
+   * Attempt an owned callback that waits for its retry now (an operator's `audit redeliver --now`).
+   * false when it is not waiting (not owned, or an attempt is in flight, which is as soon).
+   */
+  nudge(dedupeKey: string): boolean;
   /** Cancel scheduled attempts; attempts in flight finish and leave their entries pending. */
   stop(): void;
   /** Close the keep-alive dispatcher (call after in-flight attempts have finished). */
@@ -172,6 +177,15 @@ export function createDeliveryLoop(options: DeliveryLoopOptions): DeliveryLoop {
     start(item) {
       owned.set(item.entry.callback.dedupeKey, item);
       wake(item);
+    },
+    nudge(key) {
+      const item = owned.get(key);
+      if (stopped || item?.cancel === undefined) return false;
+      item.cancel();
+      delete item.cancel;
+      item.entry.dueAt = now();
+      wake(item);
+      return true;
     },
     stop() {
       stopped = true;

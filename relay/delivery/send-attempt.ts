@@ -62,12 +62,18 @@ export function classifyStatus(status: number, body: string): { verdict: Attempt
 }
 
 function statusCode(status: number, body: string): ErrorCode {
+  // Standard Webhooks receivers refuse a timestamp outside their tolerance with 400/401 and say so
+  // ("Message timestamp too old"): the fix is the clocks, not the token or the secret.
+  if ((status === 400 || status === 401) && STALE_TIMESTAMP.test(body)) return "DELIVERY_STALE_TIMESTAMP";
   if (status === 401) return "DELIVERY_UNAUTHORIZED";
   if (status === 413) return "DELIVERY_PAYLOAD_TOO_LARGE";
   if (status === 400 && /sessionKey is disabled/i.test(body)) return "DELIVERY_SESSION_KEY_DISABLED";
   if (status === 400 && /sessionKey must start with/i.test(body)) return "DELIVERY_SESSION_KEY_PREFIX";
   return "DELIVERY_HTTP_STATUS";
 }
+
+/** A refusal that names the timestamp and why (svix/standardwebhooks, Stripe, our `receive`). */
+const STALE_TIMESTAMP = /timestamp.{0,40}(too old|too new|tolerance|stale|expired|skew)/is;
 
 /**
  * Make one HTTP attempt and classify it. Never rejects: every failure is a result. The response

@@ -6,6 +6,15 @@ export {
 } from "./find-journal-orphans.ts";
 export { isMissing } from "./fs-errors.ts";
 export { type JournalEntryFacts, type JournalVerdict, judgeJournalEntry } from "./judge-journal-entry.ts";
+export {
+  NUDGE_MAX_AGE_MS,
+  NUDGE_POLL_MS,
+  type Nudge,
+  nudgeWaiting,
+  readNudges,
+  removeNudge,
+  writeNudge,
+} from "./nudge-file.ts";
 export { type NoFollowMode, openNoFollow, readFileNoFollow, symlinkRefused } from "./open-no-follow.ts";
 export { type Outbox, type OutboxLease, openOutbox } from "./outbox.ts";
 export type { FailedOutboxEntry, OutboxEntry } from "./outbox-entry.ts";
@@ -25,6 +34,8 @@ export {
   type ProcessOwner,
   pidExists,
 } from "./process-owner.ts";
+export { readClaimedEntry } from "./read-claimed-entry.ts";
+export { type LeaseHolder, readLeaseHolder } from "./read-lease-holder.ts";
 export {
   isJournalEntry,
   type JournalEntry,
