@@ -52,16 +52,18 @@ export function createRelay(options: RelayOptions): Relay {
   const { record, failed: appendFailed } = unawaitedRecord(audit);
   const work = backgroundWork(record);
   const outbox = openOutbox(options.stateDir);
+  const dedupe = openDedupeStore(options.stateDir);
   const state: RelayState = {
     config,
     instance: options.instance,
     audit,
     now,
-    dedupe: openDedupeStore(options.stateDir),
+    dedupe,
     outbox,
     loop: createDeliveryLoop({
       config,
       outbox,
+      dedupe,
       record,
       run: work.run,
       now,

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { link, readdir, stat, unlink } from "node:fs/promises";
+import { link, open, readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { lazyDirs } from "./lazy-dirs.ts";
 import { stateUnwritable } from "./state-unwritable.ts";
@@ -21,6 +21,15 @@ export interface DedupeStore {
    * `true`: claimed by this caller; `false`: already claimed. Throws STATE_UNWRITABLE.
    */
   claimStaged(dedupeKey: string, stagedPath: string): Promise<boolean>;
+  /** Whether a run is claimed (a marker exists, whatever it holds). Never throws: unreadable is false. */
+  has(dedupeKey: string): Promise<boolean>;
+  /**
+   * Claim a run that was already delivered from memory (its callback could not be staged: a full
+   * disk). The marker is an empty file: creating one needs an inode and a name, no data block, so
+   * it still works on a disk too full for any write. An existing marker is fine. Throws
+   * STATE_UNWRITABLE when not even that can be created.
+   */
+  markDelivered(dedupeKey: string): Promise<void>;
   /** Whether `stagedPath` is the very file that claimed `dedupeKey` (same inode as its marker). */
   isClaimOf(dedupeKey: string, stagedPath: string): Promise<boolean>;
   /** Remove markers older than `maxAgeMs` (by wall-clock modification time). Returns how many were removed. */
@@ -45,6 +54,21 @@ export function openDedupeStore(stateDir: string): DedupeStore {
         return true;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
+        throw stateUnwritable("the dedupe store", dir, error);
+      }
+    },
+    async has(dedupeKey) {
+      return stat(markerPath(dedupeKey)).then(
+        () => true,
+        () => false,
+      );
+    },
+    async markDelivered(dedupeKey) {
+      try {
+        await ensureDir();
+        await (await open(markerPath(dedupeKey), "wx", 0o600)).close();
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "EEXIST") return;
         throw stateUnwritable("the dedupe store", dir, error);
       }
     },
