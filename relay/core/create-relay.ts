@@ -2,7 +2,7 @@ import type { AuditLog } from "../audit/index.ts";
 import type { InstanceInfo, TerminalRun } from "../callback/index.ts";
 import type { RelayConfig } from "../config/index.ts";
 import { createDeliveryLoop, semaphore } from "../delivery/index.ts";
-import { openDedupeStore, openOutbox } from "../state/index.ts";
+import { type OutboxOptions, openDedupeStore, openOutbox } from "../state/index.ts";
 import { acceptRun } from "./accept-run.ts";
 import { backgroundWork } from "./background-work.ts";
 import { recoverOutbox } from "./recover-outbox.ts";
@@ -21,6 +21,11 @@ export interface RelayOptions {
   schedule?: (fn: () => void, delayMs: number) => () => void;
   /** Injected for tests: uniform [0, 1) source for backoff jitter. @default Math.random */
   random?: () => number;
+  /**
+   * Injected for tests: the outbox leases' clock, renewal timer and the owner they name.
+   * @default { now: the relay's `now`, schedule: an unref'd setTimeout, owner: currentOwner() }
+   */
+  leases?: OutboxOptions;
 }
 
 export interface Relay {
@@ -51,7 +56,7 @@ export function createRelay(options: RelayOptions): Relay {
   const now = options.now ?? Date.now;
   const { record, failed: appendFailed } = unawaitedRecord(audit);
   const work = backgroundWork(record);
-  const outbox = openOutbox(options.stateDir);
+  const outbox = openOutbox(options.stateDir, { now, ...options.leases });
   const dedupe = openDedupeStore(options.stateDir);
   const state: RelayState = {
     config,

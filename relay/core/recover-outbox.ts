@@ -1,5 +1,6 @@
 import { callbackIds } from "../callback/index.ts";
-import { DEDUPE_RETENTION_MS, type OutboxEntry, type OutboxLease } from "../state/index.ts";
+import { ERROR_CODES } from "../errors/index.ts";
+import { DEDUPE_RETENTION_MS, LEASE_STALE_MS, type OutboxEntry, type OutboxLease } from "../state/index.ts";
 import { type RelayState, rememberClaim } from "./relay-state.ts";
 
 /**
@@ -36,7 +37,11 @@ export async function recoverOutbox(state: RelayState): Promise<void> {
     const key = entry.callback?.dedupeKey;
     if (typeof key !== "string" || loop.has(key)) continue;
     const lease = await outbox.lease(key);
-    if (lease === null) continue; // a live relay (here or in another process) is delivering it
+    if (lease === null) {
+      // A live relay (here or in another process) is delivering it, or a holder it cannot judge.
+      await recordHeld(state, entry);
+      continue;
+    }
     // Lease, then look again: the listing may predate a delivery that removed the entry and
     // released its lease (delivery removes the entry before releasing), here or elsewhere.
     const current = await outbox.read(key);
@@ -46,6 +51,27 @@ export async function recoverOutbox(state: RelayState): Promise<void> {
     }
     await resume(state, current, lease);
   }
+}
+
+/**
+ * Say why a pending entry is left alone when its holder cannot be judged from here: of unknown
+ * liveness but renewing (another host), or alive but no longer renewing. A live, renewing holder is
+ * the ordinary case (another relay delivering it) and says nothing.
+ */
+async function recordHeld(state: RelayState, entry: OutboxEntry): Promise<void> {
+  const view = await state.outbox.leaseHolder(entry.callback.dedupeKey);
+  const renewedAgoMs = view.renewedAt === undefined ? undefined : Math.round(state.now() - view.renewedAt);
+  const stale = renewedAgoMs !== undefined && renewedAgoMs > LEASE_STALE_MS;
+  if (view.state !== "renewing" && !(view.state === "alive" && stale)) return;
+  await state.record({
+    ...callbackIds(entry.callback),
+    phase: "state_error",
+    code: "STATE_LEASE_HELD",
+    reason: `left to the holder of its lease (${view.state}, renewed ${renewedAgoMs} ms ago)`,
+    hint: ERROR_CODES.STATE_LEASE_HELD.hint,
+    holder: view.owner === undefined ? null : { host: view.owner.host, pid: view.owner.pid },
+    renewedAgoMs,
+  });
 }
 
 async function resume(state: RelayState, entry: OutboxEntry, lease: OutboxLease): Promise<void> {
