@@ -56,7 +56,10 @@ export function createRelay(options: RelayOptions): Relay {
   const now = options.now ?? Date.now;
   const { record, failed: appendFailed } = unawaitedRecord(audit);
   const work = backgroundWork(record);
-  const outbox = openOutbox(options.stateDir, { now, ...options.leases });
+  const outbox = openOutbox(options.stateDir, {
+    ...(options.now === undefined ? {} : { now: options.now }),
+    ...options.leases,
+  });
   const dedupe = openDedupeStore(options.stateDir);
   const state: RelayState = {
     config,

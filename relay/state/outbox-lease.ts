@@ -108,8 +108,9 @@ export function openLeases(dir: string, options: LeaseKeeperOptions): LeaseKeepe
       throw stateUnwritable("a lease", dir, error);
     }
     await handle.close().catch(() => undefined);
-    // Renewals are stamped with this keeper's clock: the first one too.
-    await utimes(leasePath(key), new Date(at), new Date(at)).catch(() => undefined);
+    // Renewals are stamped with this keeper's clock: with an injected one, the first one too.
+    if (options.now !== undefined)
+      await utimes(leasePath(key), new Date(at), new Date(at)).catch(() => undefined);
     held.add(key);
     armRenewal();
     return true;
