@@ -1,6 +1,9 @@
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createRelay, type Relay, type RelayOptions } from "../../../relay/core/create-relay.ts";
+import type { RelayError } from "../../../relay/errors/errors.ts";
+import { openOutbox } from "../../../relay/state/outbox.ts";
 import { manualTime } from "../../helpers/manual-time.ts";
 import type { Responder } from "../../helpers/recording-receiver.ts";
 import { INSTANCE, makeRun, phase, type RelayFixture, relayFixture } from "../../helpers/relay-fixture.ts";
@@ -118,5 +121,20 @@ describe("a full state dir never doubles a delivered callback", () => {
     const unmarked = records.filter((r) => r.code === "STATE_DELIVERED_UNMARKED");
     expect(unmarked).toHaveLength(1);
     expect(unmarked[0]).toMatchObject({ phase: "state_error", runId: "full3" });
+  });
+
+  it("a lease that cannot be written on a full disk leaves no empty lease to block the entry", async () => {
+    const { disk, stateDir } = await setup();
+    const outbox = openOutbox(stateDir);
+    await outbox.lease("s|warmup"); // the folders exist
+    disk.fillData();
+    const error = await outbox.lease("s|full").catch((e: unknown) => e);
+    expect((error as RelayError).code).toBe("STATE_UNWRITABLE");
+    expect((await readdir(outbox.dir)).filter((n) => n.endsWith(".lease"))).toHaveLength(1); // the warm-up's
+    await disk.free();
+    const again = openOutbox(stateDir);
+    expect(await again.lease("s|full")).not.toBeNull();
+    await again.close();
+    await outbox.close();
   });
 });
