@@ -5,7 +5,7 @@ import { createDeliveryLoop, semaphore } from "../delivery/index.ts";
 import { type OutboxOptions, openDedupeStore, openOutbox } from "../state/index.ts";
 import { acceptRun } from "./accept-run.ts";
 import { backgroundWork } from "./background-work.ts";
-import { recoverOutbox } from "./recover-outbox.ts";
+import { OUTBOX_RESCAN_MS, recoverOutbox, resumePending } from "./recover-outbox.ts";
 import type { RelayState } from "./relay-state.ts";
 import { unawaitedRecord } from "./unawaited-record.ts";
 
@@ -22,7 +22,8 @@ export interface RelayOptions {
   /** Injected for tests: uniform [0, 1) source for backoff jitter. @default Math.random */
   random?: () => number;
   /**
-   * Injected for tests: the outbox leases' clock, renewal timer and the owner they name.
+   * Injected for tests: the outbox leases' clock, the timer that renews them (and that looks again
+   * for entries whose holder died, every OUTBOX_RESCAN_MS after recover()), and the owner they name.
    * @default { now: the relay's `now`, schedule: an unref'd setTimeout, owner: currentOwner() }
    */
   leases?: OutboxOptions;
@@ -79,10 +80,22 @@ export function createRelay(options: RelayOptions): Relay {
       ...(options.random ? { random: options.random } : {}),
     }),
     claims: new Set(),
+    heldReported: new Set(),
     accepting: semaphore(ACCEPT_CONCURRENCY),
     record,
   };
   let closed = false;
+  // After the first recover(), look again now and then for entries whose holder died meanwhile.
+  const rescanSchedule = options.leases?.schedule ?? unrefTimeout;
+  let cancelRescan: (() => void) | undefined;
+  const armRescan = () => {
+    if (closed || cancelRescan !== undefined) return;
+    cancelRescan = rescanSchedule(() => {
+      cancelRescan = undefined;
+      if (closed) return;
+      work.run(() => resumePending(state).finally(armRescan), {});
+    }, OUTBOX_RESCAN_MS);
+  };
 
   return {
     submit(terminal) {
@@ -103,10 +116,12 @@ export function createRelay(options: RelayOptions): Relay {
     async recover() {
       if (closed) return;
       await recoverOutbox(state);
+      armRescan();
     },
     async close() {
       if (closed) return;
       closed = true;
+      cancelRescan?.();
       state.loop.stop();
       // In-flight attempts finish (bounded by timeoutMs); what they leave pending stays in the outbox.
       while (work.busy > 0) await work.idle();

@@ -10,7 +10,7 @@ import { type RelayState, rememberClaim } from "./relay-state.ts";
  * Idempotent: an entry this relay (or another live one) already owns is left alone.
  */
 export async function recoverOutbox(state: RelayState): Promise<void> {
-  const { dedupe, outbox, loop, record } = state;
+  const { dedupe, outbox, loop } = state;
   // Compaction: old markers and old failed entries go; a run that old will not be seen again.
   await dedupe.prune(DEDUPE_RETENTION_MS).catch(() => 0);
   await outbox.pruneFailed(DEDUPE_RETENTION_MS).catch(() => 0);
@@ -28,6 +28,20 @@ export async function recoverOutbox(state: RelayState): Promise<void> {
   }
   // What a crash left beside the entries (temp files, orphan leases), then the entries themselves.
   await outbox.compact();
+  await resumePending(state);
+}
+
+/** How often a running relay looks again for pending entries whose holder has died, ms. */
+export const OUTBOX_RESCAN_MS = 30_000; // 30 s
+
+/**
+ * Lease and resume every pending entry no live holder delivers: at start-up (from recoverOutbox)
+ * and every OUTBOX_RESCAN_MS after, so a holder that dies while this relay runs (another server
+ * SIGKILLed mid-retry) is taken over without waiting for a restart. Unreadable files are set aside
+ * with a record; an entry left to a holder that cannot be judged is recorded once per relay.
+ */
+export async function resumePending(state: RelayState): Promise<void> {
+  const { outbox, loop, record } = state;
   const { entries, unreadable } = await outbox.pending();
   for (const file of unreadable) {
     await outbox.setAside(file);
@@ -42,6 +56,7 @@ export async function recoverOutbox(state: RelayState): Promise<void> {
       await recordHeld(state, entry);
       continue;
     }
+    state.heldReported.delete(key);
     // Lease, then look again: the listing may predate a delivery that removed the entry and
     // released its lease (delivery removes the entry before releasing), here or elsewhere.
     const current = await outbox.read(key);
@@ -63,6 +78,8 @@ async function recordHeld(state: RelayState, entry: OutboxEntry): Promise<void> 
   const renewedAgoMs = view.renewedAt === undefined ? undefined : Math.round(state.now() - view.renewedAt);
   const stale = renewedAgoMs !== undefined && renewedAgoMs > LEASE_STALE_MS;
   if (view.state !== "renewing" && !(view.state === "alive" && stale)) return;
+  if (state.heldReported.has(entry.callback.dedupeKey)) return;
+  state.heldReported.add(entry.callback.dedupeKey);
   await state.record({
     ...callbackIds(entry.callback),
     phase: "state_error",

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { buildCallback } from "../../../relay/callback/build-callback.ts";
 import type { Callback } from "../../../relay/callback/callback.ts";
 import { createRelay, type Relay, type RelayOptions } from "../../../relay/core/create-relay.ts";
+import { OUTBOX_RESCAN_MS } from "../../../relay/core/recover-outbox.ts";
 import { checkIntegrity } from "../../../relay/integrity/check-integrity.ts";
 import { markerName } from "../../../relay/state/dedupe-store.ts";
 import { openOutbox } from "../../../relay/state/outbox.ts";
@@ -173,6 +174,28 @@ describe("leases: a dead holder", () => {
     await recoverOnce();
     expect(fx.receiver.requests).toHaveLength(1);
     expect(phase(await fx.records(), "delivered")).toHaveLength(1);
+  });
+});
+
+describe("leases: a holder that dies while another relay runs", () => {
+  it("is taken over by that relay's next look at the outbox, without a restart", async () => {
+    const fx = await setup();
+    const holder = liveProcess();
+    await leftPending(fx, "dies1", { v: 2, owner: holder.owner, holder: "h", takenAt: 1 });
+    const time = manualTime(Date.now());
+    const relay = newRelay({ leases: { schedule: time.schedule.bind(time) } });
+    await relay.recover();
+    await relay.drain();
+    expect(fx.receiver.requests).toHaveLength(0); // its holder lives
+
+    children[0]!.kill("SIGKILL");
+    await once(children[0]!, "exit");
+    time.advance(OUTBOX_RESCAN_MS);
+    await relay.drain();
+    expect(fx.receiver.requests).toHaveLength(1);
+    const records = await fx.records();
+    expect(phase(records, "recovered")).toHaveLength(1);
+    expect(phase(records, "delivered")).toHaveLength(1);
   });
 });
 
