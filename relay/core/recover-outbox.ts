@@ -22,7 +22,10 @@ export async function recoverOutbox(state: RelayState): Promise<void> {
     }
     if (loop.has(key)) continue;
     const lease = await outbox.lease(key);
-    if (lease === null) continue;
+    if (lease === null) {
+      await recordHeld(state, entry); // an accept in progress says nothing; an unjudgeable holder does
+      continue;
+    }
     await outbox.promote(path, key);
     await resume(state, entry, lease);
   }

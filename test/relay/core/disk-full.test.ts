@@ -1,6 +1,7 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { openAuditLog } from "../../../relay/audit/audit-log.ts";
 import { createRelay, type Relay, type RelayOptions } from "../../../relay/core/create-relay.ts";
 import type { RelayError } from "../../../relay/errors/errors.ts";
 import { openOutbox } from "../../../relay/state/outbox.ts";
@@ -17,6 +18,7 @@ import { mountSmallTmpfs, type SmallTmpfs } from "../../helpers/small-tmpfs.ts";
 
 let fixture: RelayFixture | undefined;
 let disk: SmallTmpfs | undefined;
+let auditDisk: SmallTmpfs | undefined;
 const relays: Relay[] = [];
 afterEach(async () => {
   try {
@@ -24,7 +26,8 @@ afterEach(async () => {
     await fixture?.cleanup();
   } finally {
     await disk?.unmount();
-    disk = undefined;
+    await auditDisk?.unmount();
+    disk = auditDisk = undefined;
     fixture = undefined;
   }
 });
@@ -121,6 +124,36 @@ describe("a full state dir never doubles a delivered callback", () => {
     const unmarked = records.filter((r) => r.code === "STATE_DELIVERED_UNMARKED");
     expect(unmarked).toHaveLength(1);
     expect(unmarked[0]).toMatchObject({ phase: "state_error", runId: "full3" });
+  });
+
+  it("nothing at all can be written, the audit log included: stderr says so with the code", async () => {
+    const { fx, disk, stateDir } = await setup();
+    disk.fillData();
+    disk.fillInodes();
+    // The audit log on a full disk of its own (data full: its lock folder can still be made).
+    auditDisk = await mountSmallTmpfs();
+    const audit = openAuditLog({ path: join(auditDisk.dir, "audit.jsonl") });
+    auditDisk.fillData();
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      const relay = newRelay(stateDir, { audit });
+      relay.submit(makeRun("full4"));
+      await relay.drain();
+      await audit.flush();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(fx.receiver.requests).toHaveLength(1);
+    const lines = written
+      .join("")
+      .split("\n")
+      .filter((line) => line.startsWith("{"));
+    const codes = lines.map((line) => (JSON.parse(line) as { code?: string; phase?: string }).code);
+    expect(codes).toContain("STATE_DELIVERED_UNMARKED");
   });
 
   it("a lease that cannot be written on a full disk leaves no empty lease to block the entry", async () => {
