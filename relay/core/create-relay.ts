@@ -3,11 +3,11 @@ import type { InstanceInfo, TerminalRun } from "../callback/index.ts";
 import type { RelayConfig } from "../config/index.ts";
 import { createDeliveryLoop, semaphore } from "../delivery/index.ts";
 import { ERROR_CODES } from "../errors/index.ts";
-import { openDedupeStore, openOutbox } from "../state/index.ts";
+import { type OutboxOptions, openDedupeStore, openOutbox } from "../state/index.ts";
 import { acceptRun } from "./accept-run.ts";
 import { backgroundWork } from "./background-work.ts";
 import { noticeFailures } from "./notice-failures.ts";
-import { recoverOutbox } from "./recover-outbox.ts";
+import { OUTBOX_RESCAN_MS, recoverOutbox, resumePending } from "./recover-outbox.ts";
 import type { RelayState } from "./relay-state.ts";
 import { unawaitedRecord } from "./unawaited-record.ts";
 import { watchNudges } from "./watch-nudges.ts";
@@ -40,6 +40,12 @@ export interface RelayOptions {
    * holds, in ms (watch-nudges.ts). @default 2000 (2 s)
    */
   nudgePollMs?: number;
+  /**
+   * Injected for tests: the outbox leases' clock, the timer that renews them (and that looks again
+   * for entries whose holder died, every OUTBOX_RESCAN_MS after recover()), and the owner they name.
+   * @default { now: the relay's `now`, schedule: an unref'd setTimeout, owner: currentOwner() }
+   */
+  leases?: OutboxOptions;
 }
 
 export interface Relay {
@@ -83,17 +89,23 @@ export function createRelay(options: RelayOptions): Relay {
         path: dir,
       }),
   };
-  const outbox = openOutbox(options.stateDir, folders);
+  const outbox = openOutbox(options.stateDir, {
+    ...folders,
+    ...(options.now === undefined ? {} : { now: options.now }),
+    ...options.leases,
+  });
+  const dedupe = openDedupeStore(options.stateDir, folders);
   const state: RelayState = {
     config,
     instance: options.instance,
     audit,
     now,
-    dedupe: openDedupeStore(options.stateDir, folders),
+    dedupe,
     outbox,
     loop: createDeliveryLoop({
       config,
       outbox,
+      dedupe,
       record,
       run: work.run,
       now,
@@ -108,11 +120,23 @@ export function createRelay(options: RelayOptions): Relay {
         // The journal entry stays; the next start finds the claim and retires it.
       }
     },
+    heldReported: new Set(),
     accepting: semaphore(ACCEPT_CONCURRENCY),
     record,
   };
   let closed = false;
   const stopNudges = watchNudges(state, options.nudgePollMs);
+  // After the first recover(), look again now and then for entries whose holder died meanwhile.
+  const rescanSchedule = options.leases?.schedule ?? unrefTimeout;
+  let cancelRescan: (() => void) | undefined;
+  const armRescan = () => {
+    if (closed || cancelRescan !== undefined) return;
+    cancelRescan = rescanSchedule(() => {
+      cancelRescan = undefined;
+      if (closed) return;
+      work.run(() => resumePending(state).finally(armRescan), {});
+    }, OUTBOX_RESCAN_MS);
+  };
 
   return {
     submit(terminal) {
@@ -133,11 +157,13 @@ export function createRelay(options: RelayOptions): Relay {
     async recover() {
       if (closed) return;
       await recoverOutbox(state);
+      armRescan();
     },
     async close() {
       if (closed) return;
       closed = true;
       stopNudges();
+      cancelRescan?.();
       state.loop.stop();
       // In-flight attempts finish (bounded by timeoutMs); what they leave pending stays in the outbox.
       while (work.busy > 0) await work.idle();

@@ -182,6 +182,14 @@ export const ERROR_CODES = {
     kind: "state",
     hint: "stateDir cannot be written (permissions or a full disk); callbacks cannot be made durable",
   },
+  STATE_LEASE_HELD: {
+    kind: "state",
+    hint: "another process holds this callback's outbox lease and it cannot be told from here whether that process still works on it (another host, a lease naming a bare pid, or a live process that stopped renewing); a holder that renews is left alone; one of unknown liveness is taken over 2 min after its last renewal",
+  },
+  STATE_DELIVERED_UNMARKED: {
+    kind: "state",
+    hint: "the callback was delivered (2xx) but stateDir could not record that, not even with an empty file (a full, read-only or inode-exhausted disk): after a restart this run may be sent again with the same idempotency key; free the disk",
+  },
   AUDIT_UNWRITABLE: {
     kind: "state",
     hint: "the audit log cannot be written; records go to the fallback path and stderr",
