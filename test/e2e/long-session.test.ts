@@ -4,6 +4,7 @@ import { clientReader } from "../../plugin/create-event-hook.ts";
 import { readLastTurn } from "../../plugin/read-last-turn.ts";
 import { buildRun, type SessionMessage } from "../../plugin/settle-run.ts";
 import type { RoutingFields, RunReport } from "../../relay/callback/callback.ts";
+import { waitFor } from "../../scripts/dev/wait-for.ts";
 import { type E2EWorld, relayConfigFor, startWorld } from "./e2e-context.ts";
 
 /**
@@ -27,12 +28,11 @@ const callbacks = () => world.receiver.requests.map((r) => dataOf(r.json));
 const titleFor = (runId: string) => `Long session runId=${runId} callbackSession=${SESSION_KEY}`;
 
 async function waitForCallbacks(count: number, timeoutMs = 15_000): Promise<WebhookData[]> {
-  const deadline = Date.now() + timeoutMs;
-  while (callbacks().length < count) {
-    if (Date.now() > deadline) throw new Error(`${callbacks().length} of ${count} callbacks`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return callbacks();
+  return waitFor(
+    `${count} callbacks`,
+    () => (callbacks().length >= count ? callbacks() : undefined),
+    timeoutMs,
+  );
 }
 
 /** One turn with its own runId; resolves with its callback. */

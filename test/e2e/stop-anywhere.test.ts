@@ -10,6 +10,7 @@ import { type FakeModel, startFakeModel } from "../../scripts/dev/fake-model.ts"
 import { type OpencodeServer, startOpencodeServer } from "../../scripts/dev/opencode-server.ts";
 import { waitFor } from "../../scripts/dev/wait-for.ts";
 import { sinkAudit } from "../helpers/audit-sink.ts";
+import { pendingOutboxFiles } from "../helpers/pending-outbox-files.ts";
 import { readAuditRecords } from "../helpers/read-audit-records.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";
 import { E2E_TOKEN, relayConfigFor } from "./e2e-context.ts";
@@ -203,7 +204,9 @@ async function waitDelivered(what: string, ids: string[]): Promise<void> {
   // subject).
   const told = (id: string) => {
     const run = runs.find((r) => r.sessionId === id);
-    if (!run || (answeredAt.get(run.key) ?? 0) <= (run.stoppedAt ?? 0)) return true;
+    // A run answered twice was resent by the process after the stop, which must record it.
+    const resent = (answered2xx.get(run?.key ?? "") ?? 0) > 1;
+    if (!run || (!resent && (answeredAt.get(run.key) ?? 0) <= (run.stoppedAt ?? 0))) return true;
     return audit().some((r) => r.sessionId === id && r.phase === "delivered");
   };
   try {
@@ -254,7 +257,18 @@ it("a server stopped at any point of a run's life loses nothing and doubles noth
     "every run to be delivered",
     runs.map((r) => r.sessionId),
   );
-  await new Promise((resolve) => setTimeout(resolve, 1_500)); // past the retry delays: a resend would show
+  // Every callback is in the outbox before its first attempt: once it holds nothing to send, no
+  // resend can still come. Then every resent run's `delivered` record must be in the log too.
+  await waitFor(
+    "the outbox to hold nothing to send",
+    () =>
+      pendingOutboxFiles(join(root, "state", "opencode-callback-relay")).length === 0 ? true : undefined,
+    45_000,
+  );
+  await waitDelivered(
+    "every run, resent ones included, to be recorded delivered",
+    runs.map((r) => r.sessionId),
+  );
 
   const records = audit();
   const tally: Record<string, string[]> = {};
