@@ -61,9 +61,14 @@ async function acceptNow(state: RelayState, run: TerminalRun): Promise<void> {
     // The staged file and the claim already hold the callback on disk: take the lease and
     // promote it while the first attempt goes out (the loop waits for this before touching
     // the outbox again). A crash before the promote leaves the staged file for recover().
+    // Promoted even when the lease fails: every callback of a staged batch must be promoted or
+    // discarded before the batch's staged name goes, and with it its siblings' `ready`.
     item.ready = (async () => {
-      item.lease = await outbox.lease(callback.dedupeKey);
-      await outbox.promote(staged, callback.dedupeKey);
+      try {
+        item.lease = await outbox.lease(callback.dedupeKey);
+      } finally {
+        await outbox.promote(staged, callback.dedupeKey);
+      }
     })().catch((error: unknown) => {
       item.durable = false;
       return record(stateErrorRecord(ids, error));
