@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rmdir, stat, unlink } from "node:fs/promises";
+import { link, mkdir, readFile, rename, rmdir, stat, unlink, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { markerName } from "./dedupe-store.ts";
@@ -9,9 +9,13 @@ import { stateUnwritable } from "./state-unwritable.ts";
 
 /**
  * Leases on outbox entries, so two processes (or two relays in one process) sharing a state dir
- * never deliver the same pending callback at once. A lease is an O_EXCL file `<hash>.lease` naming
- * its holder (pid, host, a per-outbox id). It carries no heartbeat, so holding it costs no timer:
- * whether the holder is alive is asked when someone else wants the entry.
+ * never deliver the same pending callback at once. A lease `<hash>.lease` is a hard link to its
+ * holder's file `holders/<holder>.holder` (pid, host, a per-outbox id, when written): `link` fails when the
+ * name exists, like O_EXCL, and the lease appears whole in one step. (An O_EXCL file written after
+ * it was created could be left empty by a SIGKILL in between, and an empty lease cannot be told
+ * from one being written, so recovery had to leave it alone for HALF_WRITTEN_MS.) One operation
+ * per lease instead of three is also what a burst of callbacks pays. It carries no heartbeat, so
+ * holding it costs no timer: whether the holder is alive is asked when someone else wants the entry.
  */
 export interface OutboxLease {
   readonly dedupeKey: string;
@@ -31,27 +35,58 @@ const liveHolders = new Set<string>();
 export const FOREIGN_LEASE_MAX_MS = 60 * 60 * 1000; // 1 h
 /** A lease or break-lock file still empty after this long was left by a crash mid-create. */
 export const HALF_WRITTEN_MS = 10_000;
+/** How often a holder file's `at` is renewed (on the next lease taken). */
+const HOLDER_REFRESH_MS = 10 * 60 * 1000; // 10 min
 
 /**
- * Leases in `dir` (which the caller creates). `ensureDir` runs before each take.
+ * Leases in `dir`, linked to holder files in `holdersDir` (same file system; the caller creates
+ * both). `ensureDir` runs before each take.
  * Throws RelayError STATE_UNWRITABLE when a lease file cannot be created.
  */
-export function openLeases(dir: string, options: { ensureDir: () => Promise<void> }): LeaseKeeper {
+export function openLeases(
+  dir: string,
+  options: { ensureDir: () => Promise<void>; holdersDir: string },
+): LeaseKeeper {
   const holder = `${process.pid}-${randomBytes(6).toString("hex")}`;
   const held = new Set<string>();
   liveHolders.add(holder);
   const leasePath = (key: string) => join(dir, `${markerName(key)}.lease`);
 
+  const holderPath = join(options.holdersDir, `${holder}.holder`);
+  let holderWritten = 0;
+
   const release = async (key: string) => {
     if (!held.delete(key)) return;
     await unlink(leasePath(key)).catch(() => undefined);
   };
+  /**
+   * (Re)write the holder file atomically. Rewritten every HOLDER_REFRESH_MS, so a lease's `at` is
+   * never much older than the lease: a foreign host judges a lease by it (FOREIGN_LEASE_MAX_MS).
+   */
+  const writeHolder = async () => {
+    // Wall-clock time, not an injected clock: other processes compare it with theirs.
+    const at = Date.now();
+    const temp = `${holderPath}.${randomBytes(4).toString("hex")}.tmp`;
+    await writeFile(temp, JSON.stringify({ pid: process.pid, host: hostname(), holder, at }), {
+      mode: 0o600,
+    });
+    await rename(temp, holderPath).catch(async (error: unknown) => {
+      await unlink(temp).catch(() => undefined);
+      throw error;
+    });
+    holderWritten = at;
+  };
   const tryCreate = async (key: string): Promise<boolean> => {
     try {
-      const handle = await open(leasePath(key), "wx", 0o600);
-      // Wall-clock time, not an injected clock: other processes compare it with theirs.
-      const content = { pid: process.pid, host: hostname(), holder, at: Date.now() };
-      await handle.writeFile(JSON.stringify(content)).finally(() => handle.close());
+      if (Date.now() - holderWritten > HOLDER_REFRESH_MS) await writeHolder();
+      try {
+        await link(holderPath, leasePath(key));
+      } catch (error) {
+        // The holder file was removed under us (an operator, a foreign host's compaction): rewrite.
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+        await writeHolder();
+        await link(holderPath, leasePath(key));
+      }
       held.add(key);
       return true;
     } catch (error) {
@@ -73,6 +108,7 @@ export function openLeases(dir: string, options: { ensureDir: () => Promise<void
     async close() {
       liveHolders.delete(holder);
       await Promise.all([...held].map(release));
+      await unlink(holderPath).catch(() => undefined);
     },
   };
 }

@@ -78,10 +78,11 @@ export function openOutbox(stateDir: string): Outbox {
   const dir = join(stateDir, "outbox");
   const failedDir = join(dir, "failed");
   const stagedDir = join(dir, "staged");
+  const holdersDir = join(dir, "holders");
   const unwritable = (error: unknown) => stateUnwritable("the outbox", dir, error);
-  const ensureDirs = lazyDirs([failedDir, stagedDir], unwritable);
+  const ensureDirs = lazyDirs([failedDir, stagedDir, holdersDir], unwritable);
   const entryPath = (folder: string, key: string) => join(folder, `${markerName(key)}.json`);
-  const leases = openLeases(dir, { ensureDir: ensureDirs });
+  const leases = openLeases(dir, { ensureDir: ensureDirs, holdersDir });
   // Renames and links into the outbox folder that land together share one directory fsync.
   const syncOutbox = groupCommit(() => syncDir(dir));
   const syncFailed = groupCommit(() => syncDir(failedDir));
@@ -167,6 +168,13 @@ export function openOutbox(stateDir: string): Outbox {
           // progress (its holder is alive, so breakIfStale leaves it alone).
           await breakIfStale(path).catch(() => false);
         }
+      }
+      for (const name of await readdir(holdersDir).catch(() => [] as string[])) {
+        const path = join(holdersDir, name);
+        // The file a dead process's leases linked to (its leases are judged on their own), or a
+        // temp file of one that died writing it.
+        if (name.endsWith(".holder")) await breakIfStale(path).catch(() => false);
+        else if (await olderThan(path, HALF_WRITTEN_MS)) await unlink(path).catch(() => undefined);
       }
     },
     async failed() {
