@@ -1,4 +1,14 @@
+import { existsSync } from "node:fs";
 import { defineConfig } from "vitest/config";
+
+/**
+ * The unit project's temp dirs go on tmpfs when the machine has one. Its tests write thousands of
+ * outbox, marker and audit files, each fsynced: that cost is what durability takes in production,
+ * not what these tests assert (they check files, records and counts; surviving a crash is proven
+ * by tests that kill processes, which tmpfs does not change). On a shared disk it triples the
+ * bounded test's time.
+ */
+const UNIT_TMPDIR = existsSync("/dev/shm") ? { TMPDIR: "/dev/shm" } : {};
 
 export default defineConfig({
   test: {
@@ -6,8 +16,10 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          // Greps every audit line the run wrote for the secrets the tests used (test/helpers/audit-sink.ts).
-          globalSetup: ["test/global-setup.ts"],
+          env: UNIT_TMPDIR,
+          // Builds dist/ once (test/build-setup.ts); greps every audit line the run wrote for the
+          // secrets the tests used (test/global-setup.ts, test/helpers/audit-sink.ts).
+          globalSetup: ["test/build-setup.ts", "test/global-setup.ts"],
           include: [
             "test/unit/**/*.test.ts",
             "test/relay/**/*.test.ts",
@@ -20,7 +32,7 @@ export default defineConfig({
       {
         test: {
           name: "e2e",
-          globalSetup: ["test/global-setup.ts"],
+          globalSetup: ["test/build-setup.ts", "test/global-setup.ts"],
           include: ["test/e2e/**/*.test.ts"],
           // Each file starts its own `opencode serve`; two cores, so keep files from piling up.
           fileParallelism: false,

@@ -5,6 +5,7 @@ import { chmod } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { buildTypes } from "./build-types.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -44,6 +45,10 @@ const common = {
 const entries = [
   { in: "plugin/index.ts", out: "dist/opencode-callback-relay.js", minify: true },
   { in: "scripts/cli/cli.ts", out: "dist/cli.js", minify: false, shebang: true },
+  // The library (package.json "exports"): relay/'s public surface for orchestrators and receivers.
+  { in: "relay/index.ts", out: "dist/index.js", minify: false },
+  // The demo runs the repository's dev harness (the opencode binary is a dev dependency), so it is
+  // built for `npm run demo` and not shipped (package.json "files").
   { in: "scripts/demo.ts", out: "dist/demo.js", minify: false },
 ];
 // The benchmarks are built only when asked for (`npm run bench`): nobody installs them.
@@ -66,3 +71,5 @@ for (const entry of entries) {
   });
   if (entry.shebang) await chmod(new URL(entry.out, `file://${root}/`), 0o755);
 }
+// The library's declarations, dist/types/ (skipped when relay/ has not changed since).
+buildTypes(root);

@@ -19,7 +19,7 @@ type SinkState = { dir: string; owned: boolean; users: number };
 const registry = globalThis as { [STATE]?: SinkState };
 
 // A test file that calls one of these writes an audit log and must feed the sink.
-const WRITES_AUDIT = /\b(?:sinkAudit|relayFixture|startWorld)\(/;
+const WRITES_AUDIT = /\b(?:sinkAudit|relayFixture|startWorld|startSharedDataWorld)\(/;
 
 /** Test files of the run that passed and write audit logs; undefined when vitest cannot say. */
 async function auditWriters(project: TestProject): Promise<string[] | undefined> {

@@ -11,7 +11,8 @@ import {
   defaultStateDir,
   resolveUserPath,
 } from "./default-paths.ts";
-import { isPlainObject, substituteEnv } from "./substitute-env.ts";
+import { isPlainObject, OPENCODE_ENVIRONMENT, substituteEnv } from "./substitute-env.ts";
+import { substituteFiles } from "./substitute-file.ts";
 import { targetSecrets } from "./target-secrets.ts";
 
 type Env = Record<string, string | undefined>;
@@ -45,20 +46,22 @@ export const CONFIG_ENV_VAR = "OPENCODE_CALLBACK_RELAY_CONFIG";
  * Load the relay configuration. The file is `$OPENCODE_CALLBACK_RELAY_CONFIG` when set (it must
  * exist), else `<configDir>/callback-relay.jsonc`; `options` (the plugin tuple's options in
  * opencode.json) override it key by key (objects merged, arrays replaced), and configure the relay
- * alone when there is no file. Never throws: every failure is a result with a CONFIG_* code.
+ * alone when there is no file. The file's `{env:NAME}` and then `{file:PATH}` references are
+ * substituted after parsing. Never throws: every failure is a result with a CONFIG_* code.
  *
  * @param opts.configDir @default defaultConfigDir(env)
  * @param opts.env @default process.env
- * @param opts.envOwner whose environment `env` is, for CONFIG_ENV_MISSING's message.
- *   @default "the OpenCode process"
+ * @param opts.environment how messages name `env` (the CLI reads its shell's, not OpenCode's).
+ *   @default OPENCODE_ENVIRONMENT
  */
 export async function loadConfig(opts: {
   configDir?: string;
   env?: Env;
   options?: Record<string, unknown>;
-  envOwner?: string;
+  environment?: string;
 }): Promise<LoadConfigResult> {
   const env = opts.env ?? process.env;
+  const environment = opts.environment ?? OPENCODE_ENVIRONMENT;
   const options = opts.options ?? {};
   const configDir = opts.configDir ?? defaultConfigDir(env);
   const explicit = env[CONFIG_ENV_VAR];
@@ -90,8 +93,10 @@ export async function loadConfig(opts: {
       known = deepMerge(parsed, options);
       fromFile = parsed;
     }
-    const { value: substituted, secrets } = substituteEnv(fromFile, env, file, opts.envOwner);
-    const merged = deepMerge(substituted, options);
+    const fromEnv = substituteEnv(fromFile, env, file, environment);
+    const fromFiles = substituteFiles(fromEnv.value, baseDir, env, file);
+    const secrets = [...fromEnv.secrets, ...fromFiles.secrets];
+    const merged = deepMerge(fromFiles.value, options);
     known = merged;
     const config = validate(merged, fileUsed, options);
     checkTargetCredentials(config.target, fileUsed);
@@ -222,7 +227,8 @@ function auditPathOf(tree: unknown, baseDir: string, env: Env): string {
   const configured = isPlainObject(audit) ? audit.path : undefined;
   if (typeof configured !== "string" || configured === "") return defaultAuditPath(env);
   try {
-    const value = substituteEnv(configured, env, "").value as string;
+    const withEnv = substituteEnv(configured, env, "").value;
+    const value = substituteFiles(withEnv, baseDir, env, "").value as string;
     return value === "" ? defaultAuditPath(env) : resolveUserPath(value, baseDir, env);
   } catch {
     return defaultAuditPath(env);

@@ -1,12 +1,18 @@
 import { RelayError } from "../errors/index.ts";
+import { mapStrings } from "./map-strings.ts";
+
+export { isPlainObject } from "./is-plain-object.ts";
 
 /** OpenCode's own `{env:NAME}` syntax, so one habit works in opencode.json and here. */
 const ENV_REFERENCE = /\{env:([^}]+)\}/g;
 
-/** The result of {@link substituteEnv}: the new tree and every value put in (for redaction). */
+/** Where the variables came from, as messages name it. */
+export const OPENCODE_ENVIRONMENT = "the environment of the OpenCode process";
+
+/** The result of {@link substituteEnv} and substituteFiles: the new tree and every value put in (for redaction). */
 export interface Substituted {
   value: unknown;
-  /** Non-empty values of the variables that were substituted, in order of first use. */
+  /** Non-empty values that were substituted, in order of first use. */
   secrets: string[];
 }
 
@@ -15,8 +21,9 @@ export interface Substituted {
  * Done after parsing, so a value holding quotes or backslashes cannot break the syntax.
  *
  * @param file named in the error, with the key path of the reference.
- * @param envOwner whose environment `env` is, named in the error so the fix lands in the right
- *   place (the CLI reads its own shell's, not OpenCode's). @default "the OpenCode process"
+ * @param environment names the environment in the error: the plugin reads OpenCode's, the CLI
+ *   its shell's, and telling someone to fix the wrong one wastes their time.
+ *   @default OPENCODE_ENVIRONMENT
  * @throws RelayError CONFIG_ENV_MISSING when a referenced variable is unset (an empty value
  *   counts as set: the schema then says what the key expects).
  */
@@ -24,43 +31,25 @@ export function substituteEnv(
   value: unknown,
   env: Record<string, string | undefined>,
   file: string,
-  envOwner = "the OpenCode process",
+  environment: string = OPENCODE_ENVIRONMENT,
 ): Substituted {
   const secrets = new Set<string>();
-  const walk = (node: unknown, key: string): unknown => {
-    if (typeof node === "string") {
-      return node.replace(ENV_REFERENCE, (_, name: string) => {
-        const found = env[name];
-        if (found === undefined) {
-          throw new RelayError(
-            "CONFIG_ENV_MISSING",
-            `${file}: ${key || "(root)"} refers to {env:${name}}, but ${name} is not set in the environment of ${envOwner}`,
-            {
-              details: { file, key, variable: name, environment: envOwner },
-              hint: `set ${name} in the environment of ${envOwner}`,
-            },
-          );
-        }
-        if (found !== "") secrets.add(found);
-        return found;
-      });
-    }
-    if (Array.isArray(node)) return node.map((item, index) => walk(item, `${key}[${index}]`));
-    if (isPlainObject(node)) {
-      const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(node)) {
-        if (k === "__proto__") continue;
-        out[k] = walk(v, key ? `${key}.${k}` : k);
+  const substituted = mapStrings(value, (text, key) =>
+    text.replace(ENV_REFERENCE, (_, name: string) => {
+      const found = env[name];
+      if (found === undefined) {
+        throw new RelayError(
+          "CONFIG_ENV_MISSING",
+          `${file}: ${key || "(root)"} refers to {env:${name}}, but ${name} is not set in ${environment}`,
+          {
+            hint: `set ${name} in ${environment}, or change the reference`,
+            details: { file, key, variable: name, environment },
+          },
+        );
       }
-      return out;
-    }
-    return node;
-  };
-  const substituted = walk(value, "");
+      if (found !== "") secrets.add(found);
+      return found;
+    }),
+  );
   return { value: substituted, secrets: [...secrets] };
-}
-
-/** A non-null, non-array object: what JSON calls an object. */
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -18,7 +18,8 @@ export function backgroundWork(record: (input: AuditInput) => Promise<void>): Ba
   let waiting: Array<() => void> = [];
   return {
     run(work, ids) {
-      busy++;
+      // Counted only once scheduled: a throw from setImmediate (stack exhausted) must not leave a
+      // count that no callback will ever take back, or drain() and close() would never resolve.
       setImmediate(() => {
         work()
           .catch((error: unknown) => {
@@ -39,6 +40,7 @@ export function backgroundWork(record: (input: AuditInput) => Promise<void>): Ba
             for (const wake of waiters) wake();
           });
       });
+      busy++;
     },
     idle: () => (busy === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiting.push(resolve))),
     get busy() {

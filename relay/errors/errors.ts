@@ -25,7 +25,11 @@ export const ERROR_CODES = {
   },
   CONFIG_ENV_MISSING: {
     kind: "config",
-    hint: "a {env:NAME} reference names an environment variable that is not set in the OpenCode process",
+    hint: "a {env:NAME} reference names an environment variable that is not set where the configuration was loaded (OpenCode's environment for the plugin, the shell's for the CLI)",
+  },
+  CONFIG_FILE_MISSING: {
+    kind: "config",
+    hint: "a {file:PATH} reference names a file that does not exist (relative paths start at the configuration file's folder)",
   },
 
   // Titles: a malformed tagged title is an integrity error, never a guess.
@@ -145,6 +149,16 @@ export const ERROR_CODES = {
   REDELIVERY_ALREADY_DELIVERED: {
     kind: "delivery",
     hint: "the audit log shows this callback delivered; it is never sent twice",
+  },
+
+  // `dispatch`: handing a run to an opencode serve from the CLI.
+  DISPATCH_SERVER: {
+    kind: "delivery",
+    hint: "the opencode serve at --server could not be reached or refused the request: is it running, and is --server its URL (opencode serve prints it)?",
+  },
+  DISPATCH_NO_RELAY: {
+    kind: "config",
+    hint: "the server's configuration for --dir registers no opencode-callback-relay plugin, so nobody would call back: run `opencode-callback-relay install` for the config dir that serve reads, and restart it (or pass --no-relay-check if the plugin is registered under another name)",
   },
 
   // Local state: degrade to an audited error, never crash the host.

@@ -11,6 +11,8 @@ export interface CliIO {
   color: boolean;
   /** The terminal's width when stdout is one; tables fit 80 columns otherwise. */
   columns?: number;
+  /** All of standard input (`dispatch --prompt -`); absent: the process's stdin. */
+  readStdin?: () => Promise<string>;
 }
 
 /** A command: parses its own arguments (node:util parseArgs), returns the exit code. */
@@ -29,8 +31,8 @@ export function processIO(): CliIO {
 }
 
 /**
- * Whose environment `CliIO.env` is, for messages about `{env:NAME}`: the CLI runs in a shell that
- * may lack what `opencode serve` has, so "not set in the OpenCode process" would send people to
- * the wrong place.
+ * How configuration messages name the environment the CLI read `{env:…}` from: its own shell's,
+ * which is often not the one `opencode serve` runs in.
  */
-export const CLI_ENV_OWNER = "this shell (opencode-callback-relay's own; `opencode serve` needs it too)";
+export const CLI_ENVIRONMENT =
+  "this shell's environment (the CLI reads its own; `opencode serve` needs the variable in its own too)";

@@ -2,16 +2,26 @@ import packageJson from "../../package.json" with { type: "json" };
 import { RelayError } from "../../relay/index.ts";
 import { type CliCommand, type CliIO, processIO } from "./cli-io.ts";
 import { audit } from "./commands/audit.ts";
+import { dispatch } from "./commands/dispatch.ts";
 import { doctor } from "./commands/doctor.ts";
 import { install } from "./commands/install.ts";
 import { receive } from "./commands/receive.ts";
+import { title } from "./commands/title.ts";
 import { uninstall } from "./commands/uninstall.ts";
 import { didYouMean } from "./did-you-mean.ts";
 import { isProcessEntry } from "./is-process-entry.ts";
 import { isUsageError } from "./usage-error.ts";
 
 /** The commands `opencode-callback-relay <command>` dispatches to; each parses its own arguments. */
-const COMMANDS: Readonly<Record<string, CliCommand>> = { install, uninstall, doctor, audit, receive };
+const COMMANDS: Readonly<Record<string, CliCommand>> = {
+  install,
+  uninstall,
+  doctor,
+  audit,
+  receive,
+  title,
+  dispatch,
+};
 
 const USAGE = `usage: opencode-callback-relay <command> [options]
 
@@ -21,6 +31,8 @@ commands:
   doctor      check that callbacks would be delivered: registrations, configuration, gateway
   audit …     review the audit log: verify its hash chain, list runs, redeliver a callback
   receive …   run a local receiver that prints the callbacks it gets (for trying things out)
+  title …     print a correctly encoded tagged title; --explain one to see what the relay reads
+  dispatch …  start a tagged run on an opencode serve (--wait: until it ends; exit 0 if completed)
 
   opencode-callback-relay <command> --help    that command's options (also: help <command> [subcommand])
   opencode-callback-relay --version

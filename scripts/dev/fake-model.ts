@@ -24,7 +24,10 @@ export type ModelReply =
   | { kind: "write"; path: string; content?: string }
   /** An HTTP error status with an OpenAI-style error body (401 is final; 429/5xx are retried by OpenCode). */
   | { kind: "error"; status: number; message?: string }
-  /** Start streaming and then never finish (until the client goes away): for aborts. */
+  /**
+   * Start streaming and then never finish until the client goes away (for aborts) or the test
+   * calls `release()` (a turn kept running exactly as long as a test needs).
+   */
   | { kind: "hang"; chunks?: number };
 
 /** One request as the fake model saw it. */
@@ -48,6 +51,8 @@ export interface FakeModel {
   requests: ModelRequest[];
   /** Override the answers (directives are ignored while set); `undefined` restores directives. */
   respondWith(responder: ModelResponder | undefined): void;
+  /** Finish every `hang` stream sent so far as a normal answer (`stop`); returns how many. */
+  release(): number;
   close(): Promise<void>;
 }
 
@@ -109,6 +114,8 @@ export async function startFakeModel(options: { port?: number } = {}): Promise<F
   const requests: ModelRequest[] = [];
   let override: ModelResponder | undefined;
   const open = new Set<ServerResponse>();
+  /** Ends of the `hang` streams that have sent their chunks and wait for release(). */
+  const hanging = new Set<() => void>();
 
   const server: Server = createServer((req, res) => {
     readBody(req).then(
@@ -133,7 +140,7 @@ export async function startFakeModel(options: { port?: number } = {}): Promise<F
       DEFAULT_REPLY;
     open.add(res);
     res.on("close", () => open.delete(res));
-    answer(reply, body.stream === true, res, index);
+    answer(reply, body.stream === true, res, index, hanging);
   }
 
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
@@ -144,6 +151,12 @@ export async function startFakeModel(options: { port?: number } = {}): Promise<F
     requests,
     respondWith(responder) {
       override = responder;
+    },
+    release() {
+      const ends = [...hanging];
+      hanging.clear();
+      for (const end of ends) end();
+      return ends.length;
     },
     close() {
       for (const res of open) res.destroy();
@@ -190,7 +203,13 @@ function contentText(content: unknown): string {
 
 const USAGE = { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 };
 
-function answer(reply: ModelReply, stream: boolean, res: ServerResponse, index: number): void {
+function answer(
+  reply: ModelReply,
+  stream: boolean,
+  res: ServerResponse,
+  index: number,
+  hanging: Set<() => void>,
+): void {
   if (reply.kind === "error") {
     res.writeHead(reply.status, { "content-type": "application/json" });
     res.end(
@@ -273,8 +292,19 @@ function answer(reply: ModelReply, stream: boolean, res: ServerResponse, index: 
   const text = reply.kind === "text" ? (reply.text ?? "Done.") : "Working";
   send({ role: "assistant", content: "" });
   let sent = 0;
+  // A `hang` stream finishes only once released (from the start, so a release during its first
+  // chunks is not lost); a client that aborts or goes away takes it off the list.
+  let released = reply.kind !== "hang";
+  if (!released) {
+    const release = () => {
+      released = true;
+      if (sent >= chunks) next();
+    };
+    hanging.add(release);
+    res.on("close", () => hanging.delete(release));
+  }
   const next = () => {
-    if (res.destroyed) return;
+    if (res.destroyed || res.writableEnded) return;
     if (sent < chunks) {
       // One chunk is the whole text; more chunks repeat a numbered piece of it.
       send({ content: chunks === 1 ? text : `${text} ${sent + 1}. ` });
@@ -283,8 +313,7 @@ function answer(reply: ModelReply, stream: boolean, res: ServerResponse, index: 
       else setImmediate(next);
       return;
     }
-    if (reply.kind === "hang") return; // never finishes: the client aborts or goes away
-    end("stop");
+    if (released) end("stop");
   };
   next();
 }

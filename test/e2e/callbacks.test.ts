@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RoutingFields } from "../../relay/callback/callback.ts";
+import { waitFor } from "../../scripts/dev/wait-for.ts";
 import { readAuditRecords } from "../helpers/read-audit-records.ts";
 import type { ReceivedRequest } from "../helpers/recording-receiver.ts";
-import { E2E_TOKEN, type E2EWorld, forSession, settleTime, startWorld } from "./e2e-context.ts";
+import { E2E_TOKEN, type E2EWorld, forSession, startWorld } from "./e2e-context.ts";
 
 /**
  * The plugin bundle inside a real `opencode serve`, driven over HTTP, calling back to a real
@@ -47,18 +48,35 @@ const callbacksTo = (sessionKey: string) =>
   world.receiver.requests.filter((request) => bodyOf(request)?.sessionKey === sessionKey);
 
 /** Wait until `count` callbacks for `sessionKey` arrived. */
-async function waitForCallbacks(
-  sessionKey: string,
-  count: number,
-  timeoutMs = 10_000,
-): Promise<ReceivedRequest[]> {
-  const deadline = Date.now() + timeoutMs;
-  while (callbacksTo(sessionKey).length < count) {
-    if (Date.now() > deadline)
-      throw new Error(`${callbacksTo(sessionKey).length} of ${count} callbacks to ${sessionKey}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  return callbacksTo(sessionKey);
+const waitForCallbacks = (sessionKey: string, count: number): Promise<ReceivedRequest[]> =>
+  waitFor(
+    `${count} callback(s) to ${sessionKey}`,
+    () => (callbacksTo(sessionKey).length >= count ? callbacksTo(sessionKey) : undefined),
+    30_000,
+  );
+
+/** Wait until the model got the request carrying `marker` (asked after `asked` earlier requests). */
+const waitForModelRequest = (asked: number, marker: string) =>
+  waitFor("the model to get the request", () =>
+    world.model.requests.slice(asked).some((r) => r.lastUserText.includes(marker)) ? true : undefined,
+  );
+
+let barriers = 0;
+/**
+ * Resolves once the plugin's hook has handled every event published so far and the relay has
+ * nothing left to send: a later tagged run is delivered (OpenCode hands the plugin events in order,
+ * so the earlier sessions' events were handled first) and the outbox is empty (every callback is
+ * on disk before its first attempt). The point where an absence can be asserted without a sleep.
+ */
+async function everythingBeforeHandled(): Promise<void> {
+  barriers += 1;
+  const sessionKey = `agent:main:e2e-barrier-${barriers}`;
+  const session = await world.server.createSession(
+    title("Barrier", { runId: `run-barrier-${barriers}`, callbackSession: sessionKey }),
+  );
+  await world.server.prompt(session.id, "barrier");
+  await world.waitForAudit((r) => r.sessionId === session.id && r.phase === "delivered");
+  await world.outboxSettled();
 }
 
 const title = (text: string, tags: Record<string, string>) =>
@@ -124,7 +142,7 @@ describe("a tagged run calls back once, to the caller session its title names", 
     await waitForCallbacks(sessionKey, 1);
     await world.server.prompt(session.id, "second");
     await world.waitForAudit((r) => r.sessionId === session.id && r.phase === "deduped");
-    await settleTime(500);
+    await everythingBeforeHandled();
     expect(callbacksTo(sessionKey)).toHaveLength(1);
     expect(forSession(world.audit(), session.id).filter((r) => r.phase === "accepted")).toHaveLength(1);
   });
@@ -159,7 +177,7 @@ describe("outcomes", () => {
     expect(bodyOf(request!).message).toContain("APIError");
     const accepted = await world.waitForAudit((r) => r.sessionId === session.id && r.phase === "accepted");
     expect(accepted[0]?.outcome).toBe("failed");
-    await settleTime(500);
+    await everythingBeforeHandled();
     expect(callbacksTo(sessionKey)).toHaveLength(1); // two idles, one callback
   });
 
@@ -170,16 +188,12 @@ describe("outcomes", () => {
     );
     const asked = world.model.requests.length;
     await world.server.promptAsync(session.id, "[[fake:hang]]");
-    const deadline = Date.now() + 10_000;
-    while (!world.model.requests.slice(asked).some((r) => r.lastUserText.includes("[[fake:hang]]"))) {
-      if (Date.now() > deadline) throw new Error("the model never got the request");
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    await waitForModelRequest(asked, "[[fake:hang]]");
     await world.server.abort(session.id);
     const [request] = await waitForCallbacks(sessionKey, 1);
     expect(routingOf(request!).outcome).toBe("aborted");
     expect(bodyOf(request!).message).toContain("MessageAbortedError");
-    await settleTime(500);
+    await everythingBeforeHandled();
     expect(callbacksTo(sessionKey)).toHaveLength(1);
   });
 
@@ -196,7 +210,7 @@ describe("outcomes", () => {
       `/session/${session.id}/children`,
     );
     expect(children).toHaveLength(1);
-    await settleTime(500);
+    await everythingBeforeHandled();
     expect(forSession(world.audit(), children[0]!.id)).toEqual([]);
     expect(callbacksTo(sessionKey)).toHaveLength(1);
   });
@@ -207,9 +221,10 @@ describe("sessions that must not call back", () => {
     const before = world.receiver.requests.length;
     const session = await world.server.createSession("Just a human session taskId=T-9");
     await world.server.prompt(session.id, "hello");
-    await settleTime(1_000);
+    await everythingBeforeHandled();
     expect(forSession(world.audit(), session.id)).toEqual([]);
-    expect(world.receiver.requests.length).toBe(before);
+    // Only the barrier's own callback arrived.
+    expect(world.receiver.requests.length).toBe(before + 1);
   });
 
   it("refuses a runId without callbackSession: integrity_error, nothing sent", async () => {
@@ -220,8 +235,9 @@ describe("sessions that must not call back", () => {
       (r) => r.sessionId === session.id && r.phase === "integrity_error",
     );
     expect(record?.code).toBe("INTEGRITY_MISSING_CALLBACK_SESSION");
-    await settleTime(300);
-    expect(world.receiver.requests.length).toBe(before);
+    await everythingBeforeHandled();
+    // Only the barrier's own callback arrived.
+    expect(world.receiver.requests.length).toBe(before + 1);
   });
 
   it("refuses a repoRoot naming another project: INTEGRITY_REPO_ROOT_MISMATCH, nothing sent", async () => {
@@ -238,7 +254,7 @@ describe("sessions that must not call back", () => {
       (r) => r.sessionId === session.id && r.phase === "integrity_error",
     );
     expect(record?.code).toBe("INTEGRITY_REPO_ROOT_MISMATCH");
-    await settleTime(300);
+    await everythingBeforeHandled();
     expect(callbacksTo(sessionKey)).toEqual([]);
   });
 
@@ -247,16 +263,20 @@ describe("sessions that must not call back", () => {
     const session = await world.server.createSession(
       title("Pinned", { runId: "run-pin", callbackSession: sessionKey }),
     );
-    await world.server.promptAsync(session.id, "[[fake:text chunks=10 delay=100]]");
-    await settleTime(300);
+    // The turn runs until the title has been edited: the model holds its answer until released.
+    const asked = world.model.requests.length;
+    await world.server.promptAsync(session.id, "[[fake:hang]]");
+    await waitForModelRequest(asked, "[[fake:hang]]");
     await world.server.patchTitle(
       session.id,
       title("Pinned", { runId: "run-pin", callbackSession: "agent:main:evil" }),
     );
+    expect(world.model.release()).toBe(1);
     const [record] = await world.waitForAudit(
       (r) => r.sessionId === session.id && r.phase === "integrity_error",
     );
     expect(record?.code).toBe("INTEGRITY_TAGS_CHANGED");
+    await everythingBeforeHandled();
     expect(callbacksTo(sessionKey)).toEqual([]);
     expect(callbacksTo("agent:main:evil")).toEqual([]);
   });

@@ -5,9 +5,10 @@ import { type FakeModel, startFakeModel } from "../../scripts/dev/fake-model.ts"
 import { type OpencodeServer, startOpencodeServer } from "../../scripts/dev/opencode-server.ts";
 import { waitFor } from "../../scripts/dev/wait-for.ts";
 import { sinkAudit } from "../helpers/audit-sink.ts";
+import { pendingOutboxFiles } from "../helpers/pending-outbox-files.ts";
 import { readAuditRecords } from "../helpers/read-audit-records.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";
-import { buildBundle, E2E_TOKEN, relayConfigFor, settleTime } from "./e2e-context.ts";
+import { E2E_TOKEN, relayConfigFor } from "./e2e-context.ts";
 
 /**
  * `opencode serve` is killed with SIGKILL after its runs went idle and their callbacks left the
@@ -35,7 +36,6 @@ const auditOf = (server: OpencodeServer): AuditRecord[] =>
   readAuditRecords(join(server.dataHome, "opencode-callback-relay", "audit.jsonl"));
 
 beforeAll(async () => {
-  buildBundle();
   model = await startFakeModel();
   receiver = await startRecordingReceiver((request) => {
     // Held far past the test: the sender's socket dies with its process, never answered.
@@ -77,8 +77,8 @@ it("delivers callbacks whose attempt was in flight at a SIGKILL exactly once aft
       first.createSession(`In flight ${i} runId=run-in-flight-${i} callbackSession=${CALLER}`),
     ),
   );
-  await Promise.all(sessions.map((s) => first.prompt(s.id, "hello")));
-  const held = await receiver.waitFor(RUNS);
+  for (const session of sessions) await first.promptAsync(session.id, "hello");
+  const held = await receiver.waitFor(RUNS, 30_000);
   const heldKeys = new Set(held.map((r) => String(r.headers["idempotency-key"])));
   expect(heldKeys.size).toBe(RUNS);
   // Accepted (on disk in the outbox), sent, and no attempt has an outcome yet.
@@ -108,7 +108,10 @@ it("delivers callbacks whose attempt was in flight at a SIGKILL exactly once aft
       ? true
       : undefined,
   );
-  await settleTime(1_500); // past the retry delays: a second delivery would show up
+  // Nothing left to send in the shared stateDir: a second delivery would have to come from there.
+  await waitFor("the outbox to hold nothing to send", () =>
+    pendingOutboxFiles(join(server.stateHome, "opencode-callback-relay")).length === 0 ? true : undefined,
+  );
 
   expect(receiver.requests).toHaveLength(2 * RUNS); // the held request, then the redelivery
   expect(new Set(receiver.requests.map((r) => String(r.headers["idempotency-key"])))).toEqual(heldKeys);

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { expect, it } from "vitest";
 
+// Built from the current sources by test/build-setup.ts before any test runs.
 const demo = fileURLToPath(new URL("../../dist/demo.js", import.meta.url));
 
 it("`npm run demo` (dist/demo.js) shows one audited callback to the caller session and exits 0", async () => {

@@ -1,44 +1,21 @@
-import { execFileSync } from "node:child_process";
-import { statSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { AuditRecord } from "../../relay/audit/audit-record.ts";
 import { type FakeModel, startFakeModel } from "../../scripts/dev/fake-model.ts";
-import {
-  DEFAULT_BUNDLE,
-  type OpencodeServer,
-  startOpencodeServer,
-} from "../../scripts/dev/opencode-server.ts";
+import { type OpencodeServer, startOpencodeServer } from "../../scripts/dev/opencode-server.ts";
+import { waitFor } from "../../scripts/dev/wait-for.ts";
 import { sinkAudit } from "../helpers/audit-sink.ts";
+import { pendingOutboxFiles } from "../helpers/pending-outbox-files.ts";
 import { readAuditRecords } from "../helpers/read-audit-records.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";
 
 /**
  * One end-to-end world per test file: a fake model, a recording receiver and a real
- * `opencode serve` with the built plugin bundle installed. Each case makes its own sessions.
+ * `opencode serve` with the plugin bundle installed (built from the current sources by
+ * test/build-setup.ts). Each case makes its own sessions.
  */
 
 /** The bearer token the relay reads through `{env:OCR_E2E_TOKEN}`. */
 export const E2E_TOKEN = "e2e-secret-token-0123456789";
-
-const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
-let built = false;
-
-/**
- * Build the plugin bundle with `node scripts/build.mjs`, once per test file's process. Other
- * entries of the build may fail while they are being written; only the plugin bundle matters here.
- */
-export function buildBundle(): void {
-  if (built) return;
-  const startedAt = Date.now();
-  try {
-    execFileSync(process.execPath, ["scripts/build.mjs"], { cwd: repoRoot, stdio: "pipe" });
-  } catch (error) {
-    const fresh = statSync(DEFAULT_BUNDLE, { throwIfNoEntry: false });
-    if (!fresh || fresh.mtimeMs < startedAt - 1_000) throw error;
-  }
-  built = true;
-}
 
 /** The relay configuration the suite uses: fast retries, the token from the environment. */
 export function relayConfigFor(
@@ -59,6 +36,8 @@ export interface E2EWorld {
   server: OpencodeServer;
   /** The relay's default audit path inside the server's isolated XDG_DATA_HOME. */
   auditPath: string;
+  /** The relay's default stateDir inside the server's isolated XDG_STATE_HOME. */
+  stateDir: string;
   /** Every audit record so far (every line must parse as JSON). */
   audit(): AuditRecord[];
   /** Resolves with the matching records once `count` of them exist (rejects after `timeoutMs`). */
@@ -67,13 +46,17 @@ export interface E2EWorld {
     count?: number,
     timeoutMs?: number,
   ): Promise<AuditRecord[]>;
+  /**
+   * Resolves once the relay's outbox holds nothing to send (see pendingOutboxFiles): from then on
+   * a callback that has not arrived never will, so absences can be asserted.
+   */
+  outboxSettled(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function startWorld(
   options: { relayConfig?: (receiverUrl: string) => string | object | null } = {},
 ): Promise<E2EWorld> {
-  buildBundle();
   const model = await startFakeModel();
   const receiver = await startRecordingReceiver();
   let server: OpencodeServer;
@@ -88,25 +71,40 @@ export async function startWorld(
     throw error;
   }
   const auditPath = join(server.dataHome, "opencode-callback-relay", "audit.jsonl");
+  const stateDir = join(server.stateHome, "opencode-callback-relay");
   const audit = (): AuditRecord[] => readAuditRecords(auditPath);
+  /** The wait's failure says what the log and the server said. */
+  const explain = (error: unknown) =>
+    new Error(
+      `${String(error)}\n--- audit ---\n${JSON.stringify(audit(), null, 1).slice(0, 4_000)}\n--- server output ---\n${server.output().slice(-4_000)}`,
+    );
   return {
     model,
     receiver,
     server,
     auditPath,
+    stateDir,
     audit,
-    async waitForAudit(match, count = 1, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const found = audit().filter(match);
-        if (found.length >= count) return found;
-        if (Date.now() > deadline) {
-          throw new Error(
-            `audit has ${found.length} of ${count} matching records after ${timeoutMs} ms:\n${JSON.stringify(audit(), null, 1).slice(0, 4_000)}\n--- server output ---\n${server.output().slice(-4_000)}`,
-          );
-        }
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+    async waitForAudit(match, count = 1, timeoutMs = 30_000) {
+      return waitFor(
+        `${count} matching audit record(s)`,
+        () => {
+          const found = audit().filter(match);
+          return found.length >= count ? found : undefined;
+        },
+        timeoutMs,
+      ).catch((error: unknown) => {
+        throw explain(error);
+      });
+    },
+    async outboxSettled(timeoutMs = 30_000) {
+      await waitFor(
+        "the outbox to hold nothing to send",
+        () => (pendingOutboxFiles(stateDir).length === 0 ? true : undefined),
+        timeoutMs,
+      ).catch((error: unknown) => {
+        throw explain(error);
+      });
     },
     async close() {
       try {
@@ -123,9 +121,4 @@ export async function startWorld(
 /** Records of one session, in order. */
 export function forSession(records: AuditRecord[], sessionId: string): AuditRecord[] {
   return records.filter((r) => r.sessionId === sessionId);
-}
-
-/** Wait a fixed time: only to show that something does NOT happen (kept short). */
-export function settleTime(ms = 1_500): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

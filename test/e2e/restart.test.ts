@@ -7,7 +7,7 @@ import { waitFor } from "../../scripts/dev/wait-for.ts";
 import { sinkAudit } from "../helpers/audit-sink.ts";
 import { readAuditRecords } from "../helpers/read-audit-records.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";
-import { buildBundle, E2E_TOKEN, relayConfigFor } from "./e2e-context.ts";
+import { E2E_TOKEN, relayConfigFor } from "./e2e-context.ts";
 
 /**
  * `opencode serve` is killed with SIGKILL while one callback waits in the outbox for a retry and
@@ -31,7 +31,6 @@ const auditOf = (server: OpencodeServer): AuditRecord[] =>
 const sessionKeyOf = (json: unknown) => (json as { sessionKey?: string } | undefined)?.sessionKey;
 
 beforeAll(async () => {
-  buildBundle();
   model = await startFakeModel();
   // Until the crash the caller session is busy (503, retry in 3 s); afterwards every call succeeds.
   receiver = await startRecordingReceiver((request) =>
@@ -112,8 +111,11 @@ it("delivers the pending callback once after a crash, and reports the cut-off tu
   const message = (interrupted?.json as { message?: string } | undefined)?.message ?? "";
   const routing = /```json\n([\s\S]*?)\n```/.exec(message)?.[1];
   expect(JSON.parse(routing ?? "{}")).toMatchObject({ outcome: "interrupted", opencodeSessionId: cutOff.id });
-  const accepted = auditOf(server).find((r) => r.sessionId === cutOff.id && r.phase === "accepted");
-  expect(accepted?.outcome).toBe("interrupted");
+  // Audit appends are not awaited before the attempt: the record may land after the callback.
+  const accepted = await waitFor("the interrupted run's accepted record", () =>
+    auditOf(server).find((r) => r.sessionId === cutOff.id && r.phase === "accepted"),
+  );
+  expect(accepted.outcome).toBe("interrupted");
 
   await server.prompt(later.id, "hello");
   await waitFor("the callback of a session created before the restart", () =>

@@ -1,222 +1,204 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import type { AuditRecord } from "../../relay/audit/audit-record.ts";
 import { verifyAudit } from "../../relay/audit/verify-audit.ts";
-import { type FakeModel, startFakeModel } from "../../scripts/dev/fake-model.ts";
-import { type OpencodeServer, startOpencodeServer } from "../../scripts/dev/opencode-server.ts";
+import type { OpencodeServer, SessionInfo } from "../../scripts/dev/opencode-server.ts";
 import { waitFor } from "../../scripts/dev/wait-for.ts";
-import { sinkAudit } from "../helpers/audit-sink.ts";
-import { readAuditRecords } from "../helpers/read-audit-records.ts";
-import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";
-import { buildBundle, E2E_TOKEN, relayConfigFor, settleTime } from "./e2e-context.ts";
+import { count, type SharedDataWorld, startSharedDataWorld } from "./shared-data-world.ts";
 
 /**
  * Several `opencode serve` processes on one project, one OpenCode data dir and one relay state dir
- * (DESIGN.md "Terminal runs and dedupe": at most one callback per run across "two processes
- * sharing one state directory"). Sharing OpenCode's storage is what makes two plugins react to the
- * same run: each one, at start-up, resumes the shared outbox and scans the shared sessions for
- * turns cut off by a crash. So the processes here start on the same root (harness `root`), and the
- * relay's stateDir and audit path are named explicitly, outside every root, for all of them.
+ * (see shared-data-world.ts): each run calls back exactly once, whichever process sees it end.
+ * Prompts go through `prompt_async` and every wait is on a condition (an audit record, a 2xx, an
+ * empty outbox) with room for a loaded machine; counts are taken once the shared outbox holds
+ * nothing to send, so a second callback that has not come by then cannot come at all.
  */
 
 const CALLER = "agent:main:e2e-two-servers";
 /** Runs left pending in the outbox by the crashed server; enough that two recoveries overlap. */
 const PENDING_RUNS = 30;
+/** Time allowed for conditions that depend on many turns or on server start-ups, ms. */
+const SLOW_MS = 90_000;
 
-let model: FakeModel;
-let receiver: RecordingReceiver;
-let shared: string;
-let auditPath: string;
-let first: OpencodeServer;
-const later: OpencodeServer[] = [];
-/** Until the crash the caller session is busy (503); afterwards every request is answered 200. */
-let receiverUp = false;
-/** 2xx answers per idempotency key: "delivered" as the receiver saw it. */
-const delivered = new Map<string, number>();
-
-/** Every record of the shared audit log (each line must parse as JSON). */
-const audit = (): AuditRecord[] => readAuditRecords(auditPath);
-const ofSession = (id: string) => audit().filter((r) => r.sessionId === id);
-const count = (records: AuditRecord[], phase: AuditRecord["phase"]) =>
-  records.filter((r) => r.phase === phase).length;
-
-/** A server on the first server's root (same HOME, XDG dirs, project, plugin and relay config). */
-async function startOnSharedRoot(): Promise<OpencodeServer> {
-  // bundlePath null: keep the installed bundle rather than rewrite it under a running server.
-  const server = await startOpencodeServer({
-    modelBaseURL: model.baseURL,
-    root: first.root,
-    bundlePath: null,
-    env: { OCR_E2E_TOKEN: E2E_TOKEN },
-  });
-  later.push(server);
-  return server;
+/** Sessions created one after another: no burst of requests against one server. */
+async function createSessions(server: OpencodeServer, titles: string[]): Promise<SessionInfo[]> {
+  const sessions: SessionInfo[] = [];
+  for (const title of titles) sessions.push(await server.createSession(title));
+  return sessions;
 }
 
-beforeAll(async () => {
-  buildBundle();
-  shared = await mkdtemp(join(tmpdir(), "ocr-two-servers-"));
-  auditPath = join(shared, "audit.jsonl");
-  model = await startFakeModel();
-  receiver = await startRecordingReceiver((request) => {
-    if (!receiverUp) return { status: 503, headers: { "retry-after": "1" }, body: "busy" };
-    const key = String(request.headers["idempotency-key"]);
-    delivered.set(key, (delivered.get(key) ?? 0) + 1);
-    return { status: 200, body: "{}" };
-  });
-  first = await startOpencodeServer({
-    modelBaseURL: model.baseURL,
-    relayConfig: relayConfigFor(receiver.url, {
-      stateDir: join(shared, "state"),
-      audit: { path: auditPath },
-      delivery: {
-        timeoutMs: 2_000,
-        maxAttempts: 100,
-        initialDelayMs: 300,
-        maxDelayMs: 1_000,
-        maxAgeMs: 120_000,
-      },
-    }),
-    env: { OCR_E2E_TOKEN: E2E_TOKEN },
-  });
-});
+/** Start a turn the model holds open (`[[fake:hang]]`) and resolve once the model streams it. */
+async function startHeldTurn(w: SharedDataWorld, server: OpencodeServer, sessionId: string): Promise<void> {
+  const asked = w.model.requests.length;
+  await server.promptAsync(sessionId, "[[fake:hang]]");
+  await waitFor("the model to be streaming", () =>
+    w.model.requests.slice(asked).some((r) => r.lastUserText.includes("[[fake:hang]]")) ? true : undefined,
+  );
+}
 
-afterAll(async () => {
-  try {
-    // Three servers wrote one log: into the suite-wide audit check.
-    if (auditPath) await sinkAudit(auditPath, { E2E_TOKEN });
-  } finally {
-    for (const server of later.splice(0)) await server.stop();
-    await first?.stop(); // owns the shared root: removes it
-    await Promise.all([model?.close(), receiver?.close()]);
-    if (shared) await rm(shared, { recursive: true, force: true });
-  }
-});
+/** Resolves once every session has a record in `phase`. */
+const everyHas = (w: SharedDataWorld, sessions: SessionInfo[], phase: AuditRecord["phase"]) =>
+  waitFor(
+    `a ${phase} record for each of ${sessions.length} runs`,
+    () => {
+      const records = w.audit();
+      return sessions.every((s) => records.some((r) => r.sessionId === s.id && r.phase === phase))
+        ? true
+        : undefined;
+    },
+    SLOW_MS,
+  );
+
+const keyOf = (w: SharedDataWorld, sessionId: string) =>
+  w.ofSession(sessionId).find((r) => r.phase === "accepted")?.idempotencyKey;
 
 it("two servers recovering one crashed server's outbox at once deliver each run exactly once", async () => {
-  const sessions = await Promise.all(
-    Array.from({ length: PENDING_RUNS }, (_, i) =>
-      first.createSession(`Pending ${i} runId=run-two-${i} callbackSession=${CALLER}`),
+  const w = await startSharedDataWorld({ receiverUp: false });
+  onTestFinished(() => w.close());
+  const sessions = await createSessions(
+    w.first,
+    Array.from(
+      { length: PENDING_RUNS },
+      (_, i) => `Pending ${i} runId=run-two-${i} callbackSession=${CALLER}`,
     ),
   );
-  await Promise.all(sessions.map((s) => first.prompt(s.id, "hello")));
-  await waitFor("every run to wait for a retry", () => {
-    const records = audit();
-    return sessions.every((s) => records.some((r) => r.sessionId === s.id && r.phase === "retry_scheduled"))
-      ? true
-      : undefined;
-  });
+  for (const session of sessions) await w.first.promptAsync(session.id, "hello");
+  await everyHas(w, sessions, "retry_scheduled");
   // A turn cut off by the crash: both new servers' start-up scans will find it.
-  const cutOff = await first.createSession(`Cut off runId=run-two-cut callbackSession=${CALLER}`);
-  const asked = model.requests.length;
-  await first.promptAsync(cutOff.id, "[[fake:hang]]");
-  await waitFor("the model to be streaming", () =>
-    model.requests.slice(asked).some((r) => r.lastUserText.includes("[[fake:hang]]")) ? true : undefined,
-  );
+  const [cutOff] = await createSessions(w.first, [`Cut off runId=run-two-cut callbackSession=${CALLER}`]);
+  await startHeldTurn(w, w.first, cutOff!.id);
 
-  await first.kill9();
-  receiverUp = true;
-  const b = await startOnSharedRoot();
-  const c = await startOnSharedRoot();
+  await w.first.kill9();
+  w.receiverUp = true;
+  const b = await w.startOnSharedRoot();
+  const c = await w.startOnSharedRoot();
   // Each plugin starts with its directory's first request: start both at the same moment.
   await Promise.all([b.request("GET", "/session"), c.request("GET", "/session")]);
 
-  const runs = [...sessions, cutOff];
-  const keyOf = (sessionId: string) =>
-    audit().find((r) => r.sessionId === sessionId && r.phase === "accepted")?.idempotencyKey;
-  await waitFor(
-    "a 2xx for every run",
-    () => (runs.every((s) => delivered.has(keyOf(s.id) ?? "")) ? true : undefined),
-    20_000,
+  const runs = [...sessions, cutOff!];
+  await everyHas(w, runs, "delivered");
+  await w.outboxSettled();
+  // The server that lost the claim on the cut-off run says so.
+  await waitFor("the other server to dedupe the cut-off run", () =>
+    count(w.ofSession(cutOff!.id), "deduped") > 0 ? true : undefined,
   );
-  await settleTime(2_500); // longer than the retry delays: a second delivery would show up
 
-  const tally = (phase: AuditRecord["phase"]) => sessions.map((s) => count(ofSession(s.id), phase)).join("");
+  const tally = (phase: AuditRecord["phase"]) =>
+    sessions.map((s) => count(w.ofSession(s.id), phase)).join("");
   console.log(
     `two recoveries of ${PENDING_RUNS} pending runs: recovered per run ${tally("recovered")}, ` +
-      `delivered per run ${tally("delivered")}, 2xx per run ${sessions.map((s) => delivered.get(String(keyOf(s.id))) ?? 0).join("")}`,
+      `delivered per run ${tally("delivered")}, 2xx per run ${sessions.map((s) => w.delivered.get(String(keyOf(w, s.id))) ?? 0).join("")}`,
   );
   for (const session of sessions) {
-    const records = ofSession(session.id);
+    const records = w.ofSession(session.id);
     expect(count(records, "accepted"), session.id).toBe(1);
     expect(count(records, "recovered"), session.id).toBe(1);
     expect(count(records, "delivered"), session.id).toBe(1);
-    expect(delivered.get(String(keyOf(session.id))), session.id).toBe(1);
+    expect(w.delivered.get(String(keyOf(w, session.id))), session.id).toBe(1);
   }
   // Both servers found the cut-off turn; one claimed it, the other was deduped.
-  const cut = ofSession(cutOff.id);
+  const cut = w.ofSession(cutOff!.id);
   expect(cut.filter((r) => r.phase === "accepted").map((r) => r.outcome)).toEqual(["interrupted"]);
   expect(count(cut, "deduped")).toBe(1);
   expect(count(cut, "delivered")).toBe(1);
-  expect(delivered.get(String(keyOf(cutOff.id)))).toBe(1);
+  expect(w.delivered.get(String(keyOf(w, cutOff!.id)))).toBe(1);
 
   // Every request carried the key of one of these runs: no run got a second key.
-  const keys = new Set(runs.map((s) => keyOf(s.id)));
-  expect(new Set(receiver.requests.map((r) => r.headers["idempotency-key"]))).toEqual(keys);
+  const keys = new Set(runs.map((s) => keyOf(w, s.id)));
+  expect(new Set(w.receiver.requests.map((r) => r.headers["idempotency-key"]))).toEqual(keys);
   // Three writers (one killed mid-way) on one audit log: the chain still verifies.
-  expect(await verifyAudit(auditPath)).toMatchObject({ ok: true });
+  expect(await verifyAudit(w.auditPath)).toMatchObject({ ok: true });
 });
 
 it("a run prompted again in the other server, and runs on both at once, call back once each", async () => {
-  const [b, c] = later;
-  if (!b || !c) throw new Error("the first case starts the servers");
+  const w = await startSharedDataWorld({ receiverUp: true });
+  onTestFinished(() => w.close());
+  const a = w.first;
+  const b = await w.startOnSharedRoot();
+  // Each plugin starts with its directory's first request: both run before any turn begins.
+  await Promise.all([a.request("GET", "/session"), b.request("GET", "/session")]);
   // The same session (same runId) goes idle in one process, then in the other.
-  const both = await b.createSession(`Both runId=run-two-both callbackSession=${CALLER}`);
-  await b.prompt(both.id, "hello");
-  await waitFor("its callback", () => ofSession(both.id).find((r) => r.phase === "delivered"));
-  await c.prompt(both.id, "again");
-  await waitFor("the other server to dedupe it", () => ofSession(both.id).find((r) => r.phase === "deduped"));
+  const [both] = await createSessions(b, [`Both runId=run-two-both callbackSession=${CALLER}`]);
+  await b.promptAsync(both!.id, "hello");
+  await everyHas(w, [both!], "delivered");
+  await a.promptAsync(both!.id, "again");
+  await everyHas(w, [both!], "deduped");
 
-  const onB = await Promise.all(
-    [0, 1, 2].map((i) => b.createSession(`B ${i} runId=run-b-${i} callbackSession=${CALLER}`)),
+  const onA = await createSessions(
+    a,
+    [0, 1, 2].map((i) => `A ${i} runId=run-a-${i} callbackSession=${CALLER}`),
   );
-  const onC = await Promise.all(
-    [0, 1, 2].map((i) => c.createSession(`C ${i} runId=run-c-${i} callbackSession=${CALLER}`)),
+  const onB = await createSessions(
+    b,
+    [0, 1, 2].map((i) => `B ${i} runId=run-b-${i} callbackSession=${CALLER}`),
   );
-  await Promise.all([...onB.map((s) => b.prompt(s.id, "hi")), ...onC.map((s) => c.prompt(s.id, "hi"))]);
-  const parallel = [...onB, ...onC];
-  await waitFor("a callback for every run", () =>
-    parallel.every((s) => ofSession(s.id).some((r) => r.phase === "delivered")) ? true : undefined,
-  );
-  await settleTime(1_000);
+  for (const session of onA) await a.promptAsync(session.id, "hi");
+  for (const session of onB) await b.promptAsync(session.id, "hi");
+  const parallel = [...onA, ...onB];
+  await everyHas(w, parallel, "delivered");
+  await w.outboxSettled();
 
-  for (const session of [both, ...parallel]) {
-    const records = ofSession(session.id);
+  for (const session of [both!, ...parallel]) {
+    const records = w.ofSession(session.id);
     expect(count(records, "accepted"), session.id).toBe(1);
     expect(count(records, "delivered"), session.id).toBe(1);
-    const key = records.find((r) => r.phase === "accepted")?.idempotencyKey;
-    expect(delivered.get(String(key)), session.id).toBe(1);
+    expect(w.delivered.get(String(keyOf(w, session.id))), session.id).toBe(1);
   }
-  expect(count(ofSession(both.id), "deduped")).toBe(1);
-  expect(await verifyAudit(auditPath)).toMatchObject({ ok: true });
+  expect(count(w.ofSession(both!.id), "deduped")).toBe(1);
+  expect(await verifyAudit(w.auditPath)).toMatchObject({ ok: true });
 });
 
-it("a turn still running in one server when another starts on the same data calls back once", async () => {
-  const [b] = later;
-  if (!b) throw new Error("the first case starts the servers");
-  const d = await startOnSharedRoot(); // listening; its plugin starts with its first request
-  const live = await b.createSession(`Live runId=run-two-live callbackSession=${CALLER}`);
-  const asked = model.requests.length;
-  const turn = b.prompt(live.id, "[[fake:text chunks=30 delay=100]]"); // ~3 s of streaming
-  await waitFor("the model to be streaming", () =>
-    model.requests.slice(asked).some((r) => r.lastUserText.includes("chunks=30")) ? true : undefined,
-  );
-  // The new plugin's start-up scan reads the shared sessions while the turn streams in the other process.
-  await d.request("GET", "/session");
-  await turn;
-  await waitFor("the callback", () => (count(ofSession(live.id), "delivered") > 0 ? true : undefined));
-  await settleTime(1_500);
+describe("a turn still running in one server when another starts on the same data", () => {
+  // One scenario, run once here; every case below asserts on its result.
+  let w: SharedDataWorld;
+  let live: SessionInfo;
 
-  const records = ofSession(live.id);
-  // Which process claims the run first decides the outcome it reports (see the report to the lead).
-  console.log(
-    `live turn, second server started: ${records.map((r) => r.phase + (r.outcome ? `(${r.outcome})` : "")).join(" → ")}`,
-  );
-  expect(count(records, "accepted")).toBe(1);
-  expect(count(records, "deduped")).toBeLessThanOrEqual(1);
-  expect(count(records, "delivered")).toBe(1);
-  const key = records.find((r) => r.phase === "accepted")?.idempotencyKey;
-  expect(delivered.get(String(key))).toBe(1);
+  beforeAll(async () => {
+    w = await startSharedDataWorld({ receiverUp: true });
+    // A turn cut off by a crash, for a marker: a new server's start-up scan reports it (or finds it
+    // claimed), so its record shows that scan has read every session, the live one included.
+    const [marker] = await createSessions(w.first, [`Marker runId=run-two-marker callbackSession=${CALLER}`]);
+    await startHeldTurn(w, w.first, marker!.id);
+    await w.first.kill9();
+    const b = await w.startOnSharedRoot();
+    await b.request("GET", "/session"); // its plugin starts: the scan claims the marker run
+    await everyHas(w, [marker!], "accepted");
+
+    live = await b.createSession(`Live runId=run-two-live callbackSession=${CALLER}`);
+    await startHeldTurn(w, b, live.id);
+    const d = await w.startOnSharedRoot();
+    // The new plugin's start-up scan reads the shared sessions while the turn runs in b.
+    await d.request("GET", "/session");
+    await everyHas(w, [marker!], "deduped");
+    // Only now does the turn end (the model answers), in b.
+    w.model.release();
+    await everyHas(w, [live], "delivered");
+    await w.outboxSettled();
+  });
+
+  afterAll(async () => {
+    await w?.close();
+  });
+
+  it("calls back once", () => {
+    const records = w.ofSession(live.id);
+    console.log(
+      `live turn, second server started: ${records.map((r) => r.phase + (r.outcome ? `(${r.outcome})` : "")).join(" → ")}`,
+    );
+    expect(count(records, "accepted")).toBe(1);
+    expect(count(records, "deduped")).toBeLessThanOrEqual(1);
+    expect(count(records, "delivered")).toBe(1);
+    expect(w.delivered.get(String(keyOf(w, live.id)))).toBe(1);
+  });
+
+  // issue 9: a second process reports a live turn as interrupted
+  it.fails("reports the outcome the turn had (completed), not interrupted", () => {
+    const accepted = w.ofSession(live.id).filter((r) => r.phase === "accepted");
+    expect(accepted.map((r) => r.outcome)).toEqual(["completed"]);
+    const [callback] = w.receiver.requests.filter(
+      (r) => r.headers["idempotency-key"] === accepted[0]?.idempotencyKey,
+    );
+    const message = (callback?.json as { message?: string } | undefined)?.message ?? "";
+    const routing = /```json\n([\s\S]*?)\n```/.exec(message)?.[1];
+    expect(JSON.parse(routing ?? "{}")).toMatchObject({ outcome: "completed", opencodeSessionId: live.id });
+  });
 });

@@ -138,8 +138,8 @@ describe("main", () => {
   });
 });
 
-// The built bin: runs after `npm run build` (npm test builds first), skipped before.
-describe.runIf(existsSync(builtCli) && existsSync(builtBundle))("dist/cli.js", () => {
+// The built bin: test/build-setup.ts builds dist/ from the current sources before any test runs.
+describe("dist/cli.js", () => {
   const run = promisify(execFile);
 
   it("runs as the process entry through a symlink, as npm's bin link does", async () => {

@@ -138,7 +138,7 @@ describe("doctor", () => {
     env.OPENCLAW_HOOKS_TOKEN = `${TOKEN}\n`;
     const { code, checks } = await run();
     expect(code).toBe(1);
-    expect(byId(checks, "target.token")).toMatchObject({ status: "fail", code: "DELIVERY_UNAUTHORIZED" });
+    expect(byId(checks, "target.token")).toMatchObject({ status: "fail", code: "CONFIG_INVALID" });
     // Not sent: it would only count toward the gateway's failed-auth lockout.
     expect(gateway.requests).toHaveLength(0);
   });

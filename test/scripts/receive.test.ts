@@ -11,6 +11,7 @@ import {
   startReceiver,
 } from "../../scripts/cli/commands/receive.ts";
 import { isUsageError } from "../../scripts/cli/usage-error.ts";
+import { waitFor } from "../../scripts/dev/wait-for.ts";
 import { sampleCallback } from "../helpers/sample-callback.ts";
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -234,14 +235,8 @@ describe("receive command", () => {
     return { cli, out, err };
   }
 
-  async function waitForListening(out: string[]): Promise<string> {
-    for (let i = 0; i < 200; i++) {
-      const line = out.join("").match(/^listening on (http:\/\/\S+)$/m);
-      if (line?.[1]) return line[1];
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    throw new Error(`never listened: ${out.join("")}`);
-  }
+  const waitForListening = (out: string[]): Promise<string> =>
+    waitFor("the receiver to print its URL", () => out.join("").match(/^listening on (http:\/\/\S+)$/m)?.[1]);
 
   it("with --json prints only JSON lines on stdout (the URL goes to stderr), and exits 0 when stopped", async () => {
     const { cli, out, err } = io();

@@ -1,5 +1,5 @@
 import { ERROR_CODES, loadConfig, openAuditLog, redeliver } from "../../../relay/index.ts";
-import { CLI_ENV_OWNER, type CliIO } from "../cli-io.ts";
+import { CLI_ENVIRONMENT, type CliIO } from "../cli-io.ts";
 
 /**
  * `audit redeliver <runId>`: resend a failed or unknown callback with its original idempotency
@@ -14,7 +14,7 @@ export async function auditRedeliver(
   const loaded = await loadConfig({
     ...(configDir === undefined ? {} : { configDir }),
     env: io.env,
-    envOwner: CLI_ENV_OWNER,
+    environment: CLI_ENVIRONMENT,
   });
   if (!loaded.ok) {
     io.stderr(

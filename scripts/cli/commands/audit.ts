@@ -1,7 +1,7 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { listRotated, loadConfig } from "../../../relay/index.ts";
-import { CLI_ENV_OWNER, type CliCommand, type CliIO } from "../cli-io.ts";
+import { CLI_ENVIRONMENT, type CliCommand, type CliIO } from "../cli-io.ts";
 import { didYouMean } from "../did-you-mean.ts";
 import { parseArgs } from "../parse-command-args.ts";
 import { DELIVERY_STATES } from "../summarize-runs.ts";
@@ -131,7 +131,7 @@ async function findAuditPath(values: { file?: string; "config-dir"?: string }, i
   const loaded = await loadConfig({
     ...(configDir === undefined ? {} : { configDir: resolve(io.cwd, configDir) }),
     env: io.env,
-    envOwner: CLI_ENV_OWNER,
+    environment: CLI_ENVIRONMENT,
   });
   if (loaded.ok) return loaded.value.auditPath;
   // A broken configuration is often why one is reading the log: carry on with the path it names.

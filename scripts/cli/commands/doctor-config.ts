@@ -10,7 +10,7 @@ import {
   resolveUserPath,
   webhookSecretKey,
 } from "../../../relay/index.ts";
-import { CLI_ENV_OWNER } from "../cli-io.ts";
+import { CLI_ENVIRONMENT } from "../cli-io.ts";
 import { readIfExists } from "../read-if-exists.ts";
 import { check, type DoctorCheck } from "./doctor-check.ts";
 
@@ -43,16 +43,23 @@ export async function checkConfig(
   const result = await loadConfig({
     configDir,
     env,
-    envOwner: CLI_ENV_OWNER,
+    environment: CLI_ENVIRONMENT,
     ...(options === undefined ? {} : { options: passOptions(options) }),
   });
   if (!result.ok) {
+    const { error } = result;
     checks.push(
-      check("config", "fail", `configuration (${result.file ?? file}): ${result.error.message}`, {
-        code: result.error.code,
-        fix: result.error.hint,
+      check("config", "fail", `configuration (${result.file ?? file}): ${error.message}`, {
+        code: error.code,
+        fix: error.hint,
       }),
     );
+    // The loader refuses a malformed token or secret itself: name the key as its own check too.
+    const key = typeof error.details.key === "string" ? error.details.key : "";
+    const secretKey = /^target\.(token|secret)/.exec(key)?.[0];
+    if (secretKey !== undefined) {
+      checks.push(check(secretKey, "fail", error.message, { code: error.code, fix: error.hint }));
+    }
     return { checks };
   }
   const { config } = result.value;

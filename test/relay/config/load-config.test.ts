@@ -232,7 +232,7 @@ describe("loadConfig", () => {
       file,
       key: "target.token",
       variable: "NOPE_TOKEN",
-      environment: "the OpenCode process",
+      environment: "the environment of the OpenCode process",
     });
     expect(result.auditPath).toBe("/tmp/logs/a.jsonl");
   });
@@ -300,5 +300,35 @@ describe("loadConfig", () => {
     expect(value.auditPath).toBe(defaultAuditPath(bare));
     expect(value.stateDir).toBe(defaultStateDir(bare));
     expect(value.stateDir).toBe(path.join(dir, "home", ".local", "state", "opencode-callback-relay"));
+  });
+
+  it("reads {file:…} references relative to the file's folder after {env:…}, and redacts what they held", async () => {
+    mkdirSync(path.join(dir, "secrets"));
+    writeFileSync(path.join(dir, "secrets", "hooks-token"), "file-token-0123\n");
+    writeConfig(
+      `{ "target": { "url": "http://x.test/hooks", "token": "{file:{env:SECRETS}/hooks-token}" } }`,
+    );
+    const value = ok(await loadConfig({ configDir: dir, env: { ...env, SECRETS: "secrets" } }));
+    expect(value.config.target.token).toBe("file-token-0123");
+    expect(value.secrets).toContain("file-token-0123");
+  });
+
+  it("reports CONFIG_FILE_MISSING for a {file:…} reference to a missing file", async () => {
+    const file = writeConfig(
+      `{ "target": { "url": "http://x.test/hooks", "token": "{file:~/no-such-token}" } }`,
+    );
+    const result = failed(await loadConfig({ configDir: dir, env }));
+    expect(result.error.code).toBe("CONFIG_FILE_MISSING");
+    expect(result.error.details).toMatchObject({
+      file,
+      key: "target.token",
+      path: path.join(dir, "home", "no-such-token"),
+    });
+  });
+
+  it("names the environment the caller says it read", async () => {
+    writeConfig(`{ "target": { "url": "http://x.test/hooks", "token": "{env:NOPE_TOKEN}" } }`);
+    const result = failed(await loadConfig({ configDir: dir, env, environment: "this shell" }));
+    expect(result.error.details).toMatchObject({ variable: "NOPE_TOKEN", environment: "this shell" });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { substituteEnv } from "../../../relay/config/substitute-env.ts";
+import { OPENCODE_ENVIRONMENT, substituteEnv } from "../../../relay/config/substitute-env.ts";
 import { RelayError } from "../../../relay/errors/errors.ts";
 
 describe("substituteEnv", () => {
@@ -31,17 +31,17 @@ describe("substituteEnv", () => {
         file: "f.jsonc",
         key: "a[0].b",
         variable: "MISSING",
-        environment: "the OpenCode process",
+        environment: OPENCODE_ENVIRONMENT,
       });
     }
   });
 
-  it("names whose environment lacks the variable, so the CLI does not send people to OpenCode's", () => {
+  it("names the environment it was given, so the CLI does not blame OpenCode's", () => {
     try {
-      substituteEnv({ t: "{env:MISSING}" }, {}, "f.jsonc", "this shell");
+      substituteEnv({ t: "{env:MISSING}" }, {}, "f", "this shell");
       expect.unreachable();
     } catch (error) {
-      expect((error as RelayError).details).toMatchObject({ environment: "this shell" });
+      expect((error as RelayError).details).toMatchObject({ variable: "MISSING", environment: "this shell" });
     }
   });
 });

@@ -1,6 +1,6 @@
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AuditLog } from "../../../relay/audit/audit-log.ts";
 import type { TerminalRun } from "../../../relay/callback/terminal-run.ts";
 import { createRelay, type Relay } from "../../../relay/core/create-relay.ts";
@@ -183,7 +183,7 @@ describe("createRelay: secrets and robustness", () => {
     expect((await fx.records()).length).toBe(3);
   });
 
-  it("never throws from submit, with an audit log that throws and a garbage run", async () => {
+  it("never throws from submit, with an audit log that throws, a garbage run, or a throw while scheduling", async () => {
     const throwing: AuditLog = {
       path: "/nonexistent",
       append() {
@@ -195,6 +195,16 @@ describe("createRelay: secrets and robustness", () => {
     expect(() => relay.submit(makeRun("r12"))).not.toThrow();
     expect(() => relay.submit(null as unknown as TerminalRun)).not.toThrow();
     expect(() => relay.submit({} as TerminalRun)).not.toThrow();
+    // submit's one synchronous step can throw too (a hook called with the stack nearly full): the
+    // throw must stay inside submit, and the relay must go on (drain and close still resolve).
+    const overflow = vi.spyOn(globalThis, "setImmediate").mockImplementation(() => {
+      throw new RangeError("Maximum call stack size exceeded");
+    });
+    try {
+      expect(() => relay.submit(makeRun("r12-lost"))).not.toThrow();
+    } finally {
+      overflow.mockRestore();
+    }
     await relay.drain();
     expect(fx.receiver.requests).toHaveLength(1);
   });

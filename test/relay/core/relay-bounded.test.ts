@@ -8,6 +8,7 @@ import { readAudit } from "../../../relay/audit/read-audit.ts";
 import { verifyAudit } from "../../../relay/audit/verify-audit.ts";
 import { createRelay, type Relay } from "../../../relay/core/create-relay.ts";
 import { markerName } from "../../../relay/state/dedupe-store.ts";
+import { waitFor } from "../../../scripts/dev/wait-for.ts";
 import { INSTANCE, makeRun, type RelayFixture, relayFixture } from "../../helpers/relay-fixture.ts";
 
 /**
@@ -50,13 +51,8 @@ async function filesBelow(dir: string): Promise<string[]> {
   return out;
 }
 
-async function until(what: string, probe: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const until = (what: string, probe: () => boolean, timeoutMs?: number): Promise<true> =>
+  waitFor(what, () => (probe() ? true : undefined), timeoutMs);
 
 /**
  * A run with a summary of realistic size (a flat string of its own, 3,000 characters), so a relay
@@ -124,8 +120,8 @@ describe("createRelay: bounded", () => {
     await relay.close();
     relays.length = 0;
     expect(await filesBelow(join(fx.stateDir, "outbox"))).toEqual([]);
-    // Well within the receiver's own 5 s keep-alive timeout: it is the relay that closed them.
-    await until("descriptors back at the baseline", () => openFds() <= fdBaseline + 1, 1_000);
+    // Before the receiver's own 5 s keep-alive timeout could close them: it is the relay that did.
+    await until("descriptors back at the baseline", () => openFds() <= fdBaseline + 1, 4_000);
 
     // Heap: what a delivered run may leave in memory is its dedupe key, in a set capped at
     // MEMORY_CLAIMS (10,000) keys: ~0.1 KB a run plus GC noise, never its callback (> 3 KB here).

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { verifyAudit } from "../../../relay/audit/verify-audit.ts";
 import { createRelay, type Relay } from "../../../relay/core/create-relay.ts";
 import { seededRandom } from "../../../scripts/dev/seeded-random.ts";
+import { manualTime } from "../../helpers/manual-time.ts";
 import type { Reply } from "../../helpers/recording-receiver.ts";
 import { INSTANCE, makeRun, phase, type RelayFixture, relayFixture } from "../../helpers/relay-fixture.ts";
 
@@ -36,7 +37,17 @@ describe("createRelay: burst", () => {
       okByKey.set(key, (okByKey.get(key) ?? 0) + 1);
       return { status: 200, body: '{"ok":true}' };
     });
-    relay = createRelay({ config: fx.config, instance: INSTANCE, audit: fx.audit, stateDir: fx.stateDir });
+    // Backoff on a hand-driven clock: each round fires every retry due, no real waiting.
+    const time = manualTime();
+    relay = createRelay({
+      config: fx.config,
+      instance: INSTANCE,
+      audit: fx.audit,
+      stateDir: fx.stateDir,
+      now: time.now,
+      schedule: time.schedule.bind(time),
+      random: seededRandom(0xbacc0ff),
+    });
 
     const baseRss = process.memoryUsage().rss;
     let peakRss = baseRss;
@@ -51,12 +62,15 @@ describe("createRelay: burst", () => {
     // Some runs are submitted twice, as repeated idles would.
     for (let i = 0; i < RUNS; i += 10) relay.submit(runs[i]!);
 
-    const deadline = Date.now() + 90_000;
-    while (okByKey.size < RUNS && Date.now() < deadline) {
-      await relay.drain();
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    // Until nothing is in flight and no retry is scheduled; each round is at least one attempt per
+    // retry, so maxAttempts bounds the rounds.
     await relay.drain();
+    for (let round = 0; time.pending() > 0; round++) {
+      if (round > fx.config.delivery.maxAttempts)
+        throw new Error(`${time.pending()} retries still scheduled`);
+      time.advance(fx.config.delivery.maxDelayMs);
+      await relay.drain();
+    }
     const elapsedMs = performance.now() - started;
     clearInterval(sampler);
 

@@ -12,6 +12,7 @@ import {
   type RejectedRequest,
   startReceiver,
 } from "../../../scripts/cli/commands/receive.ts";
+import { waitFor } from "../../../scripts/dev/wait-for.ts";
 import { answerLosingProxy } from "../../helpers/answer-losing-proxy.ts";
 import { sinkAudit } from "../../helpers/audit-sink.ts";
 import { INSTANCE, makeRun } from "../../helpers/relay-fixture.ts";
@@ -179,6 +180,9 @@ describe("webhook delivery to the receive command's receiver", () => {
   it("is delivered once when the receiver's first answer is lost: the retry is answered 2xx", async () => {
     const w = await world([NEW_SECRET], 1);
     w.relay.submit(makeRun("wh4"));
+    // drain() does not wait for a scheduled retry: wait until the retry has reached the receiver,
+    // then for its attempt to be recorded.
+    await waitFor("the retry to reach the receiver", () => (w.duplicates.length > 0 ? true : undefined));
     await w.relay.drain();
 
     const records = await w.records();
