@@ -1,6 +1,7 @@
 import type { AuditLog, Relay, TerminalRun } from "../relay/index.ts";
 import { RelayError, runIdentity } from "../relay/index.ts";
 import type { SessionSummary } from "./find-interrupted.ts";
+import { readLastTurn } from "./read-last-turn.ts";
 import { createSessionTracker, type TrackedEvent, type TurnEnd } from "./session-tracker.ts";
 import { type SessionMessage, settleRun } from "./settle-run.ts";
 
@@ -10,8 +11,11 @@ export interface SessionReader {
   list(): Promise<SessionSummary[]>;
   /** `client.session.get`: the session's current title. */
   title(sessionId: string): Promise<string>;
-  /** `client.session.messages`: the session's messages, oldest first. */
-  messages(sessionId: string): Promise<SessionMessage[]>;
+  /**
+   * `client.session.messages`: the session's newest `limit` messages, oldest first (OpenCode
+   * 1.18.33 semantics, see read-last-turn.ts); every message when `limit` is absent.
+   */
+  messages(sessionId: string, limit?: number): Promise<SessionMessage[]>;
 }
 
 export interface EventHookOptions {
@@ -82,7 +86,8 @@ export function createEventHook(
         ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
         fetchMessages: (id) => {
           seen = watch.version;
-          return reader.messages(id);
+          // Only the turn's own messages: the read stays flat however long the session grows.
+          return readLastTurn(reader, id, { endedAt: end.endedAt });
         },
         waitForChange: (_id, timeoutMs) =>
           new Promise<void>((resolve) => {
@@ -170,7 +175,10 @@ export function clientReader(client: {
   session: {
     list(): Promise<{ data?: unknown; error?: unknown }>;
     get(options: { path: { id: string } }): Promise<{ data?: unknown; error?: unknown }>;
-    messages(options: { path: { id: string } }): Promise<{ data?: unknown; error?: unknown }>;
+    messages(options: {
+      path: { id: string };
+      query?: { limit?: number };
+    }): Promise<{ data?: unknown; error?: unknown }>;
   };
 }): SessionReader {
   return {
@@ -185,8 +193,11 @@ export function clientReader(client: {
       if (typeof title !== "string") throw failed("session.get", sessionId, result.error);
       return title;
     },
-    async messages(sessionId) {
-      const result = await client.session.messages({ path: { id: sessionId } });
+    async messages(sessionId, limit) {
+      const result = await client.session.messages({
+        path: { id: sessionId },
+        ...(limit === undefined ? {} : { query: { limit } }),
+      });
       if (!Array.isArray(result.data)) throw failed("session.messages", sessionId, result.error);
       return result.data as SessionMessage[];
     },

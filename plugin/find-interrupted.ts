@@ -1,5 +1,6 @@
 import type { TerminalRun } from "../relay/index.ts";
 import { runIdentity } from "../relay/index.ts";
+import { type LastTurnReader, readLastTurn } from "./read-last-turn.ts";
 import { buildRun, type SessionMessage } from "./settle-run.ts";
 
 /** The fields of `GET /session` entries the scan reads. */
@@ -12,8 +13,8 @@ export interface SessionSummary {
 export interface FindInterruptedOptions {
   /** `client.session.list`: this directory's sessions. */
   list: () => Promise<SessionSummary[]>;
-  /** `client.session.messages`. */
-  messages: (sessionId: string) => Promise<SessionMessage[]>;
+  /** `client.session.messages`: read through `readLastTurn`, only a session's last turn. */
+  messages: LastTurnReader["messages"];
   /** When this plugin instance started: only turns that began before it can have been cut off. */
   since: number;
   worktree: string;
@@ -44,7 +45,8 @@ export async function findInterrupted(options: FindInterruptedOptions): Promise<
   for (const session of sessions) {
     let messages: SessionMessage[];
     try {
-      messages = await options.messages(session.id);
+      // Only the last turn begun before this process started: flat in the session's length.
+      messages = await readLastTurn(options, session.id, { endedAt: options.since - 1 });
     } catch {
       continue; // unreadable now; the next start looks again
     }

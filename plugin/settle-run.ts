@@ -28,7 +28,10 @@ export interface SessionMessage {
 
 export interface SettleOptions {
   end: TurnEnd;
-  /** The session's messages, oldest first (`client.session.messages`). */
+  /**
+   * The session's newest messages, oldest first, holding at least the turn that ended at
+   * `end.endedAt` whole (`readLastTurn`); the whole history also does.
+   */
   fetchMessages: (sessionId: string) => Promise<SessionMessage[]>;
   /** Resolves at the session's next `message.updated` or idle, or after `timeoutMs`. */
   waitForChange: (sessionId: string, timeoutMs: number) => Promise<void>;

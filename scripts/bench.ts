@@ -5,7 +5,7 @@
  *
  *   npm run bench                      every measurement (~10 min on 2 cores)
  *   npm run bench -- --quick           fewer rounds, smaller inputs (~2 min)
- *   npm run bench -- --only hook,burst one or more by name
+ *   npm run bench -- --only hook,burst one or more by name (hook, slowdown, latency, burst, e2e, footprint, history)
  *   npm run bench -- --record-stream   re-record test/fixtures/bench-stream.* from a real opencode serve
  *   npm run bench -- --markdown FILE   also write the result tables to FILE
  */

@@ -1,5 +1,6 @@
 import { burstBareChild, burstRelayChild } from "./burst.ts";
 import { auditReadChild, auditStatsChild, initNoopChild, initPluginChild } from "./footprint.ts";
+import { settleMemoryChild } from "./history-memory.ts";
 
 const CHILDREN: Record<string, () => Promise<unknown>> = {
   "burst-relay": burstRelayChild,
@@ -8,6 +9,7 @@ const CHILDREN: Record<string, () => Promise<unknown>> = {
   "init-noop": initNoopChild,
   "audit-stats": auditStatsChild,
   "audit-read": auditReadChild,
+  "settle-memory": settleMemoryChild,
 };
 
 /** Measurements that must run in a fresh process (peak RSS, import time) enter here. */

@@ -2,6 +2,7 @@ import { burst } from "./burst.ts";
 import { deliveryLatency } from "./delivery-latency.ts";
 import { endToEnd } from "./end-to-end.ts";
 import { footprint } from "./footprint.ts";
+import { history } from "./history.ts";
 import { hookCost } from "./hook-cost.ts";
 import { opencodeSlowdown } from "./opencode-slowdown.ts";
 import type { Section } from "./stats.ts";
@@ -20,4 +21,12 @@ export interface Bench {
 }
 
 /** Every measurement, in the order `npm run bench` runs them (the issue's numbering). */
-export const BENCHES: Bench[] = [hookCost, opencodeSlowdown, deliveryLatency, burst, endToEnd, footprint];
+export const BENCHES: Bench[] = [
+  hookCost,
+  opencodeSlowdown,
+  deliveryLatency,
+  burst,
+  endToEnd,
+  footprint,
+  history,
+];

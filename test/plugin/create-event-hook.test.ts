@@ -5,6 +5,7 @@ import type { AuditInput } from "../../relay/audit/audit-record.ts";
 import type { TerminalRun } from "../../relay/callback/terminal-run.ts";
 import { waitFor } from "../../scripts/dev/wait-for.ts";
 import { loadEvents, loadMessages, type Scenario } from "../fixtures/load-fixture.ts";
+import { limitedReader, syntheticSession } from "../helpers/synthetic-session.ts";
 
 /** A reader standing in for OpenCode's client: the session's messages as they are at each read. */
 function world(scenario: Scenario, reads: (n: number) => SessionMessage[] | Error, graceMs = 300) {
@@ -106,5 +107,34 @@ describe("createEventHook", () => {
     }
     expect(w.reads()).toBe(0);
     expect(w.submitted).toEqual([]);
+  });
+
+  it("settles a turn after a long history from a bounded read: the turn's own tokens and answer", async () => {
+    const recorded = loadMessages("task") as SessionMessage[];
+    const first = recorded[0]?.info.time?.created ?? 0;
+    const all = [
+      ...syntheticSession(
+        Array.from({ length: 300 }, () => ({})),
+        first - 100_000,
+      ),
+      ...recorded,
+    ];
+    const limited = limitedReader(all);
+    const submitted: TerminalRun[] = [];
+    const hook = createEventHook({
+      relay: { submit: (run) => submitted.push(run) },
+      audit: { append: async () => {} },
+      reader: { list: async () => [], title: async () => "unused", messages: limited.messages },
+      worktree: "/tmp/e2e/project",
+      graceMs: 300,
+    });
+    for (const event of loadEvents("task")) await hook({ event });
+    await until("the run to be submitted", () => submitted.length === 1);
+    expect(submitted[0]).toMatchObject({
+      outcome: "completed",
+      summary: "Done.",
+      tokens: { input: 24, output: 10 },
+    });
+    expect(limited.limits).toEqual([4]);
   });
 });

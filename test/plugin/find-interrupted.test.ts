@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { findInterrupted, type SessionSummary } from "../../plugin/find-interrupted.ts";
 import type { SessionMessage } from "../../plugin/settle-run.ts";
 import { loadMessages } from "../fixtures/load-fixture.ts";
+import { answerOf, limitedReader, syntheticSession } from "../helpers/synthetic-session.ts";
 
 const settled = loadMessages("completed") as SessionMessage[];
 /** The recorded session with its last assistant message cut off mid-turn (as after SIGKILL). */
@@ -63,5 +64,40 @@ describe("findInterrupted", () => {
       worktree: "/",
     });
     expect(runs.map((r) => r.sessionId)).toEqual(["s2"]);
+  });
+
+  it("reads only the last turn of a long session: one window of 4, or what the cut-off turn needs", async () => {
+    const long = syntheticSession([
+      ...Array.from({ length: 200 }, () => ({})),
+      { steps: 1, unsettled: true },
+    ]);
+    const since = (long.at(-1)?.info.time?.created ?? 0) + 1;
+    const reader = limitedReader(long);
+    const summary = { id: "s1", title: "T runId=r1", time: { updated: since - 1 } };
+    const runs = await findInterrupted({
+      list: async () => [summary],
+      messages: reader.messages,
+      since,
+      worktree: "/",
+    });
+    expect(runs).toMatchObject([{ sessionId: "s1", outcome: "interrupted", summary: answerOf(200) }]);
+    expect(reader.limits).toEqual([4]);
+
+    // This process's own turn (after `since`) is skipped: the window reaches back past it.
+    const withLive = syntheticSession([
+      ...Array.from({ length: 200 }, () => ({})),
+      { steps: 4, unsettled: true },
+      { steps: 3, unsettled: true },
+    ]);
+    const cutAt = (withLive.at(-5)?.info.time?.created ?? 0) + 1;
+    const again = limitedReader(withLive);
+    const live = await findInterrupted({
+      list: async () => [{ ...summary, time: { updated: cutAt } }],
+      messages: again.messages,
+      since: cutAt,
+      worktree: "/",
+    });
+    expect(live).toMatchObject([{ outcome: "interrupted", summary: answerOf(200), tokens: { input: 48 } }]);
+    expect(again.limits).toEqual([4, 16]);
   });
 });

@@ -1,0 +1,133 @@
+import type { SettleMemoryResult } from "./history-memory.ts";
+import { once, type Row, type Section, summarize } from "./stats.ts";
+
+/** How big the history bench makes things. */
+export interface Sizes {
+  turns: number;
+  chunks: number;
+  /** Copies of PHRASE per chunk: bytes per turn without more events per turn. */
+  repeat: number;
+  samples: number;
+  memoryRounds: number;
+}
+
+export interface TurnTiming {
+  /** Probe's idle stamp → callback received, ms. */
+  callbackMs: number;
+  /** Probe's idle stamp → the probe's own bare POST received, ms. */
+  probeMs: number;
+  /** Probe's idle stamp → the probe's POST after reading 4 messages through its client, ms. */
+  probeReadMs: number;
+}
+
+/** The section `npm run bench` prints for the history measurement. */
+export function historySection(
+  sizes: Sizes,
+  longBytes: number,
+  buildS: number,
+  growth: number[],
+  longT: TurnTiming[],
+  freshT: TurnTiming[],
+  listing: { wholeLong: number[]; wholeFresh: number[]; windowLong: number[] },
+  memory: { long: SettleMemoryResult[]; fresh: SettleMemoryResult[]; whole: SettleMemoryResult[] },
+): Section {
+  const mb = (longBytes / 2 ** 20).toFixed(1);
+  const callback = summarize(longT.map((t) => t.callbackMs));
+  const freshCallback = summarize(freshT.map((t) => t.callbackMs));
+  const peak = (list: SettleMemoryResult[]) => summarize(list.map((m) => m.peakRssAboveMb));
+  const held = (list: SettleMemoryResult[]) => summarize(list.map((m) => m.heapHeldMb));
+  const heapPeak = (list: SettleMemoryResult[]) => summarize(list.map((m) => m.peakHeapAboveMb));
+  const first = summarize(growth.slice(0, 20));
+  const last = summarize(growth.slice(-20));
+  const rows: Row[] = [
+    {
+      name: `turn end → callback, session of ${sizes.turns}+ turns (${mb} MB)`,
+      unit: "ms",
+      value: callback,
+      baseline: freshCallback,
+      baselineName: "a fresh session, same reply, interleaved",
+      target: "≤ 1.1×",
+      met: callback.median <= 1.1 * freshCallback.median,
+    },
+    {
+      name: "turn end → POST from a probe plugin after it read 4 messages through its client, long / fresh",
+      unit: "ms",
+      value: summarize(longT.map((t) => t.probeReadMs)),
+      baseline: summarize(freshT.map((t) => t.probeReadMs)),
+    },
+    {
+      name: "the plugin's own part: callback − the probe's read-then-POST of the same turn, long / fresh",
+      unit: "ms",
+      value: summarize(longT.map((t) => t.callbackMs - t.probeReadMs)),
+      baseline: summarize(freshT.map((t) => t.callbackMs - t.probeReadMs)),
+    },
+    {
+      name: "turn end → bare POST from the probe plugin (the floor), long / fresh",
+      unit: "ms",
+      value: summarize(longT.map((t) => t.probeMs)),
+      baseline: summarize(freshT.map((t) => t.probeMs)),
+    },
+    {
+      name: `turn end → callback while the session grew, last 20 vs first 20 of ${sizes.turns} turns`,
+      unit: "ms",
+      value: last,
+      baseline: first,
+    },
+    {
+      name: `memory while settling the ${mb} MB session: peak JS heap + buffers above before`,
+      unit: "MB",
+      value: heapPeak(memory.long),
+      baseline: heapPeak(memory.fresh),
+      baselineName: "the same for a fresh one-turn session",
+      target: "< 2 MB above a fresh session's",
+      met: heapPeak(memory.long).median - heapPeak(memory.fresh).median < 2,
+    },
+    {
+      name: "memory while settling: peak RSS above before (OS pages, noisy), long / fresh",
+      unit: "MB",
+      value: peak(memory.long),
+      baseline: peak(memory.fresh),
+    },
+    {
+      name: "memory while settling: heap + buffers held with the messages read, long / fresh",
+      unit: "MB",
+      value: held(memory.long),
+      baseline: held(memory.fresh),
+      note: `${memory.long[0]?.messages ?? 0} vs ${memory.fresh[0]?.messages ?? 0} messages read`,
+    },
+    {
+      name: "the whole-history read settling did before (no limit): peak RSS above before, vs the window",
+      unit: "MB",
+      value: peak(memory.whole),
+      baseline: peak(memory.long),
+    },
+    {
+      name: "the whole-history read: heap + buffers held, vs the window",
+      unit: "MB",
+      value: held(memory.whole),
+      baseline: held(memory.long),
+    },
+    {
+      name: "GET /session/:id/message, whole long session vs whole fresh session",
+      unit: "ms",
+      value: summarize(listing.wholeLong),
+      baseline: summarize(listing.wholeFresh),
+    },
+    {
+      name: "GET /session/:id/message?limit=4 on the long session vs whole fresh session",
+      unit: "ms",
+      value: summarize(listing.windowLong),
+      baseline: summarize(listing.wholeFresh),
+    },
+    { name: "long session as listed (GET without limit)", unit: "MB", value: once(longBytes / 2 ** 20) },
+  ];
+  return {
+    id: "history",
+    title: "7. History (settling a long session vs a fresh one)",
+    method: `A real \`opencode serve\` with the plugin and a probe plugin; one tagged session grown to ${sizes.turns} turns (${buildS.toFixed(0)} s), each a streamed reply of ${sizes.chunks} chunks of ~${105 * sizes.repeat} bytes (~${(sizes.chunks * sizes.repeat * 20).toLocaleString("en-US")} words) under a new runId; then ${sizes.samples} turns on it interleaved with ${sizes.samples} one-turn fresh sessions. Intervals start at the probe's stamp of the turn's first \`session.idle\`. Memory: a fresh \`node --expose-gc\` per sample runs the plugin's read path (SDK client, readLastTurn, buildRun) against the same server after a warm-up settle, ${sizes.memoryRounds} rounds.`,
+    rows,
+    notes: [
+      "Settling reads `GET /session/:id/message?limit=4` and grows the window ×4 only while the turn's user message is not in it (plugin/read-last-turn.ts); the whole-history rows show what a settle read before.",
+    ],
+  };
+}
