@@ -1,14 +1,16 @@
 import type { AuditLog, Relay, TerminalRun } from "../relay/index.ts";
 import { RelayError, runIdentity } from "../relay/index.ts";
-import type { SessionSummary } from "./find-interrupted.ts";
 import { readLastTurn } from "./read-last-turn.ts";
-import { createSessionTracker, type TrackedEvent, type TurnEnd } from "./session-tracker.ts";
+import {
+  createSessionTracker,
+  type SessionTrackerOptions,
+  type TrackedEvent,
+  type TurnEnd,
+} from "./session-tracker.ts";
 import { type SessionMessage, settleRun } from "./settle-run.ts";
 
 /** What the plugin reads through OpenCode's client: the calls it makes, nothing more. */
 export interface SessionReader {
-  /** `client.session.list`: this directory's sessions (the start-up scan for interrupted runs). */
-  list(): Promise<SessionSummary[]>;
   /** `client.session.get`: the session's current title. */
   title(sessionId: string): Promise<string>;
   /**
@@ -19,7 +21,8 @@ export interface SessionReader {
 }
 
 export interface EventHookOptions {
-  relay: Pick<Relay, "submit">;
+  /** `null` while the configuration is unusable: runs are only journalled (held), not settled. */
+  relay: Pick<Relay, "submit"> | null;
   audit: Pick<AuditLog, "append">;
   reader: SessionReader;
   /** The instance's worktree: changed files inside it are reported relative to it. */
@@ -28,6 +31,8 @@ export interface EventHookOptions {
   graceMs?: number;
   /** Sessions remembered. @default 10000 */
   maxSessions?: number;
+  /** A tagged run's turn began: the run journal's `start` (synchronous, O(1), never throws). */
+  onRunStart?: SessionTrackerOptions["onRunStart"];
 }
 
 /** The only event types the hook looks at; everything else returns at once. */
@@ -61,7 +66,7 @@ export function createEventHook(
   const tracker = createSessionTracker({
     onTerminal: (end) => {
       // Off the hook's stack: the settle reads messages over HTTP.
-      queueMicrotask(() => void settleAndSubmit(end));
+      if (relay) queueMicrotask(() => void settleAndSubmit(end, relay));
     },
     onUnknownTitle: (sessionId) => {
       queueMicrotask(() => {
@@ -72,9 +77,10 @@ export function createEventHook(
       });
     },
     ...(options.maxSessions === undefined ? {} : { maxSessions: options.maxSessions }),
+    ...(options.onRunStart === undefined ? {} : { onRunStart: options.onRunStart }),
   });
 
-  async function settleAndSubmit(end: TurnEnd): Promise<void> {
+  async function settleAndSubmit(end: TurnEnd, relay: Pick<Relay, "submit">): Promise<void> {
     let run: TerminalRun | undefined;
     const watch = { version: 0, waiters: new Set<() => void>() };
     settling.set(end.sessionId, watch);
@@ -173,7 +179,6 @@ function fallbackRun(end: TurnEnd): TerminalRun {
 /** A SessionReader over OpenCode's v1 SDK client (`input.client`). */
 export function clientReader(client: {
   session: {
-    list(): Promise<{ data?: unknown; error?: unknown }>;
     get(options: { path: { id: string } }): Promise<{ data?: unknown; error?: unknown }>;
     messages(options: {
       path: { id: string };
@@ -182,11 +187,6 @@ export function clientReader(client: {
   };
 }): SessionReader {
   return {
-    async list() {
-      const result = await client.session.list();
-      if (!Array.isArray(result.data)) throw failed("session.list", "", result.error);
-      return result.data as SessionSummary[];
-    },
     async title(sessionId) {
       const result = await client.session.get({ path: { id: sessionId } });
       const title = (result.data as { title?: unknown } | undefined)?.title;

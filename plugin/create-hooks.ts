@@ -1,17 +1,28 @@
-import { basename, dirname } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Hooks, PluginInput } from "@opencode-ai/plugin";
 import type { InstanceInfo } from "../relay/index.ts";
 import {
+  AUDIT_KEY_FILE,
   createRelay,
   defaultAuditPath,
   defaultConfigDir,
+  defaultStateDir,
   loadConfig,
   openAuditLog,
+  openRunJournal,
+  renewOwner,
   toRelayError,
 } from "../relay/index.ts";
 import { clientReader, createEventHook } from "./create-event-hook.ts";
-import { findInterrupted } from "./find-interrupted.ts";
+import { createRunJournaller } from "./create-run-journaller.ts";
+import { type ReconcileReport, reconcileJournal } from "./reconcile-journal.ts";
+
+/** Not options: switches the plugin entry never sets, for the benchmarks' A/B runs. */
+export interface HookInternals {
+  /** Journal tagged runs at first sight (benchmarks turn it off for the baseline). @default true */
+  journal?: boolean;
+}
 
 /** Hooks that do nothing: what the plugin returns when it cannot work. */
 const INERT: Hooks = {};
@@ -40,26 +51,33 @@ export function configDirOf(moduleUrl: string, env: Record<string, string | unde
 
 /**
  * Plugin init: load the configuration (the plugin tuple's options on top of the file), open the
- * audit log, create the relay and resume its outbox in the background, and return the hooks.
- * Never throws and never waits on the network: a broken configuration yields one `config_error`
- * record, one stderr line, and hooks that do nothing, so OpenCode itself is unaffected.
+ * audit log, create the relay, and in the background resume its outbox and reconcile the run
+ * journal; return the hooks. Never throws and never waits on the network: a broken configuration
+ * yields one `config_error` record and one stderr line, and hooks that only journal tagged runs
+ * (each `held`, in the default state dir) until a restart with a fixed configuration delivers them.
  */
 export async function createHooks(
   input: PluginInput,
   options: Record<string, unknown> | undefined,
   moduleUrl: string,
+  internals: HookInternals = {},
 ): Promise<Hooks> {
   try {
-    const since = Date.now();
     const env = process.env;
     const loaded = await loadConfig({ configDir: configDirOf(moduleUrl, env), env, options: options ?? {} });
     if (!loaded.ok) {
-      const { error, file, auditPath } = loaded;
+      const { error, file, auditPath, stateDir } = loaded;
       const key = `${auditPath}|${error.code}|${error.message}`;
+      const heldAudit = openAuditLog({
+        ...withFallback(auditPath, env),
+        keyPath: join(stateDir, AUDIT_KEY_FILE),
+      });
       if (!reportedConfigErrors.has(key)) {
         reportedConfigErrors.add(key);
-        console.error(`opencode-callback-relay: disabled: ${error.code}: ${error.message} (${error.hint})`);
-        void openAuditLog(withFallback(auditPath, env)).append({
+        console.error(
+          `opencode-callback-relay: disabled, tagged runs are held: ${error.code}: ${error.message} (${error.hint})`,
+        );
+        void heldAudit.append({
           phase: "config_error",
           code: error.code,
           reason: error.message,
@@ -68,18 +86,58 @@ export async function createHooks(
           ...(Object.keys(error.details).length > 0 ? { details: error.details } : {}),
         });
       }
-      return INERT;
+      // Held, not lost: journal each tagged run where a fixed configuration's start will look.
+      const heldDir = defaultStateDir(env);
+      void renewOwner(heldDir);
+      const journaller = createRunJournaller({
+        journal: openRunJournal(heldDir),
+        audit: heldAudit,
+        directory: input.directory,
+        worktree: input.worktree,
+        held: error,
+      });
+      const event = createEventHook({
+        relay: null,
+        audit: heldAudit,
+        reader: clientReader(input.client),
+        worktree: input.worktree,
+        onRunStart: journaller.start,
+      });
+      return { event };
     }
     const { config, auditPath, stateDir, secrets } = loaded.value;
-    const audit = openAuditLog({ ...withFallback(auditPath, env), maxBytes: config.audit.maxBytes, secrets });
+    const audit = openAuditLog({
+      ...withFallback(auditPath, env),
+      maxBytes: config.audit.maxBytes,
+      secrets,
+      keyPath: join(stateDir, AUDIT_KEY_FILE),
+    });
     const instance: InstanceInfo = {
       projectId: input.project?.id ?? "global",
       worktree: input.worktree,
       directory: input.directory,
       serverUrl: String(input.serverUrl),
     };
-    const relay = createRelay({ config, instance, audit, stateDir });
+    // Held runs were journalled in the default state dir: it is reconciled (and retired from) too.
+    const stateDirs = [...new Set([stateDir, defaultStateDir(env)])];
+    const journals = stateDirs.map((dir) => openRunJournal(dir));
+    const relay = createRelay({
+      config,
+      instance,
+      audit,
+      stateDir,
+      onClaimed: (dedupeKey) => {
+        for (const journal of journals) journal.retire(dedupeKey).catch(() => undefined);
+      },
+    });
     const reader = clientReader(input.client);
+    void renewOwner(stateDir);
+    const journaller = createRunJournaller({
+      journal: journals[0] ?? openRunJournal(stateDir),
+      audit,
+      directory: input.directory,
+      worktree: input.worktree,
+    });
     // In the background, once init has returned: the client's requests wait for this very instance.
     setTimeout(() => {
       relay
@@ -88,16 +146,28 @@ export async function createHooks(
           console.error(`opencode-callback-relay: outbox recovery failed: ${String(error)}`),
         )
         .then(() =>
-          findInterrupted({ list: reader.list, messages: reader.messages, since, worktree: input.worktree }),
+          reconcileJournal({
+            stateDirs,
+            directory: input.directory,
+            worktree: input.worktree,
+            reader,
+            relay,
+            audit,
+            maxAgeMs: config.delivery.maxAgeMs,
+          }),
         )
-        .then((runs) => {
-          for (const run of runs) relay.submit(run);
-        })
+        .then(reportReconciled)
         .catch((error: unknown) =>
-          console.error(`opencode-callback-relay: interrupted-run scan failed: ${String(error)}`),
+          console.error(`opencode-callback-relay: run journal reconciliation failed: ${String(error)}`),
         );
     }, 0);
-    const event = createEventHook({ relay, audit, reader, worktree: input.worktree });
+    const event = createEventHook({
+      relay,
+      audit,
+      reader,
+      worktree: input.worktree,
+      ...(internals.journal === false ? {} : { onRunStart: journaller.start }),
+    });
     return { event };
   } catch (error) {
     const err = toRelayError(error);
@@ -113,4 +183,21 @@ function withFallback(
 ): { path: string; fallbackPath?: string } {
   const fallback = defaultAuditPath(env);
   return fallback === path ? { path } : { path, fallbackPath: fallback };
+}
+
+/**
+ * One stderr line when the start-up reconciliation found anything, so an operator watching
+ * OpenCode's output sees runs resumed after a stop, and runs left to the live process running them.
+ */
+function reportReconciled(report: ReconcileReport): void {
+  const { submitted, expired, ownerAlive, unreadable } = report;
+  if (submitted.length + expired.length + ownerAlive.length + unreadable.length === 0) return;
+  const parts = [`${submitted.length} run(s) resumed from the journal`];
+  if (expired.length > 0) parts.push(`${expired.length} too old to send (DELIVERY_EXPIRED)`);
+  if (unreadable.length > 0) parts.push(`${unreadable.length} unreadable entries set aside`);
+  if (ownerAlive.length > 0) {
+    const owners = [...new Set(ownerAlive.map((e) => `pid ${e.owner.pid} on ${e.owner.host}`))].join(", ");
+    parts.push(`${ownerAlive.length} left to their live owner (${owners})`);
+  }
+  console.error(`opencode-callback-relay: start-up: ${parts.join("; ")}`);
 }

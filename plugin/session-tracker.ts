@@ -49,6 +49,12 @@ export interface SessionTrackerOptions {
    * look the title up and answer with `learnTitle` or `titleUnavailable`. Asked once per turn.
    */
   onUnknownTitle?: (sessionId: string) => void;
+  /**
+   * A turn of a tagged run began (its busy, or the title learned for a turn that began unseen),
+   * with the run's pin: the plugin journals the run. Called once per turn, never per event;
+   * keep it cheap, it must not throw.
+   */
+  onRunStart?: (sessionId: string, pin: RunPin, startedAt: number) => void;
   /** @default Date.now */
   now?: () => number;
   /** Sessions remembered before the least recently used is forgotten. @default 10000 */
@@ -152,6 +158,7 @@ export function createSessionTracker(options: SessionTrackerOptions): SessionTra
       // The first title learned for a turn that began unseen is the best view of its start.
       turn.titleUnknown = false;
       turn.run = state.run;
+      if (turn.run) options.onRunStart?.(id, turn.run, turn.startedAt);
       if (turn.endedAt !== undefined) finish(id, state, turn.endedAt);
     }
   }
@@ -170,6 +177,7 @@ export function createSessionTracker(options: SessionTrackerOptions): SessionTra
       lastStatus: status,
     };
     state.turn = turn;
+    if (turn.run) options.onRunStart?.(id, turn.run, turn.startedAt);
     if (turn.titleUnknown && !state.titleRequested) {
       state.titleRequested = true;
       options.onUnknownTitle?.(id);

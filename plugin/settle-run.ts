@@ -15,6 +15,8 @@ export interface SessionMessage {
     cost?: number;
     error?: unknown;
     time?: { created?: number; completed?: number };
+    /** Why the step ended: `stop`, `tool-calls` (more steps follow), … */
+    finish?: string;
     tokens?: {
       input?: number;
       output?: number;

@@ -8,7 +8,8 @@
  * - `callback/` the run, the report, request bodies per target kind, webhook signing;
  * - `delivery/` retry policy (every retry decision), one attempt, attempt-and-record, the delivery
  *   loop, redelivery;
- * - `state/` outbox, leases, dedupe markers, durable file writes;
+ * - `state/` outbox, leases, dedupe markers, the run journal, process owners,
+ *   durable file writes;
  * - `audit/` record schema, hash chain, writer, reader, verifier, redaction;
  * - `core/` `createRelay`, which wires accepting a run and recovering the outbox together on one
  *   `RelayState`; `errors/` `RelayError` and the codes.
@@ -20,8 +21,10 @@
 
 // The audit log.
 export {
+  AUDIT_KEY_FILE,
   AUDIT_PHASES,
   AUDIT_SCHEMA_VERSION,
+  type AuditAnchor,
   type AuditInput,
   type AuditLog,
   type AuditLogOptions,
@@ -31,6 +34,8 @@ export {
   openAuditLog,
   type ReadAuditOptions,
   readAudit,
+  readAuditKey,
+  type VerifyOptions,
   type VerifyProblem,
   type VerifyResult,
   verifyAudit,
@@ -80,6 +85,21 @@ export {
 // Errors.
 export { ERROR_CODES, type ErrorCode, type ErrorKind, RelayError, toRelayError } from "./errors/index.ts";
 export { checkIntegrity, type IntegrityVerdict } from "./integrity/index.ts";
+// The run journal and process owners (durable from first sight, start-up reconciliation).
+export {
+  currentOwner,
+  findJournalOrphans,
+  type JournalEntry,
+  type JournalScan,
+  type JournalVerdict,
+  judgeJournalEntry,
+  type Liveness,
+  openRunJournal,
+  ownerLiveness,
+  type ProcessOwner,
+  type RunJournal,
+  renewOwner,
+} from "./state/index.ts";
 // Titles and integrity.
 export {
   buildTitle,

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { isMissing } from "../state/index.ts";
+import { isMissing, openNoFollow } from "../state/index.ts";
 
 /**
  * The files one audit log is made of, beside the active `<path>`:
@@ -15,6 +15,8 @@ import { isMissing } from "../state/index.ts";
 export interface AuditHead {
   seq: number;
   hash: string;
+  /** HMAC of (seq, hash) under the log's key, when the log is keyed (audit-key.ts). */
+  mac?: string;
 }
 
 /** `<path>.<n>`: the n-th rotated file (1 = oldest). */
@@ -52,14 +54,26 @@ export async function listRotated(path: string): Promise<{ index: number; path: 
   return rotated.sort((a, b) => a.index - b.index);
 }
 
+// The head is one short line; anything longer was not written by the relay.
+const MAX_HEAD_BYTES = 4096;
+
 /**
- * Read the head sidecar: `null` when absent, `"malformed"` when it exists but does not hold
- * `{seq, hash}` (verify reports that rather than guessing).
+ * Read the head sidecar (never through a symbolic link: STATE_SYMLINK_REFUSED): `null` when
+ * absent, `"malformed"` when it exists but does not hold `{seq, hash}` (verify reports that
+ * rather than guessing).
  */
 export async function readHead(path: string): Promise<AuditHead | null | "malformed"> {
   let text: string;
   try {
-    text = await readFile(headPath(path), "utf8");
+    const handle = await openNoFollow(headPath(path), "r");
+    try {
+      const buffer = Buffer.alloc(MAX_HEAD_BYTES + 1);
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+      if (bytesRead > MAX_HEAD_BYTES) return "malformed";
+      text = buffer.subarray(0, bytesRead).toString("utf8");
+    } finally {
+      await handle.close();
+    }
   } catch (error) {
     if (isMissing(error)) return null;
     throw error;
@@ -67,7 +81,9 @@ export async function readHead(path: string): Promise<AuditHead | null | "malfor
   try {
     const head = JSON.parse(text) as Partial<AuditHead>;
     if (Number.isSafeInteger(head.seq) && typeof head.hash === "string") {
-      return { seq: head.seq as number, hash: head.hash };
+      return typeof head.mac === "string"
+        ? { seq: head.seq as number, hash: head.hash, mac: head.mac }
+        : { seq: head.seq as number, hash: head.hash };
     }
   } catch {
     // fall through
@@ -75,11 +91,16 @@ export async function readHead(path: string): Promise<AuditHead | null | "malfor
   return "malformed";
 }
 
-/** Replace the head sidecar atomically (temp file + rename), so it is never seen half written. */
+/**
+ * Replace the head sidecar atomically (a new temp file, never through a link, then a rename, which
+ * replaces whatever stands at the head's name without following it), so it is never seen half
+ * written.
+ */
 export async function writeHead(path: string, head: AuditHead): Promise<void> {
   const temp = `${headPath(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   try {
-    await writeFile(temp, `${JSON.stringify({ seq: head.seq, hash: head.hash })}\n`, { mode: 0o600 });
+    const handle = await openNoFollow(temp, "wx", 0o600);
+    await handle.writeFile(`${JSON.stringify(head)}\n`).finally(() => handle.close());
     await rename(temp, headPath(path));
   } catch (error) {
     await rm(temp, { force: true }).catch(() => {});

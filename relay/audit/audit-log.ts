@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import { readHead } from "./audit-files.ts";
 import { AUDIT_SCHEMA_VERSION, type AuditInput } from "./audit-record.ts";
 import { type AuditWriter, auditWriterFor } from "./audit-writer.ts";
 import { redact } from "./redact.ts";
@@ -15,6 +16,13 @@ export interface AuditLogOptions {
   fallbackPath?: string;
   /** Clock for `ts`. @default () => new Date() */
   now?: () => Date;
+  /**
+   * The log's HMAC key file (`<stateDir>/audit.key`, created 0600 on first use): every record and
+   * the head then carry a MAC that someone who can write the log but not read this file cannot
+   * produce (audit-key.ts). The first key path given for a log in a process wins.
+   * @default none: records are hash-chained only
+   */
+  keyPath?: string;
 }
 
 /** An append-only, hash-chained, size-rotated JSONL audit log. */
@@ -24,11 +32,16 @@ export interface AuditLog {
   append(input: AuditInput): Promise<void>;
   /** Resolves once everything appended so far is on disk. */
   flush(): Promise<void>;
+  /**
+   * The log's head as `SEQ:HASH`: the last record this process wrote, else the head sidecar on
+   * disk; undefined when there is none. Does not wait for queued records. Never rejects.
+   */
+  anchor?(): Promise<string | undefined>;
 }
 
 const DEFAULT_MAX_BYTES = 10 * 1024 * 1024; // 10 MiB
 // Set by the log, never taken from the caller: a record cannot forge its place in the chain.
-const RESERVED = ["v", "ts", "seq", "prev", "hash"] as const;
+const RESERVED = ["v", "ts", "seq", "prev", "hash", "mac"] as const;
 
 /**
  * Open the audit log at `options.path`. Synchronous and lazy: nothing is created until the
@@ -46,13 +59,17 @@ export function openAuditLog(options: AuditLogOptions): AuditLog {
   const secrets = options.secrets ?? [];
   const fallbackPath = options.fallbackPath === undefined ? undefined : resolve(options.fallbackPath);
   const now = options.now ?? (() => new Date());
+  const keyPath = options.keyPath === undefined ? undefined : resolve(options.keyPath);
   let writer: AuditWriter | undefined;
 
   return {
     path,
     append(input: AuditInput): Promise<void> {
       try {
-        writer ??= auditWriterFor(path);
+        if (writer === undefined) {
+          writer = auditWriterFor(path);
+          if (keyPath !== undefined) writer.useKey(keyPath);
+        }
         let ts: string;
         try {
           ts = now().toISOString();
@@ -71,6 +88,10 @@ export function openAuditLog(options: AuditLogOptions): AuditLog {
     },
     flush(): Promise<void> {
       return writer === undefined ? Promise.resolve() : writer.idle().catch(() => {});
+    },
+    async anchor(): Promise<string | undefined> {
+      const head = auditWriterFor(path).lastWritten() ?? (await readHead(path).catch(() => null));
+      return head === null || head === "malformed" ? undefined : `${head.seq}:${head.hash}`;
     },
   };
 }

@@ -1,7 +1,11 @@
 import type { ErrorCode } from "../errors/index.ts";
 
-/** Bump when a field changes meaning or is removed; adding optional fields does not bump it. */
-export const AUDIT_SCHEMA_VERSION = 1;
+/**
+ * Bump when a field changes meaning or is removed; adding optional fields does not bump it.
+ * 2: `hash` covers the exact bytes of the line (relay/audit/hash-record.ts), and `mac` may follow
+ * it. v1 records (hash over the parsed record) are still read and verified by their own rule.
+ */
+export const AUDIT_SCHEMA_VERSION = 2;
 
 /** One audit record per step; not one per raw OpenCode event. */
 export const AUDIT_PHASES = [
@@ -17,6 +21,9 @@ export const AUDIT_PHASES = [
   "config_error", // configuration unusable: nothing is sent until it is fixed
   "redelivery", // an operator asked for a resend (`audit redeliver`)
   "state_error", // stateDir could not be written (STATE_UNWRITABLE): the callback goes on in memory only
+  "held", // configuration unusable when the run began: journalled, delivered once it is fixed (code: the config error)
+  "reconciled", // found in the run journal at start-up with no claim and no live owner: settled from OpenCode's stored messages
+  "warning", // the relay made something safe on its own (a folder open to others set to 0700): check who else wrote there
 ] as const;
 
 export type AuditPhase = (typeof AUDIT_PHASES)[number];
@@ -58,13 +65,16 @@ export interface AuditInput {
 
 /** A record as written: the input plus schema version, time and the hash chain. */
 export interface AuditRecord extends AuditInput {
-  v: typeof AUDIT_SCHEMA_VERSION;
+  /** Schema version: AUDIT_SCHEMA_VERSION when written now; 1 in logs written before v2. */
+  v: number;
   /** ISO-8601 UTC time the record was appended. */
   ts: string;
   /** 1-based position in the log, monotonic across rotated files and writers. */
   seq: number;
   /** The previous record's `hash`, or 64 zeros for the first record of a log. */
   prev: string;
-  /** sha256 (hex) of this record's canonical JSON without `hash` (relay/hash-record.ts). */
+  /** sha256 (hex) of the line's bytes before `,"hash":` (v2; relay/audit/hash-record.ts). */
   hash: string;
+  /** HMAC-SHA256 (hex) of `hash` under the log's key, when the log is keyed (relay/audit/audit-key.ts). */
+  mac?: string;
 }

@@ -1,7 +1,8 @@
-import { type FileHandle, open, stat } from "node:fs/promises";
+import { type FileHandle, stat } from "node:fs/promises";
 import { dirname } from "node:path";
-import { isMissing } from "../state/index.ts";
-import { type AuditHead, listRotated, readHead } from "./audit-files.ts";
+import { RelayError } from "../errors/index.ts";
+import { isMissing, openNoFollow } from "../state/index.ts";
+import { type AuditHead, headPath, listRotated, readHead } from "./audit-files.ts";
 import { withAuditLock } from "./audit-lock.ts";
 
 /** One file of the log as it was at snapshot time. */
@@ -16,8 +17,13 @@ export interface SnapshotFile {
 export interface AuditSnapshot {
   files: SnapshotFile[];
   head: AuditHead | null | "malformed";
+  /** Files of the log (or its head) that are symbolic links: not opened, not read. */
+  refused: string[];
   close(): Promise<void>;
 }
+
+const isLinkRefusal = (error: unknown) =>
+  error instanceof RelayError && error.code === "STATE_SYMLINK_REFUSED";
 
 /**
  * Open every file of the log (rotated, oldest first, then the active one) and read the head.
@@ -31,21 +37,30 @@ export async function openAuditSnapshot(path: string): Promise<AuditSnapshot> {
     const close = async () => {
       await Promise.all(files.map((f) => f.handle.close().catch(() => {})));
     };
+    const refused: string[] = [];
     try {
-      const head = await readHead(path);
+      const head = await readHead(path).catch((error: unknown) => {
+        if (!isLinkRefusal(error)) throw error;
+        refused.push(headPath(path));
+        return null;
+      });
       const paths = [...(await listRotated(path)).map((r) => r.path), path];
       for (const file of paths) {
         let handle: FileHandle;
         try {
-          handle = await open(file, "r");
+          handle = await openNoFollow(file, "r");
         } catch (error) {
           if (isMissing(error)) continue;
+          if (isLinkRefusal(error)) {
+            refused.push(file);
+            continue;
+          }
           throw error;
         }
         files.push({ path: file, handle, size: 0 });
         files[files.length - 1]!.size = (await handle.stat()).size;
       }
-      return { files, head, close };
+      return { files, head, refused, close };
     } catch (error) {
       await close();
       throw error;
@@ -56,7 +71,7 @@ export async function openAuditSnapshot(path: string): Promise<AuditSnapshot> {
     (s) => s.isDirectory(),
     () => false,
   );
-  if (!folderExists) return { files: [], head: null, close: async () => {} };
+  if (!folderExists) return { files: [], head: null, refused: [], close: async () => {} };
   try {
     return await withAuditLock(path, take, { retries: 20 });
   } catch (error) {

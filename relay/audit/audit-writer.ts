@@ -1,16 +1,20 @@
-import { type FileHandle, mkdir, open, rename } from "node:fs/promises";
+import { type FileHandle, rename } from "node:fs/promises";
 import { dirname } from "node:path";
+import { ERROR_CODES } from "../errors/index.ts";
+import { ensurePrivateDir, openNoFollow } from "../state/index.ts";
 import { listRotated, rotatedPath, writeHead } from "./audit-files.ts";
+import { headMac, loadOrCreateAuditKey, recordMac } from "./audit-key.ts";
 import { withAuditLock } from "./audit-lock.ts";
 import type { AuditRecord } from "./audit-record.ts";
 import { chainTail } from "./chain-tail.ts";
 import { sealRecord } from "./hash-record.ts";
 import { errno, onceNotice } from "./once-notice.ts";
+import { MAX_LINE_BYTES } from "./parse-audit-line.ts";
 import { type FallbackCandidate, writeFallback } from "./write-fallback.ts";
 
 /** A redacted, time-stamped record waiting for its seq and chain. */
 export interface QueuedRecord {
-  body: Omit<AuditRecord, "seq" | "prev" | "hash">;
+  body: Omit<AuditRecord, "seq" | "prev" | "hash" | "mac">;
   maxBytes: number;
   fallbackPath: string | undefined;
 }
@@ -21,6 +25,13 @@ export interface AuditWriter {
   enqueue(record: QueuedRecord): Promise<void>;
   /** Resolves when everything enqueued so far is settled. */
   idle(): Promise<void>;
+  /**
+   * MAC every record from the next batch on with the key at `keyPath` (created on first use,
+   * audit-key.ts). The first key path given for a log wins: one log, one key.
+   */
+  useKey(keyPath: string): void;
+  /** The seq and hash of the last record this writer wrote, if any. */
+  lastWritten(): { seq: number; hash: string } | undefined;
 }
 
 interface Pending extends FallbackCandidate {
@@ -52,6 +63,46 @@ function createWriter(path: string): AuditWriter {
   let last: Promise<void> = Promise.resolve();
   const notice = onceNotice();
   const tail = chainTail(path, notice);
+  let keyPath: string | undefined;
+  let folderChecked = false;
+  let written: { seq: number; hash: string } | undefined;
+
+  // Unreadable or uncreatable key: records go on unkeyed (verify with the key then names them).
+  const loadKey = async (): Promise<Buffer | undefined> => {
+    if (keyPath === undefined) return undefined;
+    return loadOrCreateAuditKey(keyPath).catch((error: unknown) => {
+      notice(
+        `key:${errno(error)}`,
+        `cannot use the audit key ${keyPath} (${errno(error)}): records are written without a MAC`,
+      );
+      return undefined;
+    });
+  };
+
+  // The log's folder is made private once per writer; a folder tightened is said in the log itself.
+  const checkFolder = async (batch: Pending[]) => {
+    if (folderChecked) return;
+    const folder = dirname(path);
+    if ((await ensurePrivateDir(folder)) === "tightened") {
+      const body = batch[0]?.body;
+      batch.unshift({
+        body: {
+          v: body?.v ?? 2,
+          ts: body?.ts ?? new Date().toISOString(),
+          phase: "warning",
+          code: "STATE_FOLDER_TIGHTENED",
+          reason: `the audit folder ${folder} was writable by group or others; set to 0700`,
+          hint: ERROR_CODES.STATE_FOLDER_TIGHTENED.hint,
+          path: folder,
+        },
+        maxBytes: batch[0]?.maxBytes ?? Number.MAX_SAFE_INTEGER,
+        fallbackPath: batch[0]?.fallbackPath,
+        written: false,
+        done: () => {},
+      });
+    }
+    folderChecked = true;
+  };
 
   const appendBytes = async (handle: FileHandle, bytes: Buffer, before: number) => {
     try {
@@ -69,11 +120,13 @@ function createWriter(path: string): AuditWriter {
   };
 
   const writeBatch = async (batch: Pending[]) => {
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    await checkFolder(batch);
+    const key = await loadKey();
+    const mac = key === undefined ? undefined : (h: string) => recordMac(key, h);
     await withAuditLock(path, async () => {
       const start = await tail.read();
       let { seq, hash } = start;
-      let handle = await open(path, "a", 0o600);
+      let handle = await openNoFollow(path, "a");
       try {
         let size = (await handle.stat()).size;
         let group: { pending: Pending; line: string }[] = [];
@@ -87,7 +140,7 @@ function createWriter(path: string): AuditWriter {
           groupBytes = 0;
         };
         for (const pending of batch) {
-          const sealed = sealRecord({ ...pending.body, seq: seq + 1 }, hash);
+          const sealed = sealOrStub(pending.body, seq + 1, hash, mac);
           const bytes = Buffer.byteLength(sealed.line);
           if (size + groupBytes > 0 && size + groupBytes + bytes > pending.maxBytes) {
             await flushGroup();
@@ -95,7 +148,7 @@ function createWriter(path: string): AuditWriter {
             const next = ((await listRotated(path)).at(-1)?.index ?? 0) + 1;
             await handle.close();
             await rename(path, rotatedPath(path, next));
-            handle = await open(path, "a", 0o600);
+            handle = await openNoFollow(path, "a");
             size = 0;
           }
           group.push({ pending, line: sealed.line });
@@ -105,13 +158,15 @@ function createWriter(path: string): AuditWriter {
         }
         await flushGroup();
         tail.remember({ seq, hash, ino: (await handle.stat()).ino, size });
+        if (seq > start.seq) written = { seq, hash };
       } catch (error) {
         tail.remember(null);
         throw error;
       } finally {
         await handle.close().catch(() => {});
       }
-      await writeHead(path, { seq, hash }).catch((error: unknown) => {
+      const head = key === undefined ? { seq, hash } : { seq, hash, mac: headMac(key, seq, hash) };
+      await writeHead(path, head).catch((error: unknown) => {
         notice(
           `head:${errno(error)}`,
           `cannot update ${path}.head (${errno(error)}): verify may report trailing records`,
@@ -149,5 +204,32 @@ function createWriter(path: string): AuditWriter {
     idle() {
       return last;
     },
+    useKey(path) {
+      keyPath ??= path;
+    },
+    lastWritten() {
+      return written;
+    },
   };
+}
+
+/**
+ * Seal a record; one whose line would pass MAX_LINE_BYTES (which readers refuse) is replaced by a
+ * stub that keeps its identity and says how big it was, so the chain stays readable end to end.
+ */
+function sealOrStub(
+  body: QueuedRecord["body"],
+  seq: number,
+  prev: string,
+  mac: ((hash: string) => string) | undefined,
+): ReturnType<typeof sealRecord> {
+  const sealed = sealRecord({ ...body, seq }, prev, mac);
+  const bytes = Buffer.byteLength(sealed.line);
+  if (bytes <= MAX_LINE_BYTES) return sealed;
+  const { v, ts, phase, sessionId, runId, dedupeKey, idempotencyKey, code } = body;
+  const ids = { sessionId, runId, dedupeKey, idempotencyKey, code };
+  const kept = Object.fromEntries(
+    Object.entries(ids).filter(([, value]) => typeof value === "string" && value.length < 4096),
+  );
+  return sealRecord({ v, ts, phase, ...kept, seq, oversized: bytes }, prev, mac);
 }

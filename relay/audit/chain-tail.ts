@@ -1,7 +1,9 @@
-import { open, stat } from "node:fs/promises";
+import { lstat } from "node:fs/promises";
+import { openNoFollow } from "../state/index.ts";
 import { listRotated, readHead } from "./audit-files.ts";
-import { GENESIS_HASH, isAuditRecordShape } from "./hash-record.ts";
+import { GENESIS_HASH } from "./hash-record.ts";
 import type { Notice } from "./once-notice.ts";
+import { parseAuditLine } from "./parse-audit-line.ts";
 import { readTail } from "./read-tail.ts";
 
 /** Where a log's hash chain ends: the next record gets `seq + 1` and `prev = hash`. */
@@ -32,7 +34,7 @@ export function chainTail(path: string, notice: Notice): ChainTail {
     async read() {
       if (cached !== null) {
         const known = cached;
-        const now = await stat(path).catch(() => null);
+        const now = await lstat(path).catch(() => null);
         if (now !== null && now.ino === known.ino && now.size === known.size) return known;
       }
       return readFromDisk(path, notice);
@@ -48,7 +50,7 @@ async function readFromDisk(path: string, notice: Notice): Promise<Tail> {
   if (active !== null && active.wholeBytes < active.size) {
     // A torn last line: a writer died mid-write. It was never a record; cut it so the chain
     // continues from the last whole one.
-    const handle = await open(path, "r+");
+    const handle = await openNoFollow(path, "r+");
     await handle.truncate(active.wholeBytes).finally(() => handle.close());
     notice("torn", `cut a torn last line (${active.size - active.wholeBytes} bytes) from ${path}`);
   }
@@ -58,15 +60,9 @@ async function readFromDisk(path: string, notice: Notice): Promise<Tail> {
     const newest = rotated[rotated.length - 1];
     if (newest !== undefined) line = (await readTail(newest.path))?.lastLine ?? null;
   }
-  let fromFile: { seq: number; hash: string } | null = null;
-  if (line !== null) {
-    try {
-      const parsed: unknown = JSON.parse(line);
-      if (isAuditRecordShape(parsed)) fromFile = { seq: parsed.seq, hash: parsed.hash };
-    } catch {
-      // fall back on the head below
-    }
-  }
+  // A last line that is not a record (or past the readers' bounds) leaves the head to say where to go on.
+  const last = line === null ? undefined : parseAuditLine(line, true, false, { verify: false }).record;
+  const fromFile = last === undefined ? null : { seq: last.seq, hash: last.hash };
   // When files lost trailing records (or vanished), continue from the head so the gap stays
   // visible to verify instead of being papered over by a fresh chain.
   const head = await readHead(path).catch(() => null);

@@ -5,9 +5,52 @@ import type { AuditRecord } from "./audit-record.ts";
 export const GENESIS_HASH = "0".repeat(64);
 
 /**
- * JSON with object keys sorted at every depth and no white space, so a record hashes the same
- * however its line was laid out. Input must already be JSON data (see `toJsonData`): the hash is
- * computed over exactly what a reader gets back from `JSON.parse`.
+ * How records are hashed (schema v2): over the **exact bytes** of the line, not over a parsed
+ * record. A v2 line is `JSON.stringify` of its record, with `hash` (then `mac`, when keyed) as the
+ * last keys:
+ *
+ *   {"v":2,"seq":7,…,"prev":"<64 hex>","hash":"<64 hex>"[,"mac":"<64 hex>"]}
+ *
+ * `hash` is sha256 (hex) of the bytes before `,"hash":`. A reader accepts a line only when it is
+ * byte for byte the canonical serialization of what it parses to (`JSON.stringify(JSON.parse(line))
+ * === line`), so two lines that parse alike (a duplicated key, white space, `\u0041` for `A`) cannot
+ * share a hash, and what verify proves is what every JSON parser reads.
+ *
+ * v1 records (written before) were hashed over sorted-key JSON of the parsed record without
+ * `hash`; `hashRecordV1` keeps that rule so old logs still verify.
+ */
+
+/** The key that introduces the hash: everything before it is hashed. */
+export const HASH_KEY = ',"hash":';
+
+/** sha256 (hex) of a v2 line's hashed prefix (`{"v":2,…,"prev":"…"`). */
+export function hashPrefix(prefix: Buffer | string): string {
+  return createHash("sha256").update(prefix).digest("hex");
+}
+
+/**
+ * Seal a v2 record: set `prev`, hash the exact bytes of its serialization, and return the JSONL
+ * line (with its newline). Fields are laid out for people (version, seq, time and phase first,
+ * chain last). `mac`, when given, turns the hash into the record's MAC (see audit-key.ts).
+ */
+export function sealRecord(
+  body: Omit<AuditRecord, "prev" | "hash" | "mac">,
+  prev: string,
+  mac?: (hash: string) => string,
+): { record: AuditRecord; line: string } {
+  const { v, seq, ts, phase, ...rest } = body;
+  const unsealed = { v, seq, ts, phase, ...rest, prev };
+  const prefix = JSON.stringify(unsealed).slice(0, -1);
+  const hash = hashPrefix(prefix);
+  const sealed = mac === undefined ? undefined : mac(hash);
+  const record = { ...unsealed, hash, ...(sealed === undefined ? {} : { mac: sealed }) } as AuditRecord;
+  const tail = sealed === undefined ? "" : `,"mac":"${sealed}"`;
+  return { record, line: `${prefix}${HASH_KEY}"${hash}"${tail}}\n` };
+}
+
+/**
+ * JSON with object keys sorted at every depth and no white space: the v1 hashing rule. Callers
+ * bound the depth first (parse-audit-line.ts): this recurses.
  */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== "object") return JSON.stringify(value);
@@ -21,26 +64,10 @@ export function canonicalJson(value: unknown): string {
   return `{${parts.join(",")}}`;
 }
 
-/** sha256 (hex) of the canonical JSON of `record` without its `hash` field. */
-export function hashRecord(record: Readonly<Record<string, unknown>>): string {
+/** v1 only: sha256 (hex) of the canonical JSON of `record` without its `hash` field. */
+export function hashRecordV1(record: Readonly<Record<string, unknown>>): string {
   const { hash: _ignored, ...rest } = record;
   return createHash("sha256").update(canonicalJson(rest)).digest("hex");
-}
-
-/**
- * Seal a record: set `prev`, compute `hash`, and return the JSONL line (with its newline). Fields
- * are laid out for people (version, seq, time and phase first, chain last); the hash does not
- * depend on the order.
- */
-export function sealRecord(
-  body: Omit<AuditRecord, "prev" | "hash">,
-  prev: string,
-): { record: AuditRecord; line: string } {
-  const { v, seq, ts, phase, ...rest } = body;
-  const unsealed = { v, seq, ts, phase, ...rest, prev };
-  const hash = hashRecord(unsealed);
-  const record = { ...unsealed, hash } as AuditRecord;
-  return { record, line: `${JSON.stringify(record)}\n` };
 }
 
 /** True when a parsed line has the fields every written record has. */
@@ -54,6 +81,7 @@ export function isAuditRecordShape(value: unknown): value is AuditRecord {
     typeof r.ts === "string" &&
     typeof r.phase === "string" &&
     typeof r.prev === "string" &&
-    typeof r.hash === "string"
+    typeof r.hash === "string" &&
+    (r.mac === undefined || typeof r.mac === "string")
   );
 }

@@ -1,13 +1,13 @@
 import type { AuditRecord } from "./audit-record.ts";
 import { openAuditSnapshot } from "./audit-snapshot.ts";
-import { isAuditRecordShape } from "./hash-record.ts";
+import { MAX_LINE_BYTES, parseAuditLine } from "./parse-audit-line.ts";
 import { readLines } from "./read-lines.ts";
 
 /** Options of `readAudit`. */
 export interface ReadAuditOptions {
   /**
-   * Called for a line that is not a whole record (torn, edited into invalid JSON); such lines
-   * are skipped. `verifyAudit` is where they are reported as a problem.
+   * Called for a line that is not a whole record (torn, edited into invalid JSON, past the size or
+   * depth bounds), or a whole file that is a symbolic link (line 0); such lines are skipped. `verifyAudit` is where they are reported as a problem.
    */
   onSkipped?: (where: { file: string; line: number }) => void;
 }
@@ -20,15 +20,16 @@ export interface ReadAuditOptions {
 export async function* readAudit(path: string, options: ReadAuditOptions = {}): AsyncGenerator<AuditRecord> {
   const snapshot = await openAuditSnapshot(path);
   try {
+    for (const file of snapshot.refused) options.onSkipped?.({ file, line: 0 });
     for (const file of snapshot.files) {
-      for await (const { text, line, complete } of readLines(file.handle, file.size)) {
-        let record: unknown;
-        try {
-          record = complete ? JSON.parse(text) : undefined;
-        } catch {
-          record = undefined;
-        }
-        if (isAuditRecordShape(record)) yield record;
+      for await (const { bytes, line, complete, tooLong } of readLines(
+        file.handle,
+        file.size,
+        MAX_LINE_BYTES,
+      )) {
+        // A record whose hash no longer matches is still shown; verify is where it is reported.
+        const { record } = parseAuditLine(bytes, complete, tooLong, { verify: false });
+        if (record !== undefined) yield record;
         else options.onSkipped?.({ file: file.path, line });
       }
     }

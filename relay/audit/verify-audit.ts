@@ -1,16 +1,33 @@
-import { headPath } from "./audit-files.ts";
+import type { ErrorCode } from "../errors/index.ts";
+import { recordMac } from "./audit-key.ts";
 import type { AuditRecord } from "./audit-record.ts";
 import { openAuditSnapshot } from "./audit-snapshot.ts";
-import { GENESIS_HASH, hashRecord, isAuditRecordShape } from "./hash-record.ts";
+import { GENESIS_HASH } from "./hash-record.ts";
+import { type LineFault, MAX_LINE_BYTES, parseAuditLine } from "./parse-audit-line.ts";
 import { readLines } from "./read-lines.ts";
+import { type AuditAnchor, checkEnd } from "./verify-end.ts";
 
 /** What went wrong first, and where. */
 export interface VerifyProblem {
   file: string;
   /** 1-based line in `file`. */
   line: number;
-  kind: "edited" | "removed" | "inserted" | "reordered" | "truncated" | "malformed";
+  /** `forged`: a MAC is missing or wrong (only with a key); `anchor`: an anchor is contradicted. */
+  kind: "edited" | "removed" | "inserted" | "reordered" | "truncated" | "malformed" | "forged" | "anchor";
+  /** A stable code (README "Error codes"): AUDIT_CHAIN_BROKEN, AUDIT_LINE_NOT_CANONICAL, … */
+  code: ErrorCode;
   reason: string;
+}
+
+/** Options of `verifyAudit`. */
+export interface VerifyOptions {
+  /**
+   * The log's key (audit-key.ts `readAuditKey`): every v2 record and the head must then carry a
+   * valid MAC. @default none: the chain is checked, MACs are not
+   */
+  key?: Buffer;
+  /** `seq` + `hash` pairs known from outside the log (callbacks a receiver got): each must be in it. */
+  anchors?: readonly AuditAnchor[];
 }
 
 /** The outcome of `verifyAudit`. */
@@ -20,6 +37,12 @@ export interface VerifyResult {
   records: number;
   /** Files of the log, oldest first. */
   files: string[];
+  /** Whether MACs were checked (a key was given). */
+  keyed: boolean;
+  /** v1 records (hashed over the parsed record, before the exact-bytes rule): never MACed. */
+  legacy: number;
+  /** Anchors found in the log with their hash. */
+  anchors: number;
   problem?: VerifyProblem;
 }
 
@@ -27,7 +50,7 @@ interface Entry {
   file: string;
   line: number;
   record?: AuditRecord;
-  bad?: "truncated" | "malformed" | "edited";
+  fault?: LineFault;
 }
 
 // How far ahead to look for the record that should have come next, to tell a reordered or
@@ -35,21 +58,43 @@ interface Entry {
 const LOOKAHEAD = 256;
 
 /**
- * Check the hash chain of the log at `path` across its rotated files, and the head sidecar for
- * whole trailing records removed. Streams the log; stops at the first problem. An empty or
- * missing log (with no head) is ok with 0 records.
+ * Check the hash chain of the log at `path` across its rotated files (each line's exact bytes,
+ * hash-record.ts), the head sidecar for whole trailing records removed, and, when given, the MACs
+ * under `options.key` and the `options.anchors`. Streams the log; stops at the first problem. An
+ * empty or missing log (with no head) is ok with 0 records, unless an anchor names a record.
  */
-export async function verifyAudit(path: string): Promise<VerifyResult> {
+export async function verifyAudit(path: string, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const { key } = options;
+  const anchors = new Map((options.anchors ?? []).map((a) => [a.seq, a.hash]));
+  const unseen = new Map(anchors);
+  let anchorsSeen = 0;
+  let legacy = 0;
+  let firstSeq: number | undefined;
   const snapshot = await openAuditSnapshot(path);
   const files = snapshot.files.map((f) => f.path);
+  const [link] = snapshot.refused;
+  if (link !== undefined) {
+    await snapshot.close();
+    const problem = at(
+      { file: link, line: 1 },
+      "malformed",
+      "a symbolic link, not followed",
+      "STATE_SYMLINK_REFUSED",
+    );
+    return { ok: false, records: 0, files, keyed: key !== undefined, legacy: 0, anchors: 0, problem };
+  }
   const linesIn = new Map<string, number>();
   try {
     const source = (async function* (): AsyncGenerator<Entry> {
       for (const file of snapshot.files) {
         linesIn.set(file.path, 0);
-        for await (const { text, line, complete } of readLines(file.handle, file.size)) {
+        for await (const { bytes, line, complete, tooLong } of readLines(
+          file.handle,
+          file.size,
+          MAX_LINE_BYTES,
+        )) {
           linesIn.set(file.path, line);
-          yield parseEntry(file.path, line, text, complete);
+          yield { file: file.path, line, ...parseAuditLine(bytes, complete, tooLong) };
         }
       }
     })();
@@ -63,7 +108,8 @@ export async function verifyAudit(path: string): Promise<VerifyResult> {
       }
     };
 
-    const result = (problem: VerifyProblem): VerifyResult => ({ ok: false, records, files, problem });
+    const summary = () => ({ records, files, keyed: key !== undefined, legacy, anchors: anchorsSeen });
+    const result = (problem: VerifyProblem): VerifyResult => ({ ok: false, ...summary(), problem });
     let records = 0;
     let prev: { seq: number; hash: string; file: string; line: number } | null = null;
     // Recent good records by hash, to recognise a record linking back past the last one.
@@ -74,11 +120,20 @@ export async function verifyAudit(path: string): Promise<VerifyResult> {
 
     for (let e = await next(); e !== undefined; e = await next()) {
       const r = e.record;
-      if (e.bad === "truncated")
-        return result(at(e, "truncated", "the last line is cut short (a torn write?)"));
-      if (e.bad === "malformed" || r === undefined)
-        return result(at(e, "malformed", "not a JSON audit record"));
-      if (e.bad === "edited") return result(at(e, "edited", `record seq ${r.seq} does not match its hash`));
+      if (e.fault !== undefined) return result(at(e, e.fault.kind, e.fault.reason, e.fault.code));
+      if (r === undefined) return result(at(e, "malformed", "not a JSON audit record"));
+      // v1 is the old rule, recomputable by anyone: only a log's beginning may be v1.
+      if (r.v === 1 && records > legacy)
+        return result(at(e, "edited", `record seq ${r.seq} is v1 after v2 records (a downgrade)`));
+      if (key !== undefined && r.v !== 1 && r.mac !== recordMac(key, r.hash))
+        return result(
+          at(
+            e,
+            "forged",
+            `record seq ${r.seq} ${r.mac === undefined ? "has no" : "has a wrong"} MAC`,
+            "AUDIT_MAC_INVALID",
+          ),
+        );
       const prevHash = prev?.hash ?? GENESIS_HASH;
       const prevSeq = prev?.seq ?? 0;
       if (r.prev !== prevHash || r.seq !== prevSeq + 1) {
@@ -102,7 +157,7 @@ export async function verifyAudit(path: string): Promise<VerifyResult> {
           return result(at(e, "inserted", `seq ${r.seq} repeats or goes back ${where}`));
         }
         await fill(LOOKAHEAD);
-        const successor = ahead.find((a) => a.record?.prev === prevHash && a.bad === undefined);
+        const successor = ahead.find((a) => a.record?.prev === prevHash && a.fault === undefined);
         if (successor !== undefined) {
           const belongs = ahead.some((a) => a.record?.hash === r.prev || a.record?.prev === r.hash);
           return belongs
@@ -128,6 +183,14 @@ export async function verifyAudit(path: string): Promise<VerifyResult> {
               ),
             );
       }
+      const anchored = anchors.get(r.seq);
+      if (anchored !== undefined && anchored !== r.hash)
+        return result(
+          at(e, "anchor", `seq ${r.seq} is not the record the anchor names`, "AUDIT_ANCHOR_MISMATCH"),
+        );
+      if (anchored !== undefined && unseen.delete(r.seq)) anchorsSeen += 1;
+      firstSeq ??= r.seq;
+      if (r.v === 1) legacy += 1;
       records += 1;
       prev = { seq: r.seq, hash: r.hash, file: e.file, line: e.line };
       recent.set(r.hash, prev);
@@ -141,60 +204,30 @@ export async function verifyAudit(path: string): Promise<VerifyResult> {
         atHead = { hash: r.hash, file: e.file, line: e.line };
     }
 
-    // The chain is whole; now compare its end with the head sidecar.
+    // The chain is whole; now compare its end with the head sidecar and the anchors.
     const lastFile = files.at(-1) ?? path;
-    const end = { file: lastFile, line: (linesIn.get(lastFile) ?? 0) + 1 };
-    if (head === "malformed")
-      return result({
-        file: headPath(path),
-        line: 1,
-        kind: "malformed",
-        reason: "head file is not {seq, hash}",
-      });
-    if (head === null) {
-      return records === 0
-        ? { ok: true, records, files }
-        : result({
-            ...end,
-            kind: "truncated",
-            reason: `${headPath(path)} is missing: trailing records cannot be checked`,
-          });
-    }
-    if (head.seq > (prev?.seq ?? 0)) {
-      return result({
-        ...end,
-        kind: "truncated",
-        reason: `the log ends at seq ${prev?.seq ?? 0} but the head says ${head.seq}`,
-      });
-    }
-    // A head behind the end is a writer that stopped between appending and updating the head.
-    if (atHead !== null && atHead.hash !== head.hash) {
-      return result({ ...atHead, kind: "edited", reason: `seq ${head.seq} differs from the head's hash` });
-    }
-    return { ok: true, records, files };
+    const problem = checkEnd({
+      path,
+      head,
+      key,
+      end: { file: lastFile, line: (linesIn.get(lastFile) ?? 0) + 1 },
+      last: prev,
+      atHead,
+      keyedRecords: records - legacy,
+      firstSeq,
+      unseenAnchors: [...unseen].map(([seq, hash]) => ({ seq, hash })),
+    });
+    return problem === undefined ? { ok: true, ...summary() } : result(problem);
   } finally {
     await snapshot.close();
   }
-}
-
-function parseEntry(file: string, line: number, text: string, complete: boolean): Entry {
-  if (!complete) return { file, line, bad: "truncated" };
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { file, line, bad: "malformed" };
-  }
-  if (!isAuditRecordShape(value)) return { file, line, bad: "malformed" };
-  return hashRecord(value) === value.hash
-    ? { file, line, record: value }
-    : { file, line, record: value, bad: "edited" };
 }
 
 function at(
   where: { file: string; line: number },
   kind: VerifyProblem["kind"],
   reason: string,
+  code: ErrorCode = "AUDIT_CHAIN_BROKEN",
 ): VerifyProblem {
-  return { file: where.file, line: where.line, kind, reason };
+  return { file: where.file, line: where.line, kind, code, reason };
 }

@@ -37,8 +37,15 @@ export interface ReportOptions {
   maxFiles?: number;
 }
 
-/** The machine-readable block: every routing field (null when absent), the key, and `truncated`. */
-export type ReportBlock = RoutingFields & { idempotencyKey: string; truncated: boolean };
+/**
+ * The machine-readable block: every routing field (null when absent), the key, `truncated`, and
+ * `auditAnchor` (the audit head at acceptance, `SEQ:HASH`, or null).
+ */
+export type ReportBlock = RoutingFields & {
+  idempotencyKey: string;
+  truncated: boolean;
+  auditAnchor: string | null;
+};
 
 /** Cut to `max` code units without splitting a surrogate pair. */
 export function cutText(text: string, max: number): string {
@@ -159,7 +166,12 @@ export function buildReport(callback: Callback, options: ReportOptions): string 
   if (truncated)
     lines.push("", "[This report was truncated to fit; the full result is in the OpenCode session.]");
 
-  const block: ReportBlock = { ...pickRouting(routing), idempotencyKey: callback.idempotencyKey, truncated };
+  const block: ReportBlock = {
+    ...pickRouting(routing),
+    idempotencyKey: callback.idempotencyKey,
+    truncated,
+    auditAnchor: callback.auditAnchor ?? null,
+  };
   const json = JSON.stringify(block, null, 2);
   const f = fence(json);
   lines.push("", REPORT_BLOCK_MARKER, `${f}json`, json, f);

@@ -48,4 +48,10 @@ export interface Callback {
   acceptedAt: number;
   routing: RoutingFields;
   report: RunReport;
+  /**
+   * The audit log's head when the callback was accepted, `SEQ:HASH` (relay/audit: `AuditLog.anchor`):
+   * carried in the report's machine-readable block, so the receiver's transcript holds anchors that
+   * `audit verify --anchor` checks the log against. Absent when the log had no record yet.
+   */
+  auditAnchor?: string;
 }

@@ -37,6 +37,8 @@ export type LoadConfigResult =
       file: string | null;
       /** Where the config_error record goes: the configured audit.path if it could be read, else the default. */
       auditPath: string;
+      /** The configured stateDir if it could be read, else the default: where the audit key is. */
+      stateDir: string;
     };
 
 /** Points at the configuration file, overriding the config directory. */
@@ -118,6 +120,7 @@ export async function loadConfig(opts: {
       error,
       file: fileUsed ?? (aboutFile ? file : null),
       auditPath: auditPathOf(known, baseDir, env),
+      stateDir: stateDirOf(known, baseDir, env),
     };
   }
 }
@@ -224,14 +227,22 @@ function collectSecrets(fromEnv: string[], config: RelayConfig): string[] {
 /** audit.path from whatever was read, when it is usable without the rest of the configuration. */
 function auditPathOf(tree: unknown, baseDir: string, env: Env): string {
   const audit = isPlainObject(tree) ? tree.audit : undefined;
-  const configured = isPlainObject(audit) ? audit.path : undefined;
-  if (typeof configured !== "string" || configured === "") return defaultAuditPath(env);
+  return usablePath(isPlainObject(audit) ? audit.path : undefined, baseDir, env) ?? defaultAuditPath(env);
+}
+
+/** stateDir from whatever was read, likewise (the audit key lives there). */
+function stateDirOf(tree: unknown, baseDir: string, env: Env): string {
+  return usablePath(isPlainObject(tree) ? tree.stateDir : undefined, baseDir, env) ?? defaultStateDir(env);
+}
+
+function usablePath(configured: unknown, baseDir: string, env: Env): string | undefined {
+  if (typeof configured !== "string" || configured === "") return undefined;
   try {
     const withEnv = substituteEnv(configured, env, "").value;
     const value = substituteFiles(withEnv, baseDir, env, "").value as string;
-    return value === "" ? defaultAuditPath(env) : resolveUserPath(value, baseDir, env);
+    return value === "" ? undefined : resolveUserPath(value, baseDir, env);
   } catch {
-    return defaultAuditPath(env);
+    return undefined;
   }
 }
 

@@ -34,11 +34,18 @@ async function acceptNow(state: RelayState, run: TerminalRun): Promise<void> {
       tags,
       ...(Object.keys(error.details).length > 0 ? { details: error.details } : {}),
     });
+    if (tags.runId !== undefined) state.taken(`${run.sessionId}|${tags.runId}`);
     return;
   }
   const callback = buildCallback(run, verdict, state.now());
+  // The audit head at acceptance goes out with the callback: the receiver's copy anchors the log.
+  const anchor = await state.audit.anchor?.().catch(() => undefined);
+  if (anchor !== undefined) callback.auditAnchor = anchor;
   const ids = callbackIds(callback);
-  if (state.claims.has(callback.dedupeKey)) return void (await record({ ...ids, phase: "deduped" }));
+  if (state.claims.has(callback.dedupeKey)) {
+    await record({ ...ids, phase: "deduped" });
+    return state.taken(callback.dedupeKey);
+  }
   rememberClaim(state, callback.dedupeKey);
   const item: PendingCallback = {
     entry: { v: 1, callback, attempts: 0, dueAt: callback.acceptedAt },
@@ -56,8 +63,10 @@ async function acceptNow(state: RelayState, run: TerminalRun): Promise<void> {
     });
     if (!claimed) {
       await outbox.discard(staged);
-      return void (await record({ ...ids, phase: "deduped" }));
+      await record({ ...ids, phase: "deduped" });
+      return state.taken(callback.dedupeKey);
     }
+    state.taken(callback.dedupeKey);
     // The staged file and the claim already hold the callback on disk: take the lease and
     // promote it while the first attempt goes out (the loop waits for this before touching
     // the outbox again). A crash before the promote leaves the staged file for recover().

@@ -2,6 +2,7 @@ import type { AuditLog } from "../audit/index.ts";
 import type { InstanceInfo, TerminalRun } from "../callback/index.ts";
 import type { RelayConfig } from "../config/index.ts";
 import { createDeliveryLoop, semaphore } from "../delivery/index.ts";
+import { ERROR_CODES } from "../errors/index.ts";
 import { openDedupeStore, openOutbox } from "../state/index.ts";
 import { acceptRun } from "./accept-run.ts";
 import { backgroundWork } from "./background-work.ts";
@@ -21,6 +22,12 @@ export interface RelayOptions {
   schedule?: (fn: () => void, delayMs: number) => () => void;
   /** Injected for tests: uniform [0, 1) source for backoff jitter. @default Math.random */
   random?: () => number;
+  /**
+   * Called with a run's dedupe key once the relay has taken the run for good: claimed on disk,
+   * deduped, or refused with an integrity record. The plugin retires the run's journal entry
+   * then. Not called when the claim could not be written (the journal keeps the run). Must not throw.
+   */
+  onClaimed?: (dedupeKey: string) => void;
 }
 
 export interface Relay {
@@ -51,13 +58,25 @@ export function createRelay(options: RelayOptions): Relay {
   const now = options.now ?? Date.now;
   const { record, failed: appendFailed } = unawaitedRecord(audit);
   const work = backgroundWork(record);
-  const outbox = openOutbox(options.stateDir);
+  // A state folder found open to others and tightened is said in the audit log (folders are
+  // checked on first use, relay/state/lazy-dirs.ts).
+  const folders = {
+    onTightened: (dir: string) =>
+      void record({
+        phase: "warning",
+        code: "STATE_FOLDER_TIGHTENED",
+        reason: `the state folder ${dir} was writable by group or others; set to 0700`,
+        hint: ERROR_CODES.STATE_FOLDER_TIGHTENED.hint,
+        path: dir,
+      }),
+  };
+  const outbox = openOutbox(options.stateDir, folders);
   const state: RelayState = {
     config,
     instance: options.instance,
     audit,
     now,
-    dedupe: openDedupeStore(options.stateDir),
+    dedupe: openDedupeStore(options.stateDir, folders),
     outbox,
     loop: createDeliveryLoop({
       config,
@@ -69,6 +88,13 @@ export function createRelay(options: RelayOptions): Relay {
       ...(options.random ? { random: options.random } : {}),
     }),
     claims: new Set(),
+    taken: (dedupeKey) => {
+      try {
+        options.onClaimed?.(dedupeKey);
+      } catch {
+        // The journal entry stays; the next start finds the claim and retires it.
+      }
+    },
     accepting: semaphore(ACCEPT_CONCURRENCY),
     record,
   };

@@ -20,6 +20,8 @@ export interface RelayState {
   readonly claims: Set<string>;
   /** Runs being accepted at once (integrity, stage, claim). */
   readonly accepting: ReturnType<typeof semaphore>;
+  /** The run is the relay's for good (claimed, deduped or refused): RelayOptions.onClaimed. Never throws. */
+  taken(dedupeKey: string): void;
   /** Appends an audit record without waiting for the disk; never rejects. */
   record(input: AuditInput): Promise<void>;
 }

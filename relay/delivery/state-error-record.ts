@@ -5,5 +5,8 @@ import { toRelayError } from "../errors/index.ts";
 /** The audit record of a state dir write that failed: delivery goes on in memory. */
 export function stateErrorRecord(ids: CallbackIds, error: unknown): AuditInput {
   const err = toRelayError(error);
-  return { ...ids, phase: "state_error", code: "STATE_UNWRITABLE", reason: err.message, hint: err.hint };
+  // A state error keeps its own code (a refused link or folder says what to fix); anything else is
+  // a write that failed.
+  const code = err.kind === "state" ? err.code : "STATE_UNWRITABLE";
+  return { ...ids, phase: "state_error", code, reason: err.message, hint: err.hint };
 }

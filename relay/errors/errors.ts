@@ -170,9 +170,55 @@ export const ERROR_CODES = {
     kind: "state",
     hint: "the audit log cannot be written; records go to the fallback path and stderr",
   },
+  STATE_SYMLINK_REFUSED: {
+    kind: "state",
+    hint: "a symbolic link stands where the relay keeps a file (audit log, rotated file, head, key, or an entry in stateDir); it is never followed: remove the link, and find out who planted it",
+  },
+  STATE_FOLDER_INSECURE: {
+    kind: "state",
+    hint: "the state or audit folder is writable by group or others and is not owned by this user, so it cannot be tightened: chmod 700 it as its owner, or point stateDir/audit.path at a folder of your own",
+  },
+  STATE_FOLDER_TIGHTENED: {
+    kind: "state",
+    hint: "the folder was writable by group or others; being ours, it was set to 0700. Check who could have written in it meanwhile",
+  },
+
+  // The audit log's verification (`audit verify`): the log was changed after it was written.
+  AUDIT_CHAIN_BROKEN: {
+    kind: "state",
+    hint: "a record was edited, removed, inserted or reordered, or the log was cut short: keep a copy of the files as they are for review",
+  },
+  AUDIT_LINE_NOT_CANONICAL: {
+    kind: "state",
+    hint: "a line is not the exact serialization the writer produces (a duplicated key, added white space, re-escaped text): it was edited by hand or by another tool",
+  },
+  AUDIT_LINE_TOO_LONG: {
+    kind: "state",
+    hint: "a line is longer than any record the writer produces (1 MiB): it was not written by the relay",
+  },
+  AUDIT_LINE_TOO_DEEP: {
+    kind: "state",
+    hint: "a line nests deeper than any record the writer produces (64 levels): it was not written by the relay",
+  },
+  AUDIT_MAC_INVALID: {
+    kind: "state",
+    hint: "a record or the head lacks the MAC the audit key gives, or it does not match: forged by someone without the key, or verified with the wrong key (--key)",
+  },
+  AUDIT_ANCHOR_MISMATCH: {
+    kind: "state",
+    hint: "the log does not hold the record an anchor (SEQ:HASH from a callback the receiver got) names: the log was rewritten after that callback",
+  },
+  AUDIT_KEY_UNREADABLE: {
+    kind: "state",
+    hint: "the audit key file (audit.key in stateDir) is missing, unreadable or not 64 hex digits: pass --key PATH, or verify without MACs",
+  },
   SETTLE_FETCH_FAILED: {
     kind: "state",
     hint: "the session's messages could not be read through the OpenCode client",
+  },
+  JOURNAL_ENTRY_UNREADABLE: {
+    kind: "state",
+    hint: "a run journal file is torn or not a journal entry (a write cut off by a crash, or a foreign file); it was renamed to *.unreadable and skipped: look at it, then delete it",
   },
   INTERNAL: {
     kind: "internal",

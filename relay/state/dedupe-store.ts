@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
-import { link, readdir, stat, unlink } from "node:fs/promises";
+import { link, lstat, readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { lazyDirs } from "./lazy-dirs.ts";
+import { isMissing } from "./fs-errors.ts";
+import { type LazyDirsOptions, lazyDirs } from "./lazy-dirs.ts";
+import { symlinkRefused } from "./open-no-follow.ts";
 import { stateUnwritable } from "./state-unwritable.ts";
 
 /**
@@ -23,6 +25,8 @@ export interface DedupeStore {
   claimStaged(dedupeKey: string, stagedPath: string): Promise<boolean>;
   /** Whether `stagedPath` is the very file that claimed `dedupeKey` (same inode as its marker). */
   isClaimOf(dedupeKey: string, stagedPath: string): Promise<boolean>;
+  /** Whether anyone has claimed `dedupeKey` (the run journal's start-up reconciliation asks). */
+  isClaimed(dedupeKey: string): Promise<boolean>;
   /** Remove markers older than `maxAgeMs` (by wall-clock modification time). Returns how many were removed. */
   prune(maxAgeMs: number): Promise<number>;
 }
@@ -30,10 +34,20 @@ export interface DedupeStore {
 /** Markers are kept this long by default, then pruned on recover(). */
 export const DEDUPE_RETENTION_MS = 30 * 24 * 60 * 60 * 1000; // 30 days
 
-/** Open (lazily create) the dedupe store under `<stateDir>/dedupe`. */
-export function openDedupeStore(stateDir: string): DedupeStore {
+/**
+ * Open (lazily create) the dedupe store under `<stateDir>/dedupe` (folders private: lazy-dirs.ts).
+ * A marker is only ever a regular file: a symbolic link planted at a marker's name is neither a
+ * claim nor a reason to skip the run (STATE_SYMLINK_REFUSED).
+ */
+export function openDedupeStore(
+  stateDir: string,
+  folders: Pick<LazyDirsOptions, "onTightened"> = {},
+): DedupeStore {
   const dir = join(stateDir, "dedupe");
-  const ensureDir = lazyDirs([dir], (error) => stateUnwritable("the dedupe store", dir, error));
+  const ensureDir = lazyDirs([dir], (error) => stateUnwritable("the dedupe store", dir, error), {
+    ...folders,
+    root: stateDir,
+  });
   const markerPath = (dedupeKey: string) => join(dir, `${markerName(dedupeKey)}.json`);
 
   return {
@@ -44,16 +58,30 @@ export function openDedupeStore(stateDir: string): DedupeStore {
         await link(stagedPath, markerPath(dedupeKey));
         return true;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
-        throw stateUnwritable("the dedupe store", dir, error);
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST")
+          throw stateUnwritable("the dedupe store", dir, error);
+        // Taken: by a claim (a regular file), unless someone planted a link there.
+        const existing = await lstat(markerPath(dedupeKey)).catch(() => null);
+        if (existing?.isSymbolicLink()) throw symlinkRefused(markerPath(dedupeKey));
+        return false;
       }
     },
     async isClaimOf(dedupeKey, stagedPath) {
       try {
-        const [marker, staged] = await Promise.all([stat(markerPath(dedupeKey)), stat(stagedPath)]);
+        // lstat: a link pointing at the staged file is not its claim.
+        const [marker, staged] = await Promise.all([lstat(markerPath(dedupeKey)), lstat(stagedPath)]);
         return marker.ino === staged.ino && marker.dev === staged.dev;
       } catch {
         return false;
+      }
+    },
+    async isClaimed(dedupeKey) {
+      try {
+        // lstat: a link planted at a marker's name is not a claim (see above).
+        return (await lstat(markerPath(dedupeKey))).isFile();
+      } catch (error) {
+        if (isMissing(error)) return false;
+        throw stateUnwritable("the dedupe store", dir, error);
       }
     },
     async prune(maxAgeMs) {

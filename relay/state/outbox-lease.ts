@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { link, mkdir, readFile, rename, rmdir, stat, unlink, writeFile } from "node:fs/promises";
+import { link, lstat, mkdir, rename, rmdir, stat, unlink, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { markerName } from "./dedupe-store.ts";
 import { ignoreMissing } from "./fs-errors.ts";
+import { readFileNoFollow } from "./open-no-follow.ts";
 import { pidExists } from "./process-owner.ts";
 import { stateUnwritable } from "./state-unwritable.ts";
 
@@ -127,7 +128,13 @@ export async function breakIfStale(path: string): Promise<boolean> {
     return false;
   }
   try {
-    const text = await readFile(path, "utf8").catch(() => null);
+    // A link where a lease belongs was planted, never written by a holder: remove the link (not
+    // its target) so the entry is not blocked for good.
+    if ((await lstat(path).catch(() => null))?.isSymbolicLink()) {
+      await unlink(path).catch(ignoreMissing);
+      return true;
+    }
+    const text = await readFileNoFollow(path).catch(() => null);
     if (text === null) return true; // released meanwhile: free to take
     if (!isStale(text, Date.now()) && !(text === "" && (await olderThan(path, HALF_WRITTEN_MS)))) {
       return false;

@@ -1,11 +1,12 @@
 import { createHash, randomBytes } from "node:crypto";
-import { link, readdir, readFile, stat, unlink } from "node:fs/promises";
+import { link, readdir, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { markerName } from "./dedupe-store.ts";
 import { writeDurableLines } from "./durable-file.ts";
 import { entryLines } from "./entry-lines.ts";
 import { type GroupCommit, groupCommit } from "./group-commit.ts";
+import { readFileNoFollow } from "./open-no-follow.ts";
 import type { OutboxEntry } from "./outbox-entry.ts";
 import { HALF_WRITTEN_MS, olderThan } from "./outbox-lease.ts";
 import { pidExists } from "./process-owner.ts";
@@ -135,7 +136,7 @@ export function openStager(options: StagerOptions): OutboxStager {
         // (same host, dead pid: OpenCode restarts in seconds) or it is older than any accept.
         if (!name.endsWith(".json") || batches.has(path)) continue;
         if (!abandoned(name) && !(await olderThan(path, HALF_WRITTEN_MS))) continue;
-        const entries = entryLines(await readFile(path, "utf8").catch(() => ""));
+        const entries = entryLines(await readFileNoFollow(path).catch(() => ""));
         // Torn by a crash mid-write: it never claimed anything (claims link a fsynced batch).
         if (entries === null) await unlink(path).catch(() => undefined);
         else for (const entry of entries) out.push({ path, entry });

@@ -1,4 +1,4 @@
-import { readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { lstat, readdir, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { ErrorCode } from "../errors/index.ts";
 import { markerName } from "./dedupe-store.ts";
@@ -6,7 +6,8 @@ import { syncDir, writeAtomic } from "./durable-file.ts";
 import { entryLines, entryOf } from "./entry-lines.ts";
 import { ignoreMissing, isMissing } from "./fs-errors.ts";
 import { groupCommit } from "./group-commit.ts";
-import { lazyDirs } from "./lazy-dirs.ts";
+import { type LazyDirsOptions, lazyDirs } from "./lazy-dirs.ts";
+import { readFileNoFollow } from "./open-no-follow.ts";
 import type { FailedOutboxEntry, OutboxEntry } from "./outbox-entry.ts";
 import { breakIfStale, HALF_WRITTEN_MS, type OutboxLease, olderThan, openLeases } from "./outbox-lease.ts";
 import { openStager } from "./outbox-stager.ts";
@@ -73,14 +74,17 @@ export interface Outbox {
   close(): Promise<void>;
 }
 
-/** Open the outbox under `<stateDir>/outbox` (created lazily, mode 0700). */
-export function openOutbox(stateDir: string): Outbox {
+/**
+ * Open the outbox under `<stateDir>/outbox` (created lazily, folders private: lazy-dirs.ts). Entries
+ * are never read through a symbolic link: a link planted at an entry's name is unreadable.
+ */
+export function openOutbox(stateDir: string, folders: Pick<LazyDirsOptions, "onTightened"> = {}): Outbox {
   const dir = join(stateDir, "outbox");
   const failedDir = join(dir, "failed");
   const stagedDir = join(dir, "staged");
   const holdersDir = join(dir, "holders");
   const unwritable = (error: unknown) => stateUnwritable("the outbox", dir, error);
-  const ensureDirs = lazyDirs([failedDir, stagedDir, holdersDir], unwritable);
+  const ensureDirs = lazyDirs([failedDir, stagedDir, holdersDir], unwritable, { ...folders, root: stateDir });
   const entryPath = (folder: string, key: string) => join(folder, `${markerName(key)}.json`);
   const leases = openLeases(dir, { ensureDir: ensureDirs, holdersDir });
   // Renames and links into the outbox folder that land together share one directory fsync.
@@ -110,7 +114,7 @@ export function openOutbox(stateDir: string): Outbox {
     retireStaged: stager.retire,
     async read(key) {
       try {
-        const entries = entryLines(await readFile(entryPath(dir, key), "utf8"));
+        const entries = entryLines(await readFileNoFollow(entryPath(dir, key)));
         return entries === null ? null : entryOf(entries, key);
       } catch {
         return null;
@@ -137,9 +141,9 @@ export function openOutbox(stateDir: string): Outbox {
         if (!name.endsWith(".json")) continue;
         const path = join(dir, name);
         try {
-          const { dev, ino } = await stat(path);
+          const { dev, ino } = await lstat(path);
           const inode = `${dev}:${ino}`;
-          if (!byInode.has(inode)) byInode.set(inode, entryLines(await readFile(path, "utf8")));
+          if (!byInode.has(inode)) byInode.set(inode, entryLines(await readFileNoFollow(path)));
           const entry = (byInode.get(inode) ?? []).find(
             (e) => `${markerName(e.callback.dedupeKey)}.json` === name,
           );
@@ -182,7 +186,7 @@ export function openOutbox(stateDir: string): Outbox {
       for (const name of await readdir(failedDir).catch(() => [] as string[])) {
         if (!name.endsWith(".json")) continue;
         try {
-          out.push(JSON.parse(await readFile(join(failedDir, name), "utf8")) as FailedOutboxEntry);
+          out.push(JSON.parse(await readFileNoFollow(join(failedDir, name))) as FailedOutboxEntry);
         } catch {
           // Unreadable failed entries cannot be redelivered; they stay on disk for a person.
         }

@@ -40,6 +40,8 @@ export async function startPluginHarness(options: {
   delivery?: Record<string, unknown>;
   /** Send callbacks here instead of the harness's recording receiver (an OpenClaw hooks base). */
   targetUrl?: string;
+  /** Journal runs at first sight (off: the baseline of the journal's A/B). @default true */
+  journal?: boolean;
 }): Promise<PluginHarness> {
   const dir = await mkdtemp(join(tmpdir(), "ocr-bench-plugin-"));
   const titles = new Map<string, string>();
@@ -86,6 +88,7 @@ export async function startPluginHarness(options: {
       ...(options.delivery ? { delivery: options.delivery } : {}),
     },
     pathToFileURL(join(configDir, "plugins", "opencode-callback-relay.js")).href,
+    { journal: options.journal ?? true },
   );
   if (!hooks.event) throw new Error("the plugin returned no event hook (configuration refused?)");
   return {
@@ -100,7 +103,8 @@ export async function startPluginHarness(options: {
       await receiver.close();
       standIn.closeAllConnections();
       await new Promise<void>((resolve) => standIn.close(() => resolve()));
-      await rm(dir, { recursive: true, force: true });
+      // Journal writes started by the last events may still be landing: retry a folder that refills.
+      await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
   };
 }

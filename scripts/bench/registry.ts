@@ -4,6 +4,7 @@ import { endToEnd } from "./end-to-end.ts";
 import { footprint } from "./footprint.ts";
 import { history } from "./history.ts";
 import { hookCost } from "./hook-cost.ts";
+import { journalCost } from "./journal-cost.ts";
 import { opencodeSlowdown } from "./opencode-slowdown.ts";
 import type { Section } from "./stats.ts";
 
@@ -29,4 +30,5 @@ export const BENCHES: Bench[] = [
   endToEnd,
   footprint,
   history,
+  journalCost,
 ];

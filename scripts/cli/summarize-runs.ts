@@ -8,6 +8,8 @@ import type { AuditRecord } from "../../relay/index.ts";
  * - `refused`: an integrity rule refused it, nothing was sent;
  * - `deduped`: only repeated terminal points are in this log (the original is elsewhere);
  * - `skipped`: will not call back for a benign reason;
+ * - `held`: seen while the configuration was unusable; journalled, delivered after a restart with a
+ *   fixed configuration (then `accepted` and later records take over);
  * - `unknown`: given up after a timeout, so the receiver may or may not have acted, or no record
  *   says anything about delivery.
  */
@@ -18,6 +20,7 @@ export type DeliveryState =
   | "refused"
   | "deduped"
   | "skipped"
+  | "held"
   | "unknown";
 
 export const DELIVERY_STATES: readonly DeliveryState[] = [
@@ -27,6 +30,7 @@ export const DELIVERY_STATES: readonly DeliveryState[] = [
   "refused",
   "deduped",
   "skipped",
+  "held",
   "unknown",
 ];
 
@@ -65,8 +69,22 @@ export interface RunsDigest {
 }
 
 // Phases whose `code` is a failure in its own right; retry_scheduled repeats its attempt's code.
-const FAILURE_CODE_PHASES = new Set(["attempt", "failed", "integrity_error", "config_error", "state_error"]);
-const PENDING_PHASES = new Set(["accepted", "recovered", "redelivery", "retry_scheduled", "attempt"]);
+const FAILURE_CODE_PHASES = new Set([
+  "attempt",
+  "failed",
+  "integrity_error",
+  "config_error",
+  "state_error",
+  "held",
+]);
+const PENDING_PHASES = new Set([
+  "accepted",
+  "recovered",
+  "reconciled",
+  "redelivery",
+  "retry_scheduled",
+  "attempt",
+]);
 const STATE_PHASES = new Set([...PENDING_PHASES, "delivered", "failed", "integrity_error"]);
 
 /** The run a record belongs to, or null. */
@@ -177,6 +195,9 @@ function fold(
       break;
     case "skipped":
       if (undecided) run.state = "skipped";
+      break;
+    case "held":
+      if (undecided) run.state = "held";
       break;
     default:
       if (PENDING_PHASES.has(record.phase)) run.state = "pending";

@@ -3,7 +3,8 @@ import { type E2EWorld, startWorld } from "./e2e-context.ts";
 
 /**
  * A broken callback-relay.jsonc disables the relay with one `config_error` record and one stderr
- * line; OpenCode goes on answering prompts and nothing is sent.
+ * line; OpenCode goes on answering prompts, nothing is sent, and the tagged run is held (one `held`
+ * record with the configuration's code; held-runs.test.ts delivers such runs after the fix).
  */
 
 let world: E2EWorld;
@@ -35,9 +36,11 @@ it("writes one config_error record naming the file and key, and OpenCode still a
   expect(record?.code).toBe("CONFIG_INVALID");
   expect(record?.file).toBe(`${world.server.configDir}/callback-relay.jsonc`);
   expect((record?.details as { key?: string } | undefined)?.key).toBe("target.url");
-  // The record is written at init, and a plugin refused at init registers no event hook: both
-  // turns are over (their prompts returned), so nothing more can come from them.
-  expect(world.audit().map((r) => r.phase)).toEqual(["config_error"]);
+  // The record is written at init; the held record once the run's first busy has been journalled
+  // (off the hook's stack, so it is awaited, not assumed).
+  await world.waitForAudit((r) => r.phase === "held");
+  expect(world.audit().map((r) => r.phase)).toEqual(["config_error", "held"]);
+  expect(world.audit()[1]).toMatchObject({ sessionId: session.id, runId: "run-cfg", code: "CONFIG_INVALID" });
   expect(world.receiver.requests).toEqual([]);
   expect(world.server.output()).toContain("CONFIG_INVALID");
 });

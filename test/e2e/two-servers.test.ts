@@ -77,10 +77,6 @@ it("two servers recovering one crashed server's outbox at once deliver each run 
   const runs = [...sessions, cutOff!];
   await everyHas(w, runs, "delivered");
   await w.outboxSettled();
-  // The server that lost the claim on the cut-off run says so.
-  await waitFor("the other server to dedupe the cut-off run", () =>
-    count(w.ofSession(cutOff!.id), "deduped") > 0 ? true : undefined,
-  );
 
   const tally = (phase: AuditRecord["phase"]) =>
     sessions.map((s) => count(w.ofSession(s.id), phase)).join("");
@@ -95,10 +91,11 @@ it("two servers recovering one crashed server's outbox at once deliver each run 
     expect(count(records, "delivered"), session.id).toBe(1);
     expect(w.delivered.get(String(keyOf(w, session.id))), session.id).toBe(1);
   }
-  // Both servers found the cut-off turn; one claimed it, the other was deduped.
+  // The crashed server journalled the cut-off turn; one new server claims it, and the other is
+  // deduped unless the claim retired the journal entry before it looked.
   const cut = w.ofSession(cutOff!.id);
   expect(cut.filter((r) => r.phase === "accepted").map((r) => r.outcome)).toEqual(["interrupted"]);
-  expect(count(cut, "deduped")).toBe(1);
+  expect(count(cut, "deduped")).toBeLessThanOrEqual(1);
   expect(count(cut, "delivered")).toBe(1);
   expect(w.delivered.get(String(keyOf(w, cutOff!.id)))).toBe(1);
 
@@ -154,21 +151,17 @@ describe("a turn still running in one server when another starts on the same dat
 
   beforeAll(async () => {
     w = await startSharedDataWorld({ receiverUp: true });
-    // A turn cut off by a crash, for a marker: a new server's start-up scan reports it (or finds it
-    // claimed), so its record shows that scan has read every session, the live one included.
-    const [marker] = await createSessions(w.first, [`Marker runId=run-two-marker callbackSession=${CALLER}`]);
-    await startHeldTurn(w, w.first, marker!.id);
-    await w.first.kill9();
-    const b = await w.startOnSharedRoot();
-    await b.request("GET", "/session"); // its plugin starts: the scan claims the marker run
-    await everyHas(w, [marker!], "accepted");
-
+    const b = w.first;
+    await b.request("GET", "/session"); // its plugin starts
     live = await b.createSession(`Live runId=run-two-live callbackSession=${CALLER}`);
     await startHeldTurn(w, b, live.id);
     const d = await w.startOnSharedRoot();
-    // The new plugin's start-up scan reads the shared sessions while the turn runs in b.
+    // The new plugin's start-up reconciliation reads the run journal while the turn runs in b, and
+    // says on stderr that it left the run to its live owner.
     await d.request("GET", "/session");
-    await everyHas(w, [marker!], "deduped");
+    await waitFor("the second server to leave the live run to its owner", () =>
+      d.output().includes("left to their live owner") ? true : undefined,
+    );
     // Only now does the turn end (the model answers), in b.
     w.model.release();
     await everyHas(w, [live], "delivered");
@@ -190,8 +183,7 @@ describe("a turn still running in one server when another starts on the same dat
     expect(w.delivered.get(String(keyOf(w, live.id)))).toBe(1);
   });
 
-  // issue 9: a second process reports a live turn as interrupted
-  it.fails("reports the outcome the turn had (completed), not interrupted", () => {
+  it("reports the outcome the turn had (completed), not interrupted", () => {
     const accepted = w.ofSession(live.id).filter((r) => r.phase === "accepted");
     expect(accepted.map((r) => r.outcome)).toEqual(["completed"]);
     const [callback] = w.receiver.requests.filter(

@@ -13,7 +13,6 @@ function world(scenario: Scenario, reads: (n: number) => SessionMessage[] | Erro
   const audit: AuditInput[] = [];
   let n = 0;
   const reader: SessionReader = {
-    list: async () => [],
     title: async () => "unused",
     messages: async () => {
       const answer = reads(n++);
@@ -124,7 +123,7 @@ describe("createEventHook", () => {
     const hook = createEventHook({
       relay: { submit: (run) => submitted.push(run) },
       audit: { append: async () => {} },
-      reader: { list: async () => [], title: async () => "unused", messages: limited.messages },
+      reader: { title: async () => "unused", messages: limited.messages },
       worktree: "/tmp/e2e/project",
       graceMs: 300,
     });

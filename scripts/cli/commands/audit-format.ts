@@ -117,6 +117,7 @@ export function stateTint(state: string): Tint {
     case "delivered":
       return "green";
     case "pending":
+    case "held":
       return "yellow";
     case "failed":
       return "red";

@@ -1,4 +1,5 @@
-import { ERROR_CODES, loadConfig, openAuditLog, redeliver } from "../../../relay/index.ts";
+import { join } from "node:path";
+import { AUDIT_KEY_FILE, ERROR_CODES, loadConfig, openAuditLog, redeliver } from "../../../relay/index.ts";
 import { CLI_ENVIRONMENT, type CliIO } from "../cli-io.ts";
 
 /**
@@ -23,7 +24,12 @@ export async function auditRedeliver(
     return 1;
   }
   const { config, auditPath, stateDir, secrets } = loaded.value;
-  const audit = openAuditLog({ path: auditPath, maxBytes: config.audit.maxBytes, secrets });
+  const audit = openAuditLog({
+    path: auditPath,
+    maxBytes: config.audit.maxBytes,
+    secrets,
+    keyPath: join(stateDir, AUDIT_KEY_FILE),
+  });
   const result = await redeliver({ config, stateDir, audit, auditPath, runId });
   await audit.flush();
   const status = result.status === undefined ? "" : ` (HTTP ${result.status})`;

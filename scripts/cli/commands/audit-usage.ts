@@ -13,6 +13,7 @@ export const AUDIT_USAGE = `usage: opencode-callback-relay audit [subcommand] [o
   show <id>          every record of a run (id: runId, OpenCode session id or sessionId|runId)
   stats              runs by outcome and state, delivery latency p50/p95/max, top failure codes
   verify             check the hash chain; exit 1 at the first edited/removed/inserted/reordered record
+                     (with the audit key, MACs too; see audit verify --help for --key and --anchor)
   redeliver <runId>  resend a failed or unknown callback with the same idempotency key (needs the
                      configuration: --config-dir or the usual config dir, not --file)
 
@@ -50,10 +51,15 @@ Runs by outcome and delivery state, delivery latency p50/p95/max, the most frequ
 ${WHERE}
 exit: 0 ok, 1 no log, 2 usage error
 `,
-  verify: `usage: opencode-callback-relay audit verify [--file PATH | --config-dir DIR] [--json]
+  verify: `usage: opencode-callback-relay audit verify [--file PATH | --config-dir DIR] [--key PATH]
+                                      [--anchor SEQ:HASH]… [--json]
 
 Recompute the hash chain across rotated files and the .head sidecar; report the first record that
 was edited, removed, inserted or reordered.
+  --key PATH         the audit key (default: audit.key in the configuration's stateDir, if there):
+                     checks every record's MAC and the head's, so a resealed log is caught too
+  --anchor SEQ:HASH  a record known from outside the log (the auditAnchor of a callback the receiver
+                     got); repeat for several; each must be in the log with that hash
   --json             one JSON object
 
 ${WHERE}

@@ -1,6 +1,6 @@
 import { stat } from "node:fs/promises";
-import { resolve } from "node:path";
-import { listRotated, loadConfig } from "../../../relay/index.ts";
+import { join, resolve } from "node:path";
+import { AUDIT_KEY_FILE, listRotated, loadConfig } from "../../../relay/index.ts";
 import { CLI_ENVIRONMENT, type CliCommand, type CliIO } from "../cli-io.ts";
 import { didYouMean } from "../did-you-mean.ts";
 import { parseArgs } from "../parse-command-args.ts";
@@ -24,9 +24,16 @@ export interface AuditOptions {
   state?: string;
   since?: string;
   limit?: string;
+  /** verify: `--key PATH`, or the key in the configuration's stateDir. */
+  keyPath?: string;
+  /** verify: whether the key was asked for (`--key`): then it must be readable. */
+  keyRequired?: boolean;
+  /** verify: `--anchor SEQ:HASH`, as given. */
+  anchors?: string[];
 }
 
 const LISTING_ONLY = ["run", "session", "state", "since", "limit"] as const;
+const VERIFY_ONLY = ["key", "anchor"] as const;
 const STATES: ReadonlySet<string> = new Set(DELIVERY_STATES);
 
 /**
@@ -47,6 +54,8 @@ export const audit: CliCommand = async (args, io) => {
       since: { type: "string" },
       limit: { type: "string" },
       follow: { type: "boolean", short: "f", default: false },
+      key: { type: "string" },
+      anchor: { type: "string", multiple: true },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -81,9 +90,20 @@ export const audit: CliCommand = async (args, io) => {
     const configDir = values["config-dir"];
     return auditRedeliver(rest[0]!, configDir === undefined ? undefined : resolve(io.cwd, configDir), io);
   }
-  const path = await findAuditPath(values, io);
+  const verifyFlag = VERIFY_ONLY.find((flag) => values[flag] !== undefined);
+  if (verifyFlag !== undefined && subcommand !== "verify")
+    throw new UsageError(`--${verifyFlag} applies to verify only`);
+  const { path, stateDir } = await findAuditPath(values, io);
+  const keyPath =
+    values.key !== undefined
+      ? resolve(io.cwd, values.key)
+      : stateDir === undefined
+        ? undefined
+        : join(stateDir, AUDIT_KEY_FILE);
   const options: AuditOptions = {
     path,
+    ...(keyPath === undefined ? {} : { keyPath, keyRequired: values.key !== undefined }),
+    ...(values.anchor === undefined ? {} : { anchors: values.anchor }),
     json: values.json,
     ...(values.run === undefined ? {} : { run: values.run }),
     ...(values.session === undefined ? {} : { session: values.session }),
@@ -125,22 +145,26 @@ export const audit: CliCommand = async (args, io) => {
   }
 };
 
-async function findAuditPath(values: { file?: string; "config-dir"?: string }, io: CliIO): Promise<string> {
-  if (values.file !== undefined) return resolve(io.cwd, values.file);
+/** The log's path, and the state dir (where its key is) when a configuration names them. */
+async function findAuditPath(
+  values: { file?: string; "config-dir"?: string },
+  io: CliIO,
+): Promise<{ path: string; stateDir?: string }> {
+  if (values.file !== undefined) return { path: resolve(io.cwd, values.file) };
   const configDir = values["config-dir"];
   const loaded = await loadConfig({
     ...(configDir === undefined ? {} : { configDir: resolve(io.cwd, configDir) }),
     env: io.env,
     environment: CLI_ENVIRONMENT,
   });
-  if (loaded.ok) return loaded.value.auditPath;
+  if (loaded.ok) return { path: loaded.value.auditPath, stateDir: loaded.value.stateDir };
   // A broken configuration is often why one is reading the log: carry on with the path it names.
   if (loaded.error.code !== "CONFIG_NOT_FOUND") {
     io.stderr(
       `note: configuration ${loaded.error.code}: ${loaded.error.message}; reading ${loaded.auditPath}\n`,
     );
   }
-  return loaded.auditPath;
+  return { path: loaded.auditPath, stateDir: loaded.stateDir };
 }
 
 function validateListing(options: AuditOptions): void {

@@ -9,7 +9,7 @@ import { build } from "esbuild";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { openAuditLog } from "../../../relay/audit/audit-log.ts";
 import type { AuditRecord } from "../../../relay/audit/audit-record.ts";
-import { GENESIS_HASH, hashRecord } from "../../../relay/audit/hash-record.ts";
+import { GENESIS_HASH, hashPrefix } from "../../../relay/audit/hash-record.ts";
 import { readAudit } from "../../../relay/audit/read-audit.ts";
 import { verifyAudit } from "../../../relay/audit/verify-audit.ts";
 import { sinkAudit } from "../../helpers/audit-sink.ts";
@@ -53,13 +53,15 @@ describe("openAuditLog", () => {
     await log.append({ phase: "delivered", sessionId: "ses_1", runId: "run-1", dedupeKey: "ses_1|run-1" });
     const [first, second] = await lines(path);
     expect(first).toMatchObject({
-      v: 1,
+      v: 2,
       seq: 1,
       ts: "2026-01-02T03:04:05.000Z",
       phase: "accepted",
       prev: GENESIS_HASH,
     });
-    expect(first?.hash).toBe(hashRecord(first!));
+    // v2: the hash covers the exact bytes of the line before `,"hash":`.
+    const firstLine = (await readFile(path, "utf8")).split("\n")[0]!;
+    expect(first?.hash).toBe(hashPrefix(firstLine.slice(0, firstLine.indexOf(',"hash":'))));
     expect(second).toMatchObject({ seq: 2, prev: first?.hash });
     expect((await stat(path)).mode & 0o777).toBe(0o600);
     expect((await stat(join(dir, "a"))).mode & 0o777).toBe(0o700);
@@ -73,7 +75,7 @@ describe("openAuditLog", () => {
     const log = openAuditLog({ path });
     await log.append({ phase: "skipped", seq: 99, prev: "x", hash: "y", v: 7, ts: "then" });
     const [record] = await lines(path);
-    expect(record).toMatchObject({ v: 1, seq: 1, prev: GENESIS_HASH });
+    expect(record).toMatchObject({ v: 2, seq: 1, prev: GENESIS_HASH });
     expect(record?.ts).not.toBe("then");
     expect((await verifyAudit(path)).ok).toBe(true);
   });

@@ -84,4 +84,18 @@ describe("readAudit", () => {
     }
     expect(await collect()).toHaveLength(50);
   });
+
+  it("skips record-shaped lines past the depth and size bounds instead of handing them on", async () => {
+    await writeLog(2, 1 << 20);
+    const shape = '"v":2,"seq":3,"ts":"2026-01-01T00:00:00.000Z","phase":"skipped","prev":"p","hash":"h"';
+    await appendFile(path, `{${shape},"x":${"[".repeat(100_000)}${"]".repeat(100_000)}}\n`);
+    await appendFile(path, `{${shape},"x":"${"y".repeat(2 << 20)}"}\n`);
+    const skipped: { file: string; line: number }[] = [];
+    const records = await collect({ onSkipped: (where) => skipped.push(where) });
+    expect(records.map((r) => r.seq)).toEqual([1, 2]);
+    expect(skipped).toEqual([
+      { file: path, line: 3 },
+      { file: path, line: 4 },
+    ]);
+  });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { openAuditLog } from "../../../relay/audit/audit-log.ts";
-import { hashRecord } from "../../../relay/audit/hash-record.ts";
+import { GENESIS_HASH, hashRecordV1, sealRecord } from "../../../relay/audit/hash-record.ts";
 import { verifyAudit } from "../../../relay/audit/verify-audit.ts";
 
 let dir: string;
@@ -21,6 +21,12 @@ async function writeLog(count: number, maxBytes?: number): Promise<void> {
     void log.append({ phase: "attempt", runId: `run-${i}`, sessionId: "ses_1", attempt: i });
   }
   await log.flush();
+}
+
+/** A parsed record sealed again after an edit, as a forger who knows the (public) rule would. */
+function reseal(record: Record<string, unknown>): string {
+  const { prev, hash: _hash, mac: _mac, ...body } = record;
+  return sealRecord(body as Parameters<typeof sealRecord>[0], prev as string).line.trimEnd();
 }
 
 /** The log's lines; every one must parse as JSON except those a test broke on purpose. */
@@ -44,7 +50,14 @@ describe("verifyAudit", () => {
   });
 
   it("passes a missing log with 0 records", async () => {
-    expect(await verifyAudit(join(dir, "none", "audit.jsonl"))).toEqual({ ok: true, records: 0, files: [] });
+    expect(await verifyAudit(join(dir, "none", "audit.jsonl"))).toEqual({
+      ok: true,
+      records: 0,
+      files: [],
+      keyed: false,
+      legacy: 0,
+      anchors: 0,
+    });
   });
 
   it("finds an edited record by its hash", async () => {
@@ -58,10 +71,7 @@ describe("verifyAudit", () => {
   it("finds an edited record whose hash was recomputed, by the next record's link", async () => {
     await writeLog(10);
     const lines = await readLines();
-    const record = JSON.parse(lines[4]!);
-    record.runId = "forged";
-    record.hash = hashRecord(record);
-    lines[4] = JSON.stringify(record);
+    lines[4] = reseal({ ...JSON.parse(lines[4]!), runId: "forged" });
     await writeLines(lines);
     expect((await verifyAudit(path)).problem).toMatchObject({ kind: "edited", line: 5 });
   });
@@ -106,17 +116,15 @@ describe("verifyAudit", () => {
   it("finds an inserted record: a forged one, a duplicate, and one with a valid link", async () => {
     await writeLog(10);
     const lines = await readLines();
-    const forged = { ...JSON.parse(lines[3]!), runId: "forged", prev: "f".repeat(64) };
-    forged.hash = hashRecord(forged);
-    await writeLines([...lines.slice(0, 3), JSON.stringify(forged), ...lines.slice(3)]);
+    const forged = reseal({ ...JSON.parse(lines[3]!), runId: "forged", prev: "f".repeat(64) });
+    await writeLines([...lines.slice(0, 3), forged, ...lines.slice(3)]);
     expect((await verifyAudit(path)).problem).toMatchObject({ kind: "inserted", line: 4 });
 
     await writeLines([...lines.slice(0, 3), lines[2]!, ...lines.slice(3)]);
     expect((await verifyAudit(path)).problem).toMatchObject({ kind: "inserted", line: 4 });
 
-    const linked = { ...JSON.parse(lines[3]!), runId: "forged" };
-    linked.hash = hashRecord(linked);
-    await writeLines([...lines.slice(0, 3), JSON.stringify(linked), ...lines.slice(3)]);
+    const linked = reseal({ ...JSON.parse(lines[3]!), runId: "forged" });
+    await writeLines([...lines.slice(0, 3), linked, ...lines.slice(3)]);
     expect((await verifyAudit(path)).problem).toMatchObject({ kind: "inserted", line: 4 });
   });
 
@@ -162,5 +170,117 @@ describe("verifyAudit", () => {
     lines[7] = lines[7]!.replace('"attempt":8', '"attempt":9');
     await writeLines(lines);
     expect(await verifyAudit(path)).toMatchObject({ ok: false, records: 2, problem: { line: 3 } });
+  });
+});
+
+describe("verifyAudit: exact bytes and bounds", () => {
+  it("fails a line with a duplicated key, though it parses to the very record that was hashed", async () => {
+    await writeLog(5);
+    const lines = await readLines();
+    // JSON.parse keeps the last "phase": the parsed record is unchanged, the bytes are not.
+    lines[2] = lines[2]!.replace('"phase":"attempt"', '"phase":"delivered","phase":"attempt"');
+    expect(JSON.parse(lines[2]!)).toEqual(JSON.parse((await readLines())[2]!));
+    await writeLines(lines);
+    expect((await verifyAudit(path)).problem).toMatchObject({
+      kind: "edited",
+      code: "AUDIT_LINE_NOT_CANONICAL",
+      line: 3,
+    });
+  });
+
+  it("fails a line re-spaced or re-escaped into another serialization of the same record", async () => {
+    await writeLog(5);
+    const lines = await readLines();
+    await writeLines(lines.map((l, i) => (i === 1 ? l.replace('"seq":2,', '"seq": 2,') : l)));
+    expect((await verifyAudit(path)).problem).toMatchObject({ code: "AUDIT_LINE_NOT_CANONICAL", line: 2 });
+    await writeLines(
+      lines.map((l, i) => (i === 3 ? l.replace('"runId":"run-4"', '"runId":"\\u0072un-4"') : l)),
+    );
+    expect((await verifyAudit(path)).problem).toMatchObject({ code: "AUDIT_LINE_NOT_CANONICAL", line: 4 });
+  });
+
+  it("reports a 100,000-deep line with a code instead of overflowing the stack", async () => {
+    await writeLog(3);
+    const lines = await readLines();
+    const deep = `{"v":2,"seq":4,"x":${"[".repeat(100_000)}${"]".repeat(100_000)}}`;
+    await writeLines([...lines, deep]);
+    expect(await verifyAudit(path)).toMatchObject({
+      ok: false,
+      records: 3,
+      problem: { kind: "malformed", code: "AUDIT_LINE_TOO_DEEP", line: 4 },
+    });
+  });
+
+  it("reports a line past 1 MiB with a code, without holding it", async () => {
+    await writeLog(3);
+    const lines = await readLines();
+    await writeLines([lines[0]!, `{"v":2,"pad":"${"x".repeat(3 << 20)}"}`, ...lines.slice(1)]);
+    expect((await verifyAudit(path)).problem).toMatchObject({ code: "AUDIT_LINE_TOO_LONG", line: 2 });
+  });
+
+  it("still verifies a v1 log (hashed over the parsed record) that v2 records continue", async () => {
+    const v1 = (seq: number, prev: string) => {
+      const record: Record<string, unknown> = {
+        v: 1,
+        seq,
+        ts: "2026-01-01T00:00:00.000Z",
+        phase: "skipped",
+        prev,
+      };
+      record.hash = hashRecordV1(record);
+      return record as { hash: string };
+    };
+    const first = v1(1, GENESIS_HASH);
+    const second = v1(2, first.hash);
+    await writeLines([JSON.stringify(first), JSON.stringify(second)]);
+    await writeFile(`${path}.head`, JSON.stringify({ seq: 2, hash: second.hash }));
+    await writeLog(3);
+    expect(await verifyAudit(path)).toMatchObject({ ok: true, records: 5, legacy: 2 });
+
+    // v1 is recomputable by anyone: a v1 record after v2 ones is a downgrade, not a legacy record.
+    const lines = await readLines();
+    const parsed = JSON.parse(lines[3]!);
+    const downgraded: Record<string, unknown> = { ...parsed, v: 1 };
+    downgraded.hash = hashRecordV1(downgraded);
+    lines[3] = JSON.stringify(downgraded);
+    await writeLines(lines);
+    expect((await verifyAudit(path)).problem).toMatchObject({ kind: "edited", line: 4 });
+  });
+});
+
+describe("verifyAudit: anchors", () => {
+  it("catches trailing records removed with the head rewritten, through an anchor", async () => {
+    await writeLog(10);
+    const lines = await readLines();
+    const anchor = { seq: 9, hash: JSON.parse(lines[8]!).hash as string };
+    const kept = lines.slice(0, 6);
+    await writeLines(kept);
+    await writeFile(`${path}.head`, JSON.stringify({ seq: 6, hash: JSON.parse(kept[5]!).hash }));
+    expect((await verifyAudit(path)).ok).toBe(true); // what the chain alone cannot see
+    expect(await verifyAudit(path, { anchors: [anchor] })).toMatchObject({
+      ok: false,
+      problem: { kind: "anchor", code: "AUDIT_ANCHOR_MISMATCH" },
+    });
+  });
+
+  it("catches an edit resealed to the end, through an anchor past it, and counts anchors found", async () => {
+    await writeLog(8);
+    const lines = await readLines();
+    const anchors = [3, 7].map((seq) => ({ seq, hash: JSON.parse(lines[seq - 1]!).hash as string }));
+    expect(await verifyAudit(path, { anchors })).toMatchObject({ ok: true, anchors: 2 });
+    let prev = JSON.parse(lines[3]!).prev as string;
+    for (let i = 3; i < lines.length; i++) {
+      const record = JSON.parse(lines[i]!);
+      lines[i] = reseal({ ...record, prev, ...(i === 4 ? { runId: "forged" } : {}) });
+      prev = JSON.parse(lines[i]!).hash;
+    }
+    await writeLines(lines);
+    await writeFile(`${path}.head`, JSON.stringify({ seq: 8, hash: prev }));
+    expect((await verifyAudit(path)).ok).toBe(true);
+    expect((await verifyAudit(path, { anchors })).problem).toMatchObject({
+      kind: "anchor",
+      code: "AUDIT_ANCHOR_MISMATCH",
+      line: 7,
+    });
   });
 });

@@ -1,7 +1,9 @@
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AuditLog } from "../../../relay/audit/audit-log.ts";
+import { verifyAudit } from "../../../relay/audit/verify-audit.ts";
+import { parseReportBlock } from "../../../relay/callback/build-report.ts";
 import type { TerminalRun } from "../../../relay/callback/terminal-run.ts";
 import { createRelay, type Relay } from "../../../relay/core/create-relay.ts";
 import type { ErrorCode } from "../../../relay/errors/errors.ts";
@@ -231,5 +233,56 @@ describe("createRelay: secrets and robustness", () => {
     expect(records[0]).toMatchObject({ code: "STATE_UNWRITABLE", runId: "r13" });
     expect(records[1]).toMatchObject({ durable: false });
     await expect(relay.recover()).resolves.toBeUndefined();
+  });
+});
+
+describe("createRelay: a state dir open to others", () => {
+  it("tightens a state dir of ours to 0700 and audits a warning", async () => {
+    fixture = await relayFixture();
+    const stateDir = join(fixture.dir, "state");
+    await mkdir(stateDir);
+    await chmod(stateDir, 0o777);
+    const relay = newRelay({ stateDir });
+    relay.submit(makeRun("r14"));
+    await relay.drain();
+    expect((await stat(stateDir)).mode & 0o777).toBe(0o700);
+    const records = await fixture.records();
+    expect(records.filter((r) => r.phase === "warning")).toMatchObject([
+      { code: "STATE_FOLDER_TIGHTENED", path: stateDir },
+    ]);
+    expect(records.map((r) => r.phase)).toContain("delivered");
+  });
+
+  it("refuses a state dir that is not ours (STATE_FOLDER_INSECURE), writes nothing in it, delivers in memory", async () => {
+    fixture = await relayFixture();
+    const stateDir = join(fixture.dir, "state");
+    await mkdir(stateDir);
+    await chmod(stateDir, 0o777);
+    await chown(stateDir, 65534, 65534); // nobody: these tests run as root
+    const relay = newRelay({ stateDir });
+    relay.submit(makeRun("r15"));
+    await relay.drain();
+    expect(await readdir(stateDir)).toEqual([]);
+    const records = await fixture.records();
+    expect(records[0]).toMatchObject({ phase: "state_error", code: "STATE_FOLDER_INSECURE", runId: "r15" });
+    expect(fixture.receiver.requests).toHaveLength(1);
+  });
+});
+
+describe("createRelay: audit anchors", () => {
+  it("carries the audit head at acceptance in the callback's block, which anchors the log", async () => {
+    const { fx, relay } = await setup({ status: 200 });
+    relay.submit(makeRun("r16"));
+    await relay.drain();
+    relay.submit(makeRun("r17"));
+    await relay.drain();
+    const blocks = fx.receiver.requests.map((r) => parseReportBlock((r.json as { message: string }).message));
+    expect(blocks[0]?.auditAnchor).toBeNull(); // nothing was in the log yet
+    const anchor = String(blocks[1]?.auditAnchor);
+    const [seq, hash] = anchor.split(":");
+    const records = await fx.records();
+    expect(records.find((r) => r.seq === Number(seq))).toMatchObject({ runId: "r16", hash });
+    const anchors = [{ seq: Number(seq), hash: hash! }];
+    expect(await verifyAudit(fx.auditPath, { anchors })).toMatchObject({ ok: true, anchors: 1 });
   });
 });

@@ -1,0 +1,119 @@
+import type { AuditLog, JournalEntry, RelayError, RunJournal } from "../relay/index.ts";
+import { currentOwner, parseTitle, toRelayError } from "../relay/index.ts";
+import type { RunPin } from "./session-tracker.ts";
+
+export interface RunJournallerOptions {
+  journal: Pick<RunJournal, "record">;
+  audit: Pick<AuditLog, "append">;
+  /** The plugin instance's directory and worktree, written into each entry. */
+  directory: string;
+  worktree: string;
+  /** Set while the configuration is unusable: each newly journalled run gets one `held` record. */
+  held?: RelayError;
+  /** @default Date.now */
+  now?: () => number;
+  /** Runs remembered as journalled by this process. @default 10000 */
+  maxRemembered?: number;
+}
+
+export interface RunJournaller {
+  /** The tracker's `onRunStart`: synchronous, O(1), never throws; the write happens later. */
+  start(sessionId: string, pin: RunPin, startedAt: number): void;
+  /** Resolves once everything started so far is written (tests, benchmarks). */
+  flush(): Promise<void>;
+}
+
+/**
+ * Journals each tagged run once, off the event hook's stack: `start` only queues; the title is
+ * parsed (for the decoded runId) and the entry written on a later turn of the event loop.
+ */
+export function createRunJournaller(options: RunJournallerOptions): RunJournaller {
+  const now = options.now ?? Date.now;
+  const max = options.maxRemembered ?? 10_000;
+  const remembered = new Set<string>();
+  let queue: Array<{ sessionId: string; pinnedTitle: string; startedAt: number }> = [];
+  let scheduled = false;
+  let writing: Promise<void> = Promise.resolve();
+
+  function drain(): void {
+    scheduled = false;
+    const batch = queue;
+    queue = [];
+    for (const item of batch) {
+      const entry = entryOf(item);
+      if (entry === undefined || remembered.has(entry.dedupeKey)) continue;
+      remembered.add(entry.dedupeKey);
+      if (remembered.size > max) remembered.delete(remembered.values().next().value as string);
+      writing = writing.then(() => write(entry));
+    }
+  }
+
+  function entryOf(item: (typeof queue)[number]): JournalEntry | undefined {
+    let runId: string | undefined;
+    try {
+      runId = parseTitle(item.pinnedTitle).tags.runId;
+    } catch {
+      return undefined; // a title that does not parse is refused with a record at its terminal point
+    }
+    if (runId === undefined || runId === "") return undefined;
+    return {
+      v: 1,
+      sessionId: item.sessionId,
+      runId,
+      dedupeKey: `${item.sessionId}|${runId}`,
+      pinnedTitle: item.pinnedTitle,
+      owner: currentOwner(),
+      startedAt: item.startedAt,
+      journalledAt: now(),
+      directory: options.directory,
+      worktree: options.worktree,
+      ...(options.held ? { heldCode: options.held.code } : {}),
+    };
+  }
+
+  async function write(entry: JournalEntry): Promise<void> {
+    const ids = { sessionId: entry.sessionId, runId: entry.runId, dedupeKey: entry.dedupeKey };
+    try {
+      const created = await options.journal.record(entry);
+      if (!created || !options.held) return;
+      const { held } = options;
+      const tags = parseTitle(entry.pinnedTitle).tags;
+      await options.audit.append({
+        ...ids,
+        ...(tags.taskId === undefined ? {} : { taskId: tags.taskId }),
+        ...(tags.callbackSession === undefined ? {} : { callbackSession: tags.callbackSession }),
+        phase: "held",
+        code: held.code,
+        reason: `the configuration is unusable (${held.message}): the run is journalled and is delivered once the configuration is fixed and OpenCode restarted`,
+        hint: held.hint,
+      });
+    } catch (error) {
+      remembered.delete(entry.dedupeKey); // a later turn of the run tries again
+      const err = toRelayError(error);
+      await options.audit
+        .append({ ...ids, phase: "state_error", code: err.code, reason: err.message, hint: err.hint })
+        .catch(() => undefined);
+    }
+  }
+
+  return {
+    start(sessionId, pin, startedAt) {
+      try {
+        queue.push({ sessionId, pinnedTitle: pin.pinnedTitle, startedAt });
+        if (scheduled) return;
+        scheduled = true;
+        setImmediate(drain);
+      } catch {
+        // Runs on the event hook's stack: never throw into OpenCode.
+      }
+    },
+    async flush() {
+      while (scheduled) await new Promise<void>((resolve) => setImmediate(resolve));
+      let current: Promise<void>;
+      do {
+        current = writing;
+        await current;
+      } while (current !== writing);
+    },
+  };
+}
