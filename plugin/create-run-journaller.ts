@@ -1,5 +1,5 @@
-import type { AuditLog, JournalEntry, RelayError, RunJournal } from "../relay/index.ts";
-import { currentOwner, parseTitle, toRelayError } from "../relay/index.ts";
+import type { AuditLog, JournalEntry, Notice, RelayError, RunJournal } from "../relay/index.ts";
+import { currentOwner, parseTitle, printNotice, toRelayError } from "../relay/index.ts";
 import type { RunPin } from "./session-tracker.ts";
 
 export interface RunJournallerOptions {
@@ -10,6 +10,8 @@ export interface RunJournallerOptions {
   worktree: string;
   /** Set while the configuration is unusable: each newly journalled run gets one `held` record. */
   held?: RelayError;
+  /** Where a held run's one-line notice goes. @default printNotice (OpenCode's stderr) */
+  notify?: (notice: Notice) => void;
   /** @default Date.now */
   now?: () => number;
   /** Runs remembered as journalled by this process. @default 10000 */
@@ -91,6 +93,12 @@ export function createRunJournaller(options: RunJournallerOptions): RunJournalle
         code: held.code,
         reason: `the configuration is unusable (${held.message}): the run is journalled and is delivered once the configuration is fixed and OpenCode restarted`,
         hint: held.hint,
+      });
+      // Where people look, not only the audit log: one line per held run.
+      (options.notify ?? printNotice)({
+        what: `run ${JSON.stringify(entry.runId)} (OpenCode session ${entry.sessionId}) held`,
+        code: held.code,
+        fix: `${held.hint}; held runs are delivered once it is fixed and OpenCode restarted`,
       });
     } catch (error) {
       remembered.delete(entry.dedupeKey); // a later turn of the run tries again

@@ -83,7 +83,17 @@ export {
   type TestCallbackResult,
 } from "./delivery/index.ts";
 // Errors.
-export { ERROR_CODES, type ErrorCode, type ErrorKind, RelayError, toRelayError } from "./errors/index.ts";
+export {
+  ERROR_CODES,
+  type ErrorCode,
+  type ErrorKind,
+  NOTICE_PREFIX,
+  type Notice,
+  noticeLine,
+  printNotice,
+  RelayError,
+  toRelayError,
+} from "./errors/index.ts";
 export { checkIntegrity, type IntegrityVerdict } from "./integrity/index.ts";
 // The run journal and process owners (durable from first sight, start-up reconciliation).
 export {

@@ -1,8 +1,8 @@
 import { createHmac, randomBytes } from "node:crypto";
-import { link, mkdir, unlink } from "node:fs/promises";
+import { link, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import { RelayError } from "../errors/index.ts";
-import { isMissing, openNoFollow } from "../state/index.ts";
+import { ensurePrivateDir, isMissing, openNoFollow } from "../state/index.ts";
 
 /**
  * The audit log's key: 32 random bytes (64 hex digits in a 0600 file, `<stateDir>/audit.key` by
@@ -57,7 +57,8 @@ export async function loadOrCreateAuditKey(path: string): Promise<Buffer> {
     if (!(error instanceof RelayError && error.code === "AUDIT_KEY_UNREADABLE" && isMissing(error.cause)))
       throw error;
   }
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  // The state dir's own rule: never written where others can write (STATE_FOLDER_INSECURE).
+  await ensurePrivateDir(dirname(path));
   const key = randomBytes(32);
   const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   try {

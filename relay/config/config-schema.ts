@@ -11,6 +11,7 @@ z.config(en());
  * mirrors this file.
  */
 
+const TARGET_KINDS = ["openclaw-agent", "openclaw-wake", "webhook"] as const;
 const nonEmpty = z.string().check(z.minLength(1));
 const positiveInt = z.int().check(z.positive());
 
@@ -20,7 +21,7 @@ const targetSchema = z.strictObject({
    * `webhook` POSTs `<url>` itself with a Standard Webhooks signature.
    * @default "openclaw-agent"
    */
-  kind: z._default(z.enum(["openclaw-agent", "openclaw-wake", "webhook"]), "openclaw-agent"),
+  kind: z._default(z.enum(TARGET_KINDS), "openclaw-agent"),
   /** For the OpenClaw kinds the hooks base (`http://127.0.0.1:18789/hooks`); for `webhook` the full URL. */
   url: z.url({
     protocol: /^https?$/,
@@ -47,9 +48,23 @@ const targetSchema = z.strictObject({
   maxBodyBytes: z._default(z.int().check(z.minimum(4096), z.maximum(16 * 1024 * 1024)), 262_144),
 });
 
+/**
+ * The default per-attempt timeout per target kind, ms. OpenClaw holds a request for a busy caller
+ * session up to 15 s before answering 503 (no Retry-After): an attempt must outlast that wait, or
+ * every busy session is misread as a timeout of unknown outcome instead of a plain, retried 503.
+ */
+export const DEFAULT_TIMEOUT_MS: Readonly<Record<TargetKind, number>> = {
+  "openclaw-agent": 20_000, // 20 s: the gateway's 15 s admission wait, plus 5 s to answer
+  "openclaw-wake": 20_000, // 20 s: the same gateway and wait
+  webhook: 10_000, // 10 s
+};
+
 const deliverySchema = z.strictObject({
-  /** Per-attempt timeout, milliseconds. @default 10000 (10 s) */
-  timeoutMs: z._default(positiveInt, 10_000),
+  /**
+   * Per-attempt timeout, milliseconds (connect, send, status line).
+   * @default 20000 (20 s) for the OpenClaw kinds, 10000 (10 s) for `webhook` (DEFAULT_TIMEOUT_MS)
+   */
+  timeoutMs: z.optional(positiveInt),
   /** Attempts before giving up (the first included). @default 12 */
   maxAttempts: z._default(z.int().check(z.minimum(1), z.maximum(100)), 12),
   /** First backoff delay, milliseconds. @default 1000 (1 s) */
@@ -80,7 +95,7 @@ const integritySchema = z.strictObject({
   onAgentMismatch: z._default(z.enum(["report", "reject"]), "report"),
 });
 
-export const configSchema = z.strictObject({
+const configObject = z.strictObject({
   target: targetSchema,
   /**
    * callbackSession must start with one of these (case-insensitive), like the gateway's
@@ -96,8 +111,20 @@ export const configSchema = z.strictObject({
   summaryMaxChars: z._default(z.int().check(z.minimum(0), z.maximum(200_000)), 4_000),
 });
 
+/** The configuration schema; `delivery.timeoutMs` defaults by `target.kind` (DEFAULT_TIMEOUT_MS). */
+export const configSchema = z.pipe(
+  configObject,
+  z.transform((config) => ({
+    ...config,
+    delivery: {
+      ...config.delivery,
+      timeoutMs: config.delivery.timeoutMs ?? DEFAULT_TIMEOUT_MS[config.target.kind],
+    },
+  })),
+);
+
 /** Configuration as written by a user (defaults not yet applied). */
 export type RelayConfigInput = z.input<typeof configSchema>;
 /** Configuration after validation, with every default applied. */
 export type RelayConfig = z.output<typeof configSchema>;
-export type TargetKind = RelayConfig["target"]["kind"];
+export type TargetKind = (typeof TARGET_KINDS)[number];

@@ -67,24 +67,17 @@ async function acceptNow(state: RelayState, run: TerminalRun): Promise<void> {
       return state.taken(callback.dedupeKey);
     }
     state.taken(callback.dedupeKey);
+    item.stagedPath = staged;
     // The staged file and the claim already hold the callback on disk: take the lease and
     // promote it while the first attempt goes out (the loop waits for this before touching
     // the outbox again). A crash before the promote leaves the staged file for recover().
-    // Promoted even when the lease fails: every callback of a staged batch must be promoted or
-    // discarded before the batch's staged name goes, and with it its siblings' `ready`.
-    item.ready = (async () => {
-      try {
-        item.lease = await outbox.lease(callback.dedupeKey);
-      } finally {
-        await outbox.promote(staged, callback.dedupeKey);
-      }
-    })().catch((error: unknown) => {
-      item.durable = false;
-      return record(stateErrorRecord(ids, error));
-    });
+    item.ready = promoteLeased(state, item, staged);
   } catch (error) {
+    // Not on disk (a full or unwritable state dir): delivered from memory, and claimed on disk
+    // once delivered. A run already claimed there (delivered before a restart) is not sent again.
     item.durable = false;
     await record(stateErrorRecord(ids, error));
+    if (await dedupe.isClaimed(callback.dedupeKey)) return void (await record({ ...ids, phase: "deduped" }));
   }
   await record({
     ...ids,
@@ -97,4 +90,25 @@ async function acceptNow(state: RelayState, run: TerminalRun): Promise<void> {
     durable: item.durable,
   });
   state.loop.start(item);
+}
+
+/**
+ * Lease the claimed callback and promote its staged file to the outbox entry. A lease that cannot
+ * be written (the disk filled since staging) does not stop the promote, a rename that needs no
+ * space: the entry is then delivered without a lease. Never rejects: a failure is a `state_error`,
+ * and a staged file left unpromoted stays `item.stagedPath`, forgotten on delivery.
+ */
+async function promoteLeased(state: RelayState, item: PendingCallback, staged: string): Promise<void> {
+  const key = item.entry.callback.dedupeKey;
+  const ids = callbackIds(item.entry.callback);
+  item.lease = await state.outbox.lease(key).catch((error: unknown) => {
+    void state.record(stateErrorRecord(ids, error));
+    return null;
+  });
+  try {
+    await state.outbox.promote(staged, key);
+    delete item.stagedPath;
+  } catch (error) {
+    await state.record(stateErrorRecord(ids, error));
+  }
 }

@@ -3,12 +3,14 @@ import type { InstanceInfo, TerminalRun } from "../callback/index.ts";
 import type { RelayConfig } from "../config/index.ts";
 import { createDeliveryLoop, semaphore } from "../delivery/index.ts";
 import { ERROR_CODES } from "../errors/index.ts";
-import { openDedupeStore, openOutbox } from "../state/index.ts";
+import { type OutboxOptions, openDedupeStore, openOutbox } from "../state/index.ts";
 import { acceptRun } from "./accept-run.ts";
 import { backgroundWork } from "./background-work.ts";
-import { recoverOutbox } from "./recover-outbox.ts";
+import { noticeFailures } from "./notice-failures.ts";
+import { OUTBOX_RESCAN_MS, recoverOutbox, resumePending } from "./recover-outbox.ts";
 import type { RelayState } from "./relay-state.ts";
 import { unawaitedRecord } from "./unawaited-record.ts";
+import { watchNudges } from "./watch-nudges.ts";
 
 export interface RelayOptions {
   config: RelayConfig;
@@ -28,6 +30,22 @@ export interface RelayOptions {
    * then. Not called when the claim could not be written (the journal keeps the run). Must not throw.
    */
   onClaimed?: (dedupeKey: string) => void;
+  /**
+   * Where the one-line notice of each final failure goes (notice-failures.ts): OpenCode's output,
+   * where people look. @default process.stderr.write
+   */
+  notify?: (line: string) => void;
+  /**
+   * How often to look for operators' nudges (`audit redeliver --now`) on callbacks this relay
+   * holds, in ms (watch-nudges.ts). @default 2000 (2 s)
+   */
+  nudgePollMs?: number;
+  /**
+   * Injected for tests: the outbox leases' clock, the timer that renews them (and that looks again
+   * for entries whose holder died, every OUTBOX_RESCAN_MS after recover()), and the owner they name.
+   * @default { now: the relay's `now`, schedule: an unref'd setTimeout, owner: currentOwner() }
+   */
+  leases?: OutboxOptions;
 }
 
 export interface Relay {
@@ -56,7 +74,8 @@ const ACCEPT_CONCURRENCY = 16;
 export function createRelay(options: RelayOptions): Relay {
   const { config, audit } = options;
   const now = options.now ?? Date.now;
-  const { record, failed: appendFailed } = unawaitedRecord(audit);
+  const { record: append, failed: appendFailed } = unawaitedRecord(audit);
+  const record = noticeFailures(append, options.notify);
   const work = backgroundWork(record);
   // A state folder found open to others and tightened is said in the audit log (folders are
   // checked on first use, relay/state/lazy-dirs.ts).
@@ -70,17 +89,23 @@ export function createRelay(options: RelayOptions): Relay {
         path: dir,
       }),
   };
-  const outbox = openOutbox(options.stateDir, folders);
+  const outbox = openOutbox(options.stateDir, {
+    ...folders,
+    ...(options.now === undefined ? {} : { now: options.now }),
+    ...options.leases,
+  });
+  const dedupe = openDedupeStore(options.stateDir, folders);
   const state: RelayState = {
     config,
     instance: options.instance,
     audit,
     now,
-    dedupe: openDedupeStore(options.stateDir, folders),
+    dedupe,
     outbox,
     loop: createDeliveryLoop({
       config,
       outbox,
+      dedupe,
       record,
       run: work.run,
       now,
@@ -95,10 +120,23 @@ export function createRelay(options: RelayOptions): Relay {
         // The journal entry stays; the next start finds the claim and retires it.
       }
     },
+    heldReported: new Set(),
     accepting: semaphore(ACCEPT_CONCURRENCY),
     record,
   };
   let closed = false;
+  const stopNudges = watchNudges(state, options.nudgePollMs);
+  // After the first recover(), look again now and then for entries whose holder died meanwhile.
+  const rescanSchedule = options.leases?.schedule ?? unrefTimeout;
+  let cancelRescan: (() => void) | undefined;
+  const armRescan = () => {
+    if (closed || cancelRescan !== undefined) return;
+    cancelRescan = rescanSchedule(() => {
+      cancelRescan = undefined;
+      if (closed) return;
+      work.run(() => resumePending(state).finally(armRescan), {});
+    }, OUTBOX_RESCAN_MS);
+  };
 
   return {
     submit(terminal) {
@@ -119,10 +157,13 @@ export function createRelay(options: RelayOptions): Relay {
     async recover() {
       if (closed) return;
       await recoverOutbox(state);
+      armRescan();
     },
     async close() {
       if (closed) return;
       closed = true;
+      stopNudges();
+      cancelRescan?.();
       state.loop.stop();
       // In-flight attempts finish (bounded by timeoutMs); what they leave pending stays in the outbox.
       while (work.busy > 0) await work.idle();

@@ -1,5 +1,6 @@
 import { callbackIds } from "../callback/index.ts";
-import { DEDUPE_RETENTION_MS, type OutboxEntry, type OutboxLease } from "../state/index.ts";
+import { ERROR_CODES } from "../errors/index.ts";
+import { DEDUPE_RETENTION_MS, LEASE_STALE_MS, type OutboxEntry, type OutboxLease } from "../state/index.ts";
 import { type RelayState, rememberClaim } from "./relay-state.ts";
 
 /**
@@ -9,7 +10,7 @@ import { type RelayState, rememberClaim } from "./relay-state.ts";
  * Idempotent: an entry this relay (or another live one) already owns is left alone.
  */
 export async function recoverOutbox(state: RelayState): Promise<void> {
-  const { dedupe, outbox, loop, record } = state;
+  const { dedupe, outbox } = state;
   // Compaction: old markers and old failed entries go; a run that old will not be seen again.
   await dedupe.prune(DEDUPE_RETENTION_MS).catch(() => 0);
   await outbox.pruneFailed(DEDUPE_RETENTION_MS).catch(() => 0);
@@ -35,6 +36,20 @@ export async function recoverOutbox(state: RelayState): Promise<void> {
   }
   // What a crash left beside the entries (temp files, orphan leases), then the entries themselves.
   await outbox.compact();
+  await resumePending(state);
+}
+
+/** How often a running relay looks again for pending entries whose holder has died, ms. */
+export const OUTBOX_RESCAN_MS = 30_000; // 30 s
+
+/**
+ * Lease and resume every pending entry no live holder delivers: at start-up (from recoverOutbox)
+ * and every OUTBOX_RESCAN_MS after, so a holder that dies while this relay runs (another server
+ * SIGKILLed mid-retry) is taken over without waiting for a restart. Unreadable files are set aside
+ * with a record; an entry left to a holder that cannot be judged is recorded once per relay.
+ */
+export async function resumePending(state: RelayState): Promise<void> {
+  const { outbox, loop, record } = state;
   const { entries, unreadable } = await outbox.pending();
   for (const file of unreadable) {
     await outbox.setAside(file);
@@ -44,7 +59,12 @@ export async function recoverOutbox(state: RelayState): Promise<void> {
     const key = entry.callback?.dedupeKey;
     if (typeof key !== "string" || loop.has(key)) continue;
     const lease = await outbox.lease(key);
-    if (lease === null) continue; // a live relay (here or in another process) is delivering it
+    if (lease === null) {
+      // A live relay (here or in another process) is delivering it, or a holder it cannot judge.
+      await recordHeld(state, entry);
+      continue;
+    }
+    state.heldReported.delete(key);
     // Lease, then look again: the listing may predate a delivery that removed the entry and
     // released its lease (delivery removes the entry before releasing), here or elsewhere.
     const current = await outbox.read(key);
@@ -54,6 +74,29 @@ export async function recoverOutbox(state: RelayState): Promise<void> {
     }
     await resume(state, current, lease);
   }
+}
+
+/**
+ * Say why a pending entry is left alone when its holder cannot be judged from here: of unknown
+ * liveness but renewing (another host), or alive but no longer renewing. A live, renewing holder is
+ * the ordinary case (another relay delivering it) and says nothing.
+ */
+async function recordHeld(state: RelayState, entry: OutboxEntry): Promise<void> {
+  const view = await state.outbox.leaseHolder(entry.callback.dedupeKey);
+  const renewedAgoMs = view.renewedAt === undefined ? undefined : Math.round(state.now() - view.renewedAt);
+  const stale = renewedAgoMs !== undefined && renewedAgoMs > LEASE_STALE_MS;
+  if (view.state !== "renewing" && !(view.state === "alive" && stale)) return;
+  if (state.heldReported.has(entry.callback.dedupeKey)) return;
+  state.heldReported.add(entry.callback.dedupeKey);
+  await state.record({
+    ...callbackIds(entry.callback),
+    phase: "state_error",
+    code: "STATE_LEASE_HELD",
+    reason: `left to the holder of its lease (${view.state}, renewed ${renewedAgoMs} ms ago)`,
+    hint: ERROR_CODES.STATE_LEASE_HELD.hint,
+    holder: view.owner === undefined ? null : { host: view.owner.host, pid: view.owner.pid },
+    renewedAgoMs,
+  });
 }
 
 async function resume(state: RelayState, entry: OutboxEntry, lease: OutboxLease): Promise<void> {

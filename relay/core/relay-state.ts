@@ -18,6 +18,8 @@ export interface RelayState {
   readonly loop: DeliveryLoop;
   /** Dedupe keys this relay accepted or resumed, in front of the disk markers (bounded). */
   readonly claims: Set<string>;
+  /** Pending entries already recorded as left to a holder that cannot be judged: said once per relay. */
+  readonly heldReported: Set<string>;
   /** Runs being accepted at once (integrity, stage, claim). */
   readonly accepting: ReturnType<typeof semaphore>;
   /** The run is the relay's for good (claimed, deduped or refused): RelayOptions.onClaimed. Never throws. */

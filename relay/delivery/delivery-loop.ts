@@ -2,35 +2,21 @@ import type { AuditInput } from "../audit/index.ts";
 import { type CallbackIds, callbackIds } from "../callback/index.ts";
 import type { RelayConfig } from "../config/index.ts";
 import type { ErrorCode } from "../errors/index.ts";
-import type { Outbox, OutboxEntry, OutboxLease } from "../state/index.ts";
+import type { DedupeStore, Outbox } from "../state/index.ts";
 import { attemptAndRecord } from "./attempt-and-record.ts";
 import { failedRecord } from "./failed-record.ts";
+import { forgetDelivered } from "./forget-delivered.ts";
 import { Agent } from "./http-client.ts";
+import type { PendingCallback } from "./pending-callback.ts";
 import { decideRetry, isExpired } from "./retry-policy.ts";
 import { semaphore } from "./semaphore.ts";
 import { stateErrorRecord } from "./state-error-record.ts";
 
-/** One accepted callback a relay owns until it is delivered or fails for good. */
-export interface PendingCallback {
-  entry: OutboxEntry;
-  /** Our lease on the outbox entry; null when the callback lives in memory only. */
-  lease: OutboxLease | null;
-  /** false once the state dir refused a write: the outbox no longer follows this callback. */
-  durable: boolean;
-  /** Cancels the scheduled next attempt. */
-  cancel?: () => void;
-  /**
-   * Settles once the entry's lease is taken and its staged file promoted to the outbox. The first
-   * attempt does not wait for it (the staged file and the claim already hold the callback on
-   * disk); every outbox write after an attempt does, so a slow promote can never resurrect an
-   * entry that was delivered meanwhile. Never rejects.
-   */
-  ready?: Promise<void>;
-}
-
 export interface DeliveryLoopOptions {
   config: RelayConfig;
   outbox: Outbox;
+  /** Where a run delivered from memory is claimed once delivered. */
+  dedupe: DedupeStore;
   /** Appends an audit record; never rejects. */
   record(input: AuditInput): Promise<void>;
   /** Runs work off the caller's stack, counted by the relay's drain(). */
@@ -45,6 +31,11 @@ export interface DeliveryLoop {
   has(dedupeKey: string): boolean;
   /** Own a callback from now on: attempt it when due, retry, and settle it. */
   start(item: PendingCallback): void;
+  /**
+   * Attempt an owned callback that waits for its retry now (an operator's `audit redeliver --now`).
+   * false when it is not waiting (not owned, or an attempt is in flight, which is as soon).
+   */
+  nudge(dedupeKey: string): boolean;
   /** Cancel scheduled attempts; attempts in flight finish and leave their entries pending. */
   stop(): void;
   /** Close the keep-alive dispatcher (call after in-flight attempts have finished). */
@@ -83,9 +74,7 @@ export function createDeliveryLoop(options: DeliveryLoopOptions): DeliveryLoop {
       ...(item.ready === undefined ? {} : { ready: item.ready }),
       forget: async () => {
         owned.delete(callback.dedupeKey);
-        if (item.durable)
-          await outbox.remove(callback.dedupeKey).catch((e) => record(stateErrorRecord(ids, e)));
-        await item.lease?.release().catch(() => undefined);
+        await forgetDelivered(item, { outbox, dedupe: options.dedupe, record });
       },
     });
     if (outcome.kind === "skipped") return;
@@ -130,7 +119,12 @@ export function createDeliveryLoop(options: DeliveryLoopOptions): DeliveryLoop {
     owned.delete(entry.callback.dedupeKey);
     await item.ready;
     if (item.durable) {
-      await outbox.moveToFailed(entry, why.code, now()).catch((e) => record(stateErrorRecord(ids, e)));
+      const kept = await outbox.moveToFailed(entry, why.code, now()).then(
+        () => true,
+        (e: unknown) => record(stateErrorRecord(ids, e)).then(() => false),
+      );
+      // Once kept in failed/, a staged copy that was never promoted must not be resumed.
+      if (kept && item.stagedPath !== undefined) await outbox.discard(item.stagedPath);
     }
     await item.lease?.release().catch(() => undefined);
     await record(
@@ -145,14 +139,16 @@ export function createDeliveryLoop(options: DeliveryLoopOptions): DeliveryLoop {
     );
   }
 
+  /**
+   * Write the entry's new attempt count and due time. A failure (a full disk) leaves the older copy
+   * on disk, which stays the callback's: it is still forgotten once delivered, and resumed after a
+   * restart with its older count (a few more attempts, never a lost or doubled callback).
+   */
   async function persist(item: PendingCallback) {
-    if (!item.durable) return;
-    try {
-      await outbox.put(item.entry);
-    } catch (error) {
-      item.durable = false;
-      await record(stateErrorRecord(callbackIds(item.entry.callback), error));
-    }
+    if (!item.durable || item.stagedPath !== undefined) return;
+    await outbox
+      .put(item.entry)
+      .catch((error: unknown) => record(stateErrorRecord(callbackIds(item.entry.callback), error)));
   }
 
   /** Attempt when due: at once (counted by drain) or on an unref'd timer. */
@@ -172,6 +168,15 @@ export function createDeliveryLoop(options: DeliveryLoopOptions): DeliveryLoop {
     start(item) {
       owned.set(item.entry.callback.dedupeKey, item);
       wake(item);
+    },
+    nudge(key) {
+      const item = owned.get(key);
+      if (stopped || item?.cancel === undefined) return false;
+      item.cancel();
+      delete item.cancel;
+      item.entry.dueAt = now();
+      wake(item);
+      return true;
     },
     stop() {
       stopped = true;

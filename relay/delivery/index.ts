@@ -1,4 +1,5 @@
-export { createDeliveryLoop, type DeliveryLoop, type PendingCallback } from "./delivery-loop.ts";
+export { createDeliveryLoop, type DeliveryLoop } from "./delivery-loop.ts";
+export type { PendingCallback } from "./pending-callback.ts";
 export { type RedeliverOptions, type RedeliverResult, redeliver } from "./redeliver.ts";
 export { semaphore } from "./semaphore.ts";
 export { sendTestCallback, TEST_CALLBACK_LABEL, type TestCallbackResult } from "./send-test-callback.ts";

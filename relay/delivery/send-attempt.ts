@@ -3,6 +3,7 @@ import type { Dispatcher } from "undici";
 import { redact } from "../audit/index.ts";
 import { ERROR_CODES, type ErrorCode } from "../errors/index.ts";
 import { request } from "./http-client.ts";
+import { readExcerpt } from "./read-excerpt.ts";
 import { type AttemptVerdict, attemptVerdict, parseRetryAfter } from "./retry-policy.ts";
 
 /** The parts of a built request that go on the wire (see build-request.ts). */
@@ -48,8 +49,10 @@ export interface SendAttemptOptions {
 
 /** Longest excerpt kept of an answer. */
 export const RESPONSE_EXCERPT_CHARS = 300;
-/** Answer bytes read for classification; the rest is discarded so the socket can be reused. */
+/** Answer bytes read for the excerpt and classification; the rest is discarded. */
 const MAX_READ_BYTES = 16 * 1024;
+/** Longest wait for those bytes once the status line is in, ms (never past the attempt's timeout). */
+export const EXCERPT_READ_MS = 1_000;
 
 /**
  * Classify an answer by status and (possibly plain-text) body: the verdict is retry-policy.ts's,
@@ -62,6 +65,9 @@ export function classifyStatus(status: number, body: string): { verdict: Attempt
 }
 
 function statusCode(status: number, body: string): ErrorCode {
+  // Standard Webhooks receivers refuse a timestamp outside their tolerance with 400/401 and say so
+  // ("Message timestamp too old"): the fix is the clocks, not the token or the secret.
+  if ((status === 400 || status === 401) && STALE_TIMESTAMP.test(body)) return "DELIVERY_STALE_TIMESTAMP";
   if (status === 401) return "DELIVERY_UNAUTHORIZED";
   if (status === 413) return "DELIVERY_PAYLOAD_TOO_LARGE";
   if (status === 400 && /sessionKey is disabled/i.test(body)) return "DELIVERY_SESSION_KEY_DISABLED";
@@ -69,9 +75,13 @@ function statusCode(status: number, body: string): ErrorCode {
   return "DELIVERY_HTTP_STATUS";
 }
 
+/** A refusal that names the timestamp and why (svix/standardwebhooks, Stripe, our `receive`). */
+const STALE_TIMESTAMP = /timestamp.{0,40}(too old|too new|tolerance|stale|expired|skew)/is;
+
 /**
- * Make one HTTP attempt and classify it. Never rejects: every failure is a result. The response
- * body is always consumed (or destroyed) so the keep-alive dispatcher never leaks a socket.
+ * Make one HTTP attempt and classify it. Never rejects: every failure is a result. The status line
+ * decides (a 2xx is delivered); the body is read only for the excerpt and a 4xx's reason, bounded
+ * by MAX_READ_BYTES and EXCERPT_READ_MS, and always consumed or destroyed so no socket leaks.
  */
 export async function sendAttempt(wire: WireRequest, options: SendAttemptOptions): Promise<AttemptResult> {
   const now = options.now ?? Date.now;
@@ -94,8 +104,8 @@ export async function sendAttempt(wire: WireRequest, options: SendAttemptOptions
       signal: AbortSignal.timeout(options.timeoutMs),
     });
     sent = true;
-    const text = await readSome(response.body);
     const status = response.statusCode;
+    const text = await readExcerpt(response.body, { maxBytes: MAX_READ_BYTES, timeoutMs: EXCERPT_READ_MS });
     const { verdict, code } = classifyStatus(status, text);
     const result: AttemptResult = {
       verdict,
@@ -124,21 +134,6 @@ export async function sendAttempt(wire: WireRequest, options: SendAttemptOptions
       retryAfterMs: null,
     };
   }
-}
-
-/** Read up to MAX_READ_BYTES of the answer, then drop the rest. */
-async function readSome(body: AsyncIterable<Buffer> & { destroy(): unknown }): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size >= MAX_READ_BYTES) {
-      // Leaving the loop destroys the stream; a huge error page is not worth the socket.
-      break;
-    }
-  }
-  return Buffer.concat(chunks).subarray(0, MAX_READ_BYTES).toString("utf8");
 }
 
 /**

@@ -127,6 +127,10 @@ export const ERROR_CODES = {
     kind: "delivery",
     hint: "400: the gateway's hooks.allowedSessionKeyPrefixes does not admit this callbackSession",
   },
+  DELIVERY_STALE_TIMESTAMP: {
+    kind: "delivery",
+    hint: "the receiver refused the webhook-timestamp as too old or too new: this machine's clock and the receiver's differ by more than its tolerance (5 min in Standard Webhooks); sync both clocks (NTP), then `opencode-callback-relay audit redeliver <runId>`",
+  },
   DELIVERY_PAYLOAD_TOO_LARGE: { kind: "delivery", hint: "413: the body exceeded the receiver's limit" },
   DELIVERY_RETRIES_EXHAUSTED: {
     kind: "delivery",
@@ -140,15 +144,27 @@ export const ERROR_CODES = {
   // Redelivery (`audit redeliver <runId>`): an operator's resend of a callback that failed for good.
   REDELIVERY_NOT_FOUND: {
     kind: "delivery",
-    hint: "no failed callback for this runId in stateDir's outbox/failed/: it was delivered, is still pending (retrying), or never accepted; see `audit` for the run",
+    hint: "no failed, pending or delivered callback for this runId (and --session) in stateDir: it was never accepted, or its state was pruned; see `audit show <runId>`",
   },
   REDELIVERY_AMBIGUOUS: {
     kind: "delivery",
-    hint: "several failed callbacks (several OpenCode sessions) carry this runId; redeliver from the one stateDir/session you mean",
+    hint: "several callbacks (several OpenCode sessions) carry this runId: pick one with `audit redeliver <runId> --session <OpenCode session id>`",
   },
   REDELIVERY_ALREADY_DELIVERED: {
     kind: "delivery",
-    hint: "the audit log shows this callback delivered; it is never sent twice",
+    hint: "the audit log shows this callback delivered, so it is not sent again; to resend it anyway with the same idempotency key (the receiver lost it), use `audit redeliver <runId> --force`",
+  },
+  REDELIVERY_AUDIT_UNVERIFIED: {
+    kind: "delivery",
+    hint: "the audit log does not verify, so its word on whether this callback was delivered cannot be trusted; nothing was sent or removed: run `opencode-callback-relay audit verify`, keep a copy of the log, then resend with `audit redeliver <runId> --force` if you accept a possible duplicate",
+  },
+  REDELIVERY_PENDING: {
+    kind: "delivery",
+    hint: "this callback is still pending: the relay retries it at its due time; after fixing the receiver, push it now with `audit redeliver <runId> --now`",
+  },
+  REDELIVERY_LEASED: {
+    kind: "delivery",
+    hint: "another live process holds this callback's lease (named in the record): a relay that did not take the `--now` nudge (an older plugin version, or busy), or another `audit redeliver` in progress; a callback is never sent by two processes at once: wait for that attempt, or stop that process and run `audit redeliver <runId> --now` again",
   },
 
   // `dispatch`: handing a run to an opencode serve from the CLI.
@@ -165,6 +181,14 @@ export const ERROR_CODES = {
   STATE_UNWRITABLE: {
     kind: "state",
     hint: "stateDir cannot be written (permissions or a full disk); callbacks cannot be made durable",
+  },
+  STATE_LEASE_HELD: {
+    kind: "state",
+    hint: "another process holds this callback's outbox lease and it cannot be told from here whether that process still works on it (another host, a lease naming a bare pid, or a live process that stopped renewing); a holder that renews is left alone; one of unknown liveness is taken over 2 min after its last renewal",
+  },
+  STATE_DELIVERED_UNMARKED: {
+    kind: "state",
+    hint: "the callback was delivered (2xx) but stateDir could not record that, not even with an empty file (a full, read-only or inode-exhausted disk): after a restart this run may be sent again with the same idempotency key; free the disk",
   },
   AUDIT_UNWRITABLE: {
     kind: "state",

@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
-import { link, lstat, readdir, stat, unlink } from "node:fs/promises";
+import { link, lstat, open, readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { isMissing } from "./fs-errors.ts";
 import { type LazyDirsOptions, lazyDirs } from "./lazy-dirs.ts";
 import { symlinkRefused } from "./open-no-follow.ts";
 import { stateUnwritable } from "./state-unwritable.ts";
@@ -23,9 +22,20 @@ export interface DedupeStore {
    * `true`: claimed by this caller; `false`: already claimed. Throws STATE_UNWRITABLE.
    */
   claimStaged(dedupeKey: string, stagedPath: string): Promise<boolean>;
+  /**
+   * Claim a run that was already delivered from memory (its callback could not be staged: a full
+   * disk). The marker is an empty file: creating one needs an inode and a name, no data block, so
+   * it still works on a disk too full for any write. An existing marker is fine. Throws
+   * STATE_UNWRITABLE when not even that can be created.
+   */
+  markDelivered(dedupeKey: string): Promise<void>;
   /** Whether `stagedPath` is the very file that claimed `dedupeKey` (same inode as its marker). */
   isClaimOf(dedupeKey: string, stagedPath: string): Promise<boolean>;
-  /** Whether anyone has claimed `dedupeKey` (the run journal's start-up reconciliation asks). */
+  /**
+   * Whether anyone has claimed `dedupeKey`: a marker exists as a regular file, whatever it holds (an
+   * empty one from markDelivered too). Never throws: unreadable is false (the claim itself, an
+   * O_EXCL link, stays the gate).
+   */
   isClaimed(dedupeKey: string): Promise<boolean>;
   /** Remove markers older than `maxAgeMs` (by wall-clock modification time). Returns how many were removed. */
   prune(maxAgeMs: number): Promise<number>;
@@ -66,6 +76,15 @@ export function openDedupeStore(
         return false;
       }
     },
+    async markDelivered(dedupeKey) {
+      try {
+        await ensureDir();
+        await (await open(markerPath(dedupeKey), "wx", 0o600)).close();
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "EEXIST") return;
+        throw stateUnwritable("the dedupe store", dir, error);
+      }
+    },
     async isClaimOf(dedupeKey, stagedPath) {
       try {
         // lstat: a link pointing at the staged file is not its claim.
@@ -76,13 +95,11 @@ export function openDedupeStore(
       }
     },
     async isClaimed(dedupeKey) {
-      try {
-        // lstat: a link planted at a marker's name is not a claim (see above).
-        return (await lstat(markerPath(dedupeKey))).isFile();
-      } catch (error) {
-        if (isMissing(error)) return false;
-        throw stateUnwritable("the dedupe store", dir, error);
-      }
+      // lstat: a link planted at a marker's name is not a claim (see above).
+      return lstat(markerPath(dedupeKey)).then(
+        (info) => info.isFile(),
+        () => false,
+      );
     },
     async prune(maxAgeMs) {
       let names: string[];

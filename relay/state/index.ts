@@ -6,8 +6,18 @@ export {
 } from "./find-journal-orphans.ts";
 export { isMissing } from "./fs-errors.ts";
 export { type JournalEntryFacts, type JournalVerdict, judgeJournalEntry } from "./judge-journal-entry.ts";
+export { LEASE_RENEW_MS, LEASE_STALE_MS } from "./judge-lease.ts";
+export {
+  NUDGE_MAX_AGE_MS,
+  NUDGE_POLL_MS,
+  type Nudge,
+  nudgeWaiting,
+  readNudges,
+  removeNudge,
+  writeNudge,
+} from "./nudge-file.ts";
 export { type NoFollowMode, openNoFollow, readFileNoFollow, symlinkRefused } from "./open-no-follow.ts";
-export { type Outbox, type OutboxLease, openOutbox } from "./outbox.ts";
+export { type LeaseView, type Outbox, type OutboxLease, type OutboxOptions, openOutbox } from "./outbox.ts";
 export type { FailedOutboxEntry, OutboxEntry } from "./outbox-entry.ts";
 export {
   OWNER_RENEW_INTERVAL_MS,
@@ -25,6 +35,8 @@ export {
   type ProcessOwner,
   pidExists,
 } from "./process-owner.ts";
+export { readClaimedEntry } from "./read-claimed-entry.ts";
+export { type LeaseHolder, readLeaseHolder } from "./read-lease-holder.ts";
 export {
   isJournalEntry,
   type JournalEntry,

@@ -1,98 +1,174 @@
 import { randomBytes } from "node:crypto";
-import { link, lstat, mkdir, rename, rmdir, stat, unlink, writeFile } from "node:fs/promises";
-import { hostname } from "node:os";
+import { link, lstat, mkdir, rename, rmdir, stat, unlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { markerName } from "./dedupe-store.ts";
-import { ignoreMissing } from "./fs-errors.ts";
+import { ignoreMissing, isMissing } from "./fs-errors.ts";
+import { HALF_WRITTEN_MS, judgeLease, LEASE_RENEW_MS, type LeaseHolderState } from "./judge-lease.ts";
 import { readFileNoFollow } from "./open-no-follow.ts";
-import { pidExists } from "./process-owner.ts";
+import { currentOwner, type ProcessOwner } from "./process-owner.ts";
 import { stateUnwritable } from "./state-unwritable.ts";
+
+export { HALF_WRITTEN_MS, LEASE_RENEW_MS, LEASE_STALE_MS, type LeaseHolderState } from "./judge-lease.ts";
 
 /**
  * Leases on outbox entries, so two processes (or two relays in one process) sharing a state dir
- * never deliver the same pending callback at once. A lease `<hash>.lease` is a hard link to its
- * holder's file `holders/<holder>.holder` (pid, host, a per-outbox id, when written): `link` fails when the
- * name exists, like O_EXCL, and the lease appears whole in one step. (An O_EXCL file written after
- * it was created could be left empty by a SIGKILL in between, and an empty lease cannot be told
- * from one being written, so recovery had to leave it alone for HALF_WRITTEN_MS.) One operation
- * per lease instead of three is also what a burst of callbacks pays. It carries no heartbeat, so
- * holding it costs no timer: whether the holder is alive is asked when someone else wants the entry.
+ * never deliver the same pending callback at once. A lease `<hash>.lease` names its holder by owner
+ * (host, boot id, pid, process start time: relay/state/process-owner.ts) and a per-keeper id. It is
+ * a hard link to its keeper's holder file `holders/<holder>.holder`: `link` fails when the name
+ * exists, like O_EXCL, and the lease appears whole in one step. (An O_EXCL file written after it
+ * was created is left empty by a SIGKILL in between, and an empty lease cannot be told from one
+ * being written, so recovery had to leave it for HALF_WRITTEN_MS and the callback waited for the
+ * next start.) One file operation per lease instead of three is also what a burst pays. A keeper renews every lease it holds (the file's modification time) on one timer,
+ * so a holder on another host, whose process cannot be checked from here, shows it still works.
+ * Whether a holder lives is asked when someone else wants the entry (judge-lease.ts).
  */
 export interface OutboxLease {
   readonly dedupeKey: string;
   release(): Promise<void>;
 }
 
+/** Who holds a lease now, for a record: `free` when nobody does. */
+export interface LeaseView {
+  state: LeaseHolderState | "free";
+  owner?: ProcessOwner;
+  /** The lease's last renewal, epoch ms. */
+  renewedAt?: number;
+}
+
 export interface LeaseKeeper {
-  /** Take the lease on an entry, or null when a live holder has it. Stale leases are broken. */
+  /** Take the lease on an entry, or null when a live holder has it. A dead holder's lease is taken over. */
   take(dedupeKey: string): Promise<OutboxLease | null>;
-  /** Release every lease this keeper holds and mark its holder gone. */
+  /** Who holds an entry's lease, as judged now. */
+  inspect(dedupeKey: string): Promise<LeaseView>;
+  /** Remove the lease file at `path` when its holder is dead (an orphan lease). Never throws. */
+  sweep(path: string): Promise<void>;
+  /** Release every lease this keeper holds, stop renewing, and mark its holder gone. */
   close(): Promise<void>;
 }
 
-/** Holders (one per keeper) alive in this process: a lease of ours whose holder closed is stale. */
-const liveHolders = new Set<string>();
-/** A lease held from another host cannot be checked for liveness; trust it this long. */
-export const FOREIGN_LEASE_MAX_MS = 60 * 60 * 1000; // 1 h
-/** A lease or break-lock file still empty after this long was left by a crash mid-create. */
-export const HALF_WRITTEN_MS = 10_000;
-/** How often a holder file's `at` is renewed (on the next lease taken). */
-const HOLDER_REFRESH_MS = 10 * 60 * 1000; // 10 min
+export interface LeaseKeeperOptions {
+  /** Creates the folders; runs before each take. */
+  ensureDir: () => Promise<void>;
+  /** Where the keeper's holder file goes (same file system as the leases; `ensureDir` creates it). */
+  holdersDir: string;
+  /** Epoch-ms clock that stamps renewals and judges their age. @default Date.now */
+  now?: () => number;
+  /** Runs `fn` after `delayMs` and returns a cancel function. @default an unref'd setTimeout */
+  schedule?: (fn: () => void, delayMs: number) => () => void;
+  /** Injected for tests: the owner this keeper names in its leases. @default currentOwner() */
+  owner?: ProcessOwner;
+}
 
-/**
- * Leases in `dir`, linked to holder files in `holdersDir` (same file system; the caller creates
- * both). `ensureDir` runs before each take.
- * Throws RelayError STATE_UNWRITABLE when a lease file cannot be created.
- */
-export function openLeases(
-  dir: string,
-  options: { ensureDir: () => Promise<void>; holdersDir: string },
-): LeaseKeeper {
-  const holder = `${process.pid}-${randomBytes(6).toString("hex")}`;
+/** Keepers open in this process, by holder id: a lease of ours whose keeper closed is dead. */
+const liveHolders = new Set<string>();
+
+/** Leases in `dir` (which `ensureDir` creates). Throws RelayError STATE_UNWRITABLE when a lease cannot be written. */
+export function openLeases(dir: string, options: LeaseKeeperOptions): LeaseKeeper {
+  const now = options.now ?? Date.now;
+  const schedule = options.schedule ?? unrefTimeout;
+  const owner = options.owner ?? currentOwner();
+  const holder = `${owner.pid}-${randomBytes(6).toString("hex")}`;
   const held = new Set<string>();
-  liveHolders.add(holder);
+  let cancelRenewal: (() => void) | undefined;
+  let isOpen = true;
+  // A keeper naming another owner (a test's other host) is judged as that owner, never as ours.
+  if (owner === currentOwner()) liveHolders.add(holder);
   const leasePath = (key: string) => join(dir, `${markerName(key)}.lease`);
 
-  const holderPath = join(options.holdersDir, `${holder}.holder`);
-  let holderWritten = 0;
-
+  /** One timer for every lease this keeper holds, armed only while it holds one. */
+  const armRenewal = () => {
+    if (cancelRenewal !== undefined || held.size === 0 || !isOpen) return;
+    cancelRenewal = schedule(() => {
+      cancelRenewal = undefined;
+      void renewAll().finally(armRenewal);
+    }, LEASE_RENEW_MS);
+  };
+  const renewAll = async () => {
+    const at = new Date(now());
+    stampedAt = at.getTime();
+    for (const key of [...held]) {
+      // Gone means someone took it over: it is no longer ours to renew or to remove.
+      await utimes(leasePath(key), at, at).catch((error: unknown) => {
+        if (isMissing(error)) held.delete(key);
+      });
+    }
+  };
   const release = async (key: string) => {
     if (!held.delete(key)) return;
-    await unlink(leasePath(key)).catch(() => undefined);
+    const text = await readFileNoFollow(leasePath(key)).catch(() => "");
+    if (text.includes(holder)) await unlink(leasePath(key)).catch(() => undefined);
   };
-  /**
-   * (Re)write the holder file atomically. Rewritten every HOLDER_REFRESH_MS, so a lease's `at` is
-   * never much older than the lease: a foreign host judges a lease by it (FOREIGN_LEASE_MAX_MS).
-   */
+  const holderPath = join(options.holdersDir, `${holder}.holder`);
+  let holderWritten = false;
+  /** When the holder file's time was last set (written, stamped or renewed), keeper's clock. */
+  let stampedAt = Number.NEGATIVE_INFINITY;
+  /** The holder file every lease of this keeper links to, written whole under a temporary name. */
   const writeHolder = async () => {
-    // Wall-clock time, not an injected clock: other processes compare it with theirs.
-    const at = Date.now();
     const temp = `${holderPath}.${randomBytes(4).toString("hex")}.tmp`;
-    await writeFile(temp, JSON.stringify({ pid: process.pid, host: hostname(), holder, at }), {
-      mode: 0o600,
-    });
+    await writeFile(temp, JSON.stringify({ v: 2, owner, holder, takenAt: now() }), { mode: 0o600 });
     await rename(temp, holderPath).catch(async (error: unknown) => {
       await unlink(temp).catch(() => undefined);
       throw error;
     });
-    holderWritten = at;
+    holderWritten = true;
+    stampedAt = now();
   };
   const tryCreate = async (key: string): Promise<boolean> => {
+    const at = now();
     try {
-      if (Date.now() - holderWritten > HOLDER_REFRESH_MS) await writeHolder();
+      if (!holderWritten) await writeHolder();
       try {
         await link(holderPath, leasePath(key));
       } catch (error) {
-        // The holder file was removed under us (an operator, a foreign host's compaction): rewrite.
+        // The holder file was removed under us (an operator, a sweep): write it again.
         if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
         await writeHolder();
         await link(holderPath, leasePath(key));
       }
-      held.add(key);
-      return true;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
       throw stateUnwritable("a lease", dir, error);
+    }
+    // A link does not touch the file's time: stamp the new lease as renewed now unless the holder
+    // file (one inode for all of this keeper's leases) was stamped within a renewal interval. An
+    // injected clock stamps every time, as renewals use it.
+    if (options.now !== undefined || at - stampedAt > LEASE_RENEW_MS) {
+      await utimes(leasePath(key), new Date(at), new Date(at)).catch(() => undefined);
+      stampedAt = at;
+    }
+    held.add(key);
+    armRenewal();
+    return true;
+  };
+  const judge = async (path: string): Promise<LeaseView> => {
+    try {
+      // A link where a lease belongs was planted, never written by a holder: judged dead, so the
+      // break removes the link (never its target) and the entry is not blocked for good.
+      if ((await lstat(path)).isSymbolicLink()) return { state: "dead" };
+      const [text, info] = await Promise.all([readFileNoFollow(path), stat(path)]);
+      const facts = { text, renewedAt: info.mtimeMs, now: now(), wallNow: Date.now(), liveHolders };
+      return { ...judgeLease(facts), renewedAt: info.mtimeMs };
+    } catch {
+      return { state: "free" }; // released meanwhile
+    }
+  };
+  /** Break a dead holder's lease under a mkdir lock, so two breakers cannot both take it. */
+  const breakIfDead = async (path: string): Promise<boolean> => {
+    const lock = `${path}.breaking`;
+    try {
+      await mkdir(lock, { mode: 0o700 });
+    } catch {
+      if (await olderThan(lock, HALF_WRITTEN_MS)) await rmdir(lock).catch(() => undefined);
+      return false;
+    }
+    try {
+      const { state } = await judge(path);
+      if (state === "free") return true;
+      if (state !== "dead") return false;
+      await unlink(path).catch(ignoreMissing);
+      return true;
+    } finally {
+      await rmdir(lock).catch(() => undefined);
     }
   };
 
@@ -101,61 +177,24 @@ export function openLeases(
       if (held.has(key)) return null;
       await options.ensureDir();
       if (!(await tryCreate(key))) {
-        if (!(await breakIfStale(leasePath(key)))) return null;
+        if (!(await breakIfDead(leasePath(key)))) return null;
         if (!(await tryCreate(key))) return null;
       }
       return { dedupeKey: key, release: () => release(key) };
     },
+    inspect: (key) => judge(leasePath(key)),
+    async sweep(path) {
+      await breakIfDead(path).catch(() => false);
+    },
     async close() {
+      isOpen = false;
       liveHolders.delete(holder);
+      cancelRenewal?.();
+      cancelRenewal = undefined;
       await Promise.all([...held].map(release));
       await unlink(holderPath).catch(() => undefined);
     },
   };
-}
-
-/**
- * Break a lease whose holder is gone: a dead pid on this host, a closed outbox in this process,
- * or a foreign host's lease past FOREIGN_LEASE_MAX_MS. The break runs under a mkdir lock so two
- * breakers cannot both remove a lease and then both take a fresh one.
- */
-export async function breakIfStale(path: string): Promise<boolean> {
-  const lock = `${path}.breaking`;
-  try {
-    await mkdir(lock, { mode: 0o700 });
-  } catch {
-    if (await olderThan(lock, HALF_WRITTEN_MS)) await rmdirQuiet(lock);
-    return false;
-  }
-  try {
-    // A link where a lease belongs was planted, never written by a holder: remove the link (not
-    // its target) so the entry is not blocked for good.
-    if ((await lstat(path).catch(() => null))?.isSymbolicLink()) {
-      await unlink(path).catch(ignoreMissing);
-      return true;
-    }
-    const text = await readFileNoFollow(path).catch(() => null);
-    if (text === null) return true; // released meanwhile: free to take
-    if (!isStale(text, Date.now()) && !(text === "" && (await olderThan(path, HALF_WRITTEN_MS)))) {
-      return false;
-    }
-    await unlink(path).catch(ignoreMissing);
-    return true;
-  } finally {
-    await rmdirQuiet(lock);
-  }
-}
-
-function isStale(text: string, at: number): boolean {
-  let lease: { pid?: unknown; host?: unknown; holder?: unknown; at?: unknown };
-  try {
-    lease = JSON.parse(text);
-  } catch {
-    return false; // being written right now; the empty/half-written case is timed by the caller
-  }
-  if (lease.host !== hostname()) return typeof lease.at !== "number" || at - lease.at > FOREIGN_LEASE_MAX_MS;
-  if (lease.pid === process.pid) return !liveHolders.has(String(lease.holder));
-  return typeof lease.pid !== "number" || !pidExists(lease.pid);
 }
 
 /**
@@ -170,6 +209,8 @@ export async function olderThan(path: string, ageMs: number): Promise<boolean> {
   }
 }
 
-async function rmdirQuiet(path: string): Promise<void> {
-  await rmdir(path).catch(() => undefined);
+function unrefTimeout(fn: () => void, delayMs: number): () => void {
+  const timer = setTimeout(fn, delayMs);
+  timer.unref?.();
+  return () => clearTimeout(timer);
 }

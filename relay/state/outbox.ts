@@ -9,11 +9,18 @@ import { groupCommit } from "./group-commit.ts";
 import { type LazyDirsOptions, lazyDirs } from "./lazy-dirs.ts";
 import { readFileNoFollow } from "./open-no-follow.ts";
 import type { FailedOutboxEntry, OutboxEntry } from "./outbox-entry.ts";
-import { breakIfStale, HALF_WRITTEN_MS, type OutboxLease, olderThan, openLeases } from "./outbox-lease.ts";
+import {
+  HALF_WRITTEN_MS,
+  type LeaseKeeperOptions,
+  type LeaseView,
+  type OutboxLease,
+  olderThan,
+  openLeases,
+} from "./outbox-lease.ts";
 import { openStager } from "./outbox-stager.ts";
 import { stateUnwritable } from "./state-unwritable.ts";
 
-export type { OutboxLease } from "./outbox-lease.ts";
+export type { LeaseView, OutboxLease } from "./outbox-lease.ts";
 
 /**
  * The write-ahead outbox (DESIGN.md "Delivery"): one JSON file per accepted callback (an
@@ -68,25 +75,39 @@ export interface Outbox {
   removeFailed(dedupeKey: string): Promise<void>;
   /** Remove failed entries (and set-aside unreadable files) older than `maxAgeMs`; returns how many. */
   pruneFailed(maxAgeMs: number): Promise<number>;
-  /** Take the lease on an entry, or null when a live holder has it. Stale leases are broken. */
+  /**
+   * Take the lease on an entry, or null when a live holder has it (never broken, however long it
+   * holds it). A dead holder's lease is taken over at once (relay/state/judge-lease.ts). Throws
+   * STATE_UNWRITABLE when the lease cannot be written.
+   */
   lease(dedupeKey: string): Promise<OutboxLease | null>;
+  /** Who holds an entry's lease, as judged now (for a record of why it is left alone). */
+  leaseHolder(dedupeKey: string): Promise<LeaseView>;
   /** Release every lease this outbox holds and mark its holder gone. */
   close(): Promise<void>;
 }
+
+/** Clock, timer and owner of the outbox's leases (see LeaseKeeperOptions); each has a default. */
+export type OutboxOptions = Omit<LeaseKeeperOptions, "ensureDir" | "holdersDir"> &
+  Pick<LazyDirsOptions, "onTightened">;
 
 /**
  * Open the outbox under `<stateDir>/outbox` (created lazily, folders private: lazy-dirs.ts). Entries
  * are never read through a symbolic link: a link planted at an entry's name is unreadable.
  */
-export function openOutbox(stateDir: string, folders: Pick<LazyDirsOptions, "onTightened"> = {}): Outbox {
+export function openOutbox(stateDir: string, options: OutboxOptions = {}): Outbox {
   const dir = join(stateDir, "outbox");
   const failedDir = join(dir, "failed");
   const stagedDir = join(dir, "staged");
   const holdersDir = join(dir, "holders");
   const unwritable = (error: unknown) => stateUnwritable("the outbox", dir, error);
-  const ensureDirs = lazyDirs([failedDir, stagedDir, holdersDir], unwritable, { ...folders, root: stateDir });
+  const { onTightened, ...leaseOptions } = options;
+  const ensureDirs = lazyDirs([failedDir, stagedDir, holdersDir], unwritable, {
+    ...(onTightened === undefined ? {} : { onTightened }),
+    root: stateDir,
+  });
   const entryPath = (folder: string, key: string) => join(folder, `${markerName(key)}.json`);
-  const leases = openLeases(dir, { ensureDir: ensureDirs, holdersDir });
+  const leases = openLeases(dir, { ...leaseOptions, ensureDir: ensureDirs, holdersDir });
   // Renames and links into the outbox folder that land together share one directory fsync.
   const syncOutbox = groupCommit(() => syncDir(dir));
   const syncFailed = groupCommit(() => syncDir(failedDir));
@@ -169,15 +190,15 @@ export function openOutbox(stateDir: string, folders: Pick<LazyDirsOptions, "onT
           if (await olderThan(path, HALF_WRITTEN_MS)) await unlink(path).catch(() => undefined);
         } else if (name.endsWith(".lease") && !present.has(name.replace(/\.lease$/, ".json"))) {
           // A lease without its entry: a crash between delivery and release, or an accept in
-          // progress (its holder is alive, so breakIfStale leaves it alone).
-          await breakIfStale(path).catch(() => false);
+          // progress (its holder is alive, so the sweep leaves it alone).
+          await leases.sweep(path);
         }
       }
       for (const name of await readdir(holdersDir).catch(() => [] as string[])) {
         const path = join(holdersDir, name);
         // The file a dead process's leases linked to (its leases are judged on their own), or a
         // temp file of one that died writing it.
-        if (name.endsWith(".holder")) await breakIfStale(path).catch(() => false);
+        if (name.endsWith(".holder")) await leases.sweep(path);
         else if (await olderThan(path, HALF_WRITTEN_MS)) await unlink(path).catch(() => undefined);
       }
     },
@@ -209,6 +230,7 @@ export function openOutbox(stateDir: string, folders: Pick<LazyDirsOptions, "onT
       await unlink(entryPath(failedDir, key)).catch(ignoreMissing);
     },
     lease: (key) => leases.take(key),
+    leaseHolder: (key) => leases.inspect(key),
     close: () => leases.close(),
   };
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { freePort } from "../../scripts/dev/opencode-server.ts";
+import { waitFor } from "../../scripts/dev/wait-for.ts";
 import { type E2EWorld, forSession, relayConfigFor, startWorld } from "./e2e-context.ts";
 
 /**
@@ -37,6 +38,17 @@ it("audits DELIVERY_NETWORK attempts, a scheduled retry and a final failure when
     expect(attempt.code).toBe("DELIVERY_NETWORK");
   expect(records.find((r) => r.phase === "retry_scheduled")?.code).toBe("DELIVERY_NETWORK");
   expect(records.at(-1)?.code).toBe("DELIVERY_RETRIES_EXHAUSTED");
+  // The final failure is also one line on OpenCode's own stderr, with the code and the fix.
+  const noticed = (line: string) =>
+    line.startsWith("opencode-callback-relay: ") &&
+    line.includes('run "run-down"') &&
+    line.includes("DELIVERY_RETRIES_EXHAUSTED") &&
+    line.includes("last DELIVERY_NETWORK") &&
+    line.includes("audit redeliver run-down");
+  await waitFor("the failure notice on stderr", () =>
+    world.server.output().split("\n").some(noticed) ? true : undefined,
+  );
+  expect(world.server.output().split("\n").filter(noticed)).toHaveLength(1);
 });
 
 it("leaves OpenCode answering prompts while deliveries fail", async () => {

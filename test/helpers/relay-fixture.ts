@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { AUDIT_KEY_FILE } from "../../relay/audit/audit-key.ts";
 import { type AuditLog, openAuditLog } from "../../relay/audit/audit-log.ts";
 import type { AuditRecord } from "../../relay/audit/audit-record.ts";
 import type { InstanceInfo, TerminalRun } from "../../relay/callback/terminal-run.ts";
@@ -63,7 +64,13 @@ export async function relayFixture(
   const dir = await mkdtemp(join(tmpdir(), "ocr-relay-"));
   const receiver = await startRecordingReceiver(options.responder);
   const auditPath = join(dir, "audit.jsonl");
-  const audit = openAuditLog({ path: auditPath, secrets: [TOKEN] });
+  // Keyed like the plugin's log (audit.key in the state dir), so the CLI, which keys its records
+  // with the same key, continues one verifiable chain.
+  const audit = openAuditLog({
+    path: auditPath,
+    secrets: [TOKEN],
+    keyPath: join(dir, "state", AUDIT_KEY_FILE),
+  });
   const config = configSchema.parse({
     target: { url: `${receiver.url}/hooks`, token: TOKEN },
     delivery: { initialDelayMs: 10, maxDelayMs: 50, timeoutMs: 2_000, ...options.delivery },

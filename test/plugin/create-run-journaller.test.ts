@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createRunJournaller } from "../../plugin/create-run-journaller.ts";
 import type { AuditInput } from "../../relay/audit/audit-record.ts";
 import { RelayError } from "../../relay/errors/errors.ts";
+import { type Notice, noticeLine } from "../../relay/errors/print-notice.ts";
 import { type JournalEntry, openRunJournal } from "../../relay/state/run-journal.ts";
 
 let dir: string;
@@ -69,13 +70,15 @@ describe("createRunJournaller", () => {
   it("holds a run while the configuration is unusable: one held record with the error's code", async () => {
     const journal = openRunJournal(dir);
     const held = new RelayError("CONFIG_ENV_MISSING", "{env:TOKEN} is not set");
-    const journaller = createRunJournaller({ journal, audit, directory: "/d", worktree: "/w", held });
+    const notices: string[] = [];
+    const notify = (notice: Notice) => void notices.push(noticeLine(notice));
+    const journaller = createRunJournaller({ journal, audit, directory: "/d", worktree: "/w", held, notify });
     journaller.start("ses_1", pin(TITLE), 1_000);
     await journaller.flush();
     journaller.start("ses_1", pin(TITLE), 2_000);
     await journaller.flush();
     // A second process (or a restart) seeing the same run writes no second record either.
-    const again = createRunJournaller({ journal, audit, directory: "/d", worktree: "/w", held });
+    const again = createRunJournaller({ journal, audit, directory: "/d", worktree: "/w", held, notify });
     again.start("ses_1", pin(TITLE), 3_000);
     await again.flush();
     expect(appended).toMatchObject([
@@ -88,6 +91,10 @@ describe("createRunJournaller", () => {
       },
     ]);
     expect((await journal.list()).entries).toMatchObject([{ heldCode: "CONFIG_ENV_MISSING" }]);
+    // One line where people look (OpenCode's stderr), once per run, with the code and the fix.
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toContain('run "run-42" (OpenCode session ses_1) held: CONFIG_ENV_MISSING');
+    expect(notices[0]).toContain("delivered once it is fixed");
   });
 
   it("records STATE_UNWRITABLE instead of throwing when the journal cannot be written", async () => {

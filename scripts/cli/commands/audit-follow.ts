@@ -39,7 +39,7 @@ export async function auditFollow(options: AuditOptions, io: CliIO, signal?: Abo
     if (run !== lastRun) {
       const target = typeof record.callbackSession === "string" ? ` → ${record.callbackSession}` : "";
       io.stdout(
-        tint(io.color, "bold", `── run ${record.runId ?? "-"} (${record.sessionId ?? "-"})${target}`) + "\n",
+        `${tint(io.color, "bold", `── run ${record.runId ?? "-"} (${record.sessionId ?? "-"})${target}`)}\n`,
       );
       lastRun = run;
     }

@@ -15,7 +15,8 @@ export const AUDIT_USAGE = `usage: opencode-callback-relay audit [subcommand] [o
   verify             check the hash chain; exit 1 at the first edited/removed/inserted/reordered record
                      (with the audit key, MACs too; see audit verify --help for --key and --anchor)
   redeliver <runId>  resend a failed or unknown callback with the same idempotency key (needs the
-                     configuration: --config-dir or the usual config dir, not --file)
+                     configuration: --config-dir or the usual config dir, not --file); only when
+                     the audit log verifies. --session ID, --now (pending), --force (delivered)
 
 ${WHERE}listing (no subcommand):
   --run ID           only this runId (or sessionId|runId)
@@ -65,11 +66,18 @@ was edited, removed, inserted or reordered.
 ${WHERE}
 exit: 0 intact, 1 a problem found (or no log), 2 usage error
 `,
-  redeliver: `usage: opencode-callback-relay audit redeliver <runId> [--config-dir DIR]
+  redeliver: `usage: opencode-callback-relay audit redeliver <runId> [--session ID] [--now | --force]
+                                         [--config-dir DIR]
 
 Resend a callback that failed for good (or whose outcome is unknown), rebuilt from the outbox with
-the current configuration and the SAME idempotency key; audited as redelivery. Refused for a run the
-log shows delivered.
+the current configuration and the SAME idempotency key; audited as redelivery. Only when the audit
+log verifies (with the audit key when there is one): a log that does not is never trusted to say
+a callback was delivered, and nothing is removed on its word.
+  --session ID       the OpenCode session meant, when the runId ran in several
+  --now              a callback still pending (retrying): send it now (a live relay holding it is
+                     nudged to send it, and its attempt reported)
+  --force            resend a delivered callback (the receiver lost it), or despite a log that does
+                     not verify; same key, recorded as forced
   --config-dir DIR   the OpenCode config dir whose callback-relay.jsonc the plugin uses
                      (default: the usual one; --file is not enough: it needs target and token)
 

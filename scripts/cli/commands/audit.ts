@@ -56,6 +56,8 @@ export const audit: CliCommand = async (args, io) => {
       follow: { type: "boolean", short: "f", default: false },
       key: { type: "string" },
       anchor: { type: "string", multiple: true },
+      now: { type: "boolean", default: false },
+      force: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -73,10 +75,15 @@ export const audit: CliCommand = async (args, io) => {
   if (values.follow && subcommand !== undefined)
     throw new UsageError(`--follow applies to the run listing, not to ${subcommand}`);
   if (subcommand !== undefined) {
-    const misplaced = LISTING_ONLY.find((flag) => values[flag] !== undefined);
+    // redeliver takes --session too: the OpenCode session whose callback is meant.
+    const misplaced = LISTING_ONLY.find(
+      (flag) => values[flag] !== undefined && !(subcommand === "redeliver" && flag === "session"),
+    );
     if (misplaced !== undefined)
       throw new UsageError(`--${misplaced} applies to the run listing, not to ${subcommand}`);
   }
+  if (subcommand !== "redeliver" && (values.now || values.force))
+    throw new UsageError(`--${values.now ? "now" : "force"} applies to redeliver only`);
   const expectOperands = (n: number, what: string) => {
     if (rest.length !== n) throw new UsageError(`${subcommand} takes ${what}`);
   };
@@ -88,7 +95,16 @@ export const audit: CliCommand = async (args, io) => {
         "redeliver needs the configuration (target, token, stateDir): use --config-dir, not --file",
       );
     const configDir = values["config-dir"];
-    return auditRedeliver(rest[0]!, configDir === undefined ? undefined : resolve(io.cwd, configDir), io);
+    return auditRedeliver(
+      rest[0]!,
+      {
+        ...(configDir === undefined ? {} : { configDir: resolve(io.cwd, configDir) }),
+        ...(values.session === undefined ? {} : { session: values.session }),
+        now: values.now,
+        force: values.force,
+      },
+      io,
+    );
   }
   const verifyFlag = VERIFY_ONLY.find((flag) => values[flag] !== undefined);
   if (verifyFlag !== undefined && subcommand !== "verify")

@@ -180,6 +180,14 @@ export async function startReceiver(
     let webhookId: string | undefined;
     if (secrets.length > 0) {
       const verdict = verifyWebhook(secrets, req.headers, body, { now });
+      // A stale timestamp is a clock problem, not a wrong secret: say so, as Standard Webhooks
+      // libraries do, so the sender can give the right hint (DELIVERY_STALE_TIMESTAMP).
+      if (!verdict.ok && verdict.code === "WEBHOOK_STALE_TIMESTAMP")
+        return refuse(
+          401,
+          verdict.code,
+          '{"ok":false,"error":"webhook-timestamp too old or too new: outside the 5-minute tolerance (check the clocks)"}',
+        );
       if (!verdict.ok) return refuse(401, verdict.code, "Unauthorized");
       // Verified, so the header is there. Replays are judged here, not by verifyWebhook: a sender
       // retries with the same id and body when our 2xx was lost, and must hear 2xx again (the

@@ -229,9 +229,17 @@ describe("createRelay: secrets and robustness", () => {
 
     expect(fixture.receiver.requests).toHaveLength(1);
     const records = await fixture.records();
-    expect(records.map((r) => r.phase)).toEqual(["state_error", "accepted", "attempt", "delivered"]);
+    expect(records.map((r) => r.phase)).toEqual([
+      "state_error",
+      "accepted",
+      "attempt",
+      "state_error",
+      "delivered",
+    ]);
     expect(records[0]).toMatchObject({ code: "STATE_UNWRITABLE", runId: "r13" });
     expect(records[1]).toMatchObject({ durable: false });
+    // Not even the delivered run's claim can be written: the audit says it may be sent again.
+    expect(records[3]).toMatchObject({ code: "STATE_DELIVERED_UNMARKED", runId: "r13" });
     await expect(relay.recover()).resolves.toBeUndefined();
   });
 });

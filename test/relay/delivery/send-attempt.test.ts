@@ -56,6 +56,12 @@ describe("classifyStatus", () => {
     [404, "", "final", "DELIVERY_HTTP_STATUS"],
     [409, "", "final", "DELIVERY_HTTP_STATUS"],
     [301, "", "final", "DELIVERY_HTTP_STATUS"],
+    // A stale webhook-timestamp is a clock problem, whatever the receiver's library calls it.
+    [400, "Message timestamp too old", "final", "DELIVERY_STALE_TIMESTAMP"],
+    [401, '{"error":"Message timestamp too new"}', "final", "DELIVERY_STALE_TIMESTAMP"],
+    [400, "Timestamp outside the tolerance zone", "final", "DELIVERY_STALE_TIMESTAMP"],
+    [401, "invalid signature", "final", "DELIVERY_UNAUTHORIZED"],
+    [400, "timestamp header missing", "final", "DELIVERY_HTTP_STATUS"],
   ])("%i %j → %s %s", (status, body, verdict, code) => {
     expect(classifyStatus(status, body)).toEqual(code === undefined ? { verdict } : { verdict, code });
   });

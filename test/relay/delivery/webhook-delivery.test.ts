@@ -56,7 +56,11 @@ afterEach(async () => {
  * A relay signing with [OLD, NEW] toward a real receiver that holds `receiverSecrets`; with
  * `loseAnswers`, through a proxy that loses the receiver's first answers (answer-losing-proxy.ts).
  */
-async function world(receiverSecrets: string[], loseAnswers = 0): Promise<World> {
+async function world(
+  receiverSecrets: string[],
+  loseAnswers = 0,
+  receiverNow: () => number = Date.now,
+): Promise<World> {
   const dir = await mkdtemp(join(tmpdir(), "ocr-webhook-"));
   const auditPath = join(dir, "audit.jsonl");
   cleanups.push(async () => {
@@ -75,6 +79,7 @@ async function world(receiverSecrets: string[], loseAnswers = 0): Promise<World>
     onCallback: (callback) => callbacks.push(callback),
     onRejected: (refusal) => rejected.push(refusal),
     onDuplicate: (duplicate) => duplicates.push(duplicate.webhookId),
+    now: receiverNow,
   });
   cleanups.push(() => receiver.close());
   let targetBase = receiver.url;
@@ -210,5 +215,17 @@ describe("webhook delivery to the receive command's receiver", () => {
     expect(records[2]).toMatchObject({ code: "DELIVERY_UNAUTHORIZED", attempts: 1, runId: "wh3" });
     expect(w.rejected).toEqual([expect.objectContaining({ status: 401, code: "WEBHOOK_BAD_SIGNATURE" })]);
     expect(w.callbacks).toEqual([]);
+  });
+
+  it("is refused as a stale timestamp by a receiver whose clock is 10 minutes ahead: DELIVERY_STALE_TIMESTAMP, not a token hint", async () => {
+    const w = await world([NEW_SECRET], 0, () => Date.now() + 10 * 60_000);
+    w.relay.submit(makeRun("wh5"));
+    await w.relay.drain();
+
+    const records = await w.records();
+    expect(records.map((r) => r.phase)).toEqual(["accepted", "attempt", "failed"]);
+    expect(records[1]).toMatchObject({ status: 401, code: "DELIVERY_STALE_TIMESTAMP" });
+    expect(records[2]).toMatchObject({ code: "DELIVERY_STALE_TIMESTAMP", runId: "wh5" });
+    expect(w.rejected).toEqual([expect.objectContaining({ status: 401, code: "WEBHOOK_STALE_TIMESTAMP" })]);
   });
 });

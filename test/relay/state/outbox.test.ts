@@ -8,7 +8,7 @@ import { RelayError } from "../../../relay/errors/errors.ts";
 import { markerName } from "../../../relay/state/dedupe-store.ts";
 import { type Outbox, openOutbox } from "../../../relay/state/outbox.ts";
 import type { OutboxEntry } from "../../../relay/state/outbox-entry.ts";
-import { FOREIGN_LEASE_MAX_MS } from "../../../relay/state/outbox-lease.ts";
+import { LEASE_STALE_MS } from "../../../relay/state/outbox-lease.ts";
 
 let dir: string;
 const opened: Outbox[] = [];
@@ -114,19 +114,20 @@ describe("openOutbox: leases", () => {
     expect(await b.lease("s|a")).not.toBeNull();
   });
 
-  it("breaks a lease whose process is dead, or a foreign host's lease past its age", async () => {
+  it("breaks a lease whose process is dead, or a foreign host's lease not renewed for LEASE_STALE_MS", async () => {
     const outbox = open();
     await outbox.lease("s|warmup"); // creates the folder
     const dead = spawnSync(process.execPath, ["-e", ""]).pid;
     await writeFile(leasePath("s|dead"), JSON.stringify({ pid: dead, host: hostname(), holder: "x", at: 1 }));
     expect(await outbox.lease("s|dead")).not.toBeNull();
 
-    const old = Date.now() - FOREIGN_LEASE_MAX_MS - 1_000;
-    await writeFile(leasePath("s|far"), JSON.stringify({ pid: 1, host: "elsewhere", holder: "x", at: old }));
+    const old = new Date(Date.now() - LEASE_STALE_MS - 1_000);
+    await writeFile(leasePath("s|far"), JSON.stringify({ pid: 1, host: "elsewhere", holder: "x", at: 1 }));
+    await utimes(leasePath("s|far"), old, old); // not renewed for longer than LEASE_STALE_MS
     expect(await outbox.lease("s|far")).not.toBeNull();
   });
 
-  it("respects a lease held by a live process or a fresh foreign one", async () => {
+  it("respects a lease held by a live process or a recently renewed foreign one", async () => {
     const outbox = open();
     await outbox.lease("s|warmup");
     await writeFile(

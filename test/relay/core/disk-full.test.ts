@@ -1,0 +1,178 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { openAuditLog } from "../../../relay/audit/audit-log.ts";
+import { createRelay, type Relay, type RelayOptions } from "../../../relay/core/create-relay.ts";
+import { markerName } from "../../../relay/state/dedupe-store.ts";
+import { openOutbox } from "../../../relay/state/outbox.ts";
+import { manualTime } from "../../helpers/manual-time.ts";
+import type { Responder } from "../../helpers/recording-receiver.ts";
+import { INSTANCE, makeRun, phase, type RelayFixture, relayFixture } from "../../helpers/relay-fixture.ts";
+import { mountSmallTmpfs, type SmallTmpfs } from "../../helpers/small-tmpfs.ts";
+
+/**
+ * The state dir on a real, small tmpfs that fills up (issue 9 item 4): no callback delivered with a
+ * 2xx is sent again after a restart, whatever could not be written; where nothing at all can be
+ * written, the audit says so with a code. The audit log stays on the ordinary disk.
+ */
+
+let fixture: RelayFixture | undefined;
+let disk: SmallTmpfs | undefined;
+let auditDisk: SmallTmpfs | undefined;
+const relays: Relay[] = [];
+afterEach(async () => {
+  try {
+    for (const relay of relays.splice(0)) await relay.close();
+    await fixture?.cleanup();
+  } finally {
+    await disk?.unmount();
+    await auditDisk?.unmount();
+    disk = auditDisk = undefined;
+    fixture = undefined;
+  }
+});
+
+async function setup(responder?: Responder) {
+  disk = await mountSmallTmpfs();
+  fixture = await relayFixture(responder ? { responder } : {});
+  return { fx: fixture, disk, stateDir: join(disk.dir, "state") };
+}
+
+function newRelay(stateDir: string, extra: Partial<RelayOptions> = {}): Relay {
+  if (!fixture) throw new Error("setup first");
+  const relay = createRelay({
+    config: fixture.config,
+    instance: INSTANCE,
+    audit: fixture.audit,
+    stateDir,
+    ...extra,
+  });
+  relays.push(relay);
+  return relay;
+}
+
+/** A restart: a fresh relay recovers the state dir and sees the run again (as the run journal would). */
+async function restart(stateDir: string, runId: string): Promise<void> {
+  const relay = newRelay(stateDir);
+  await relay.recover();
+  relay.submit(makeRun(runId));
+  await relay.drain();
+}
+
+describe("a full state dir never doubles a delivered callback", () => {
+  it("fills between attempts: the 2xx still forgets the outbox entry, a restart sends nothing", async () => {
+    const { fx, disk, stateDir } = await setup((_r, i) => {
+      if (i === 0) disk.fillData(); // the disk fills while the first attempt is out
+      return { status: i === 0 ? 503 : 200 };
+    });
+    const time = manualTime();
+    const first = newRelay(stateDir, { now: time.now, schedule: time.schedule.bind(time) });
+    first.submit(makeRun("full1"));
+    await first.drain();
+    expect(phase(await fx.records(), "state_error")[0]).toMatchObject({ code: "STATE_UNWRITABLE" });
+    time.advance(60_000);
+    await first.drain();
+    expect(phase(await fx.records(), "delivered")).toHaveLength(1);
+    await first.close();
+
+    await restart(stateDir, "full1");
+    await disk.free();
+    await restart(stateDir, "full1");
+
+    expect(fx.receiver.requests).toHaveLength(2);
+    const records = await fx.records();
+    expect(phase(records, "recovered")).toEqual([]);
+    expect(phase(records, "delivered")).toHaveLength(1);
+    expect(phase(records, "deduped")).toHaveLength(2);
+  });
+
+  it.each([
+    ["still full", false],
+    ["freed", true],
+  ])(
+    "a run accepted with the disk already full is not sent again after a restart (disk %s)",
+    async (_label, freeIt) => {
+      const { fx, disk, stateDir } = await setup();
+      disk.fillData();
+      const relay = newRelay(stateDir);
+      relay.submit(makeRun("full2"));
+      await relay.drain();
+      await relay.close();
+      const accepted = phase(await fx.records(), "accepted")[0];
+      expect(accepted).toMatchObject({ durable: false });
+      expect(phase(await fx.records(), "delivered")).toHaveLength(1);
+
+      if (freeIt) await disk.free();
+      await restart(stateDir, "full2");
+
+      expect(fx.receiver.requests).toHaveLength(1);
+      expect(phase(await fx.records(), "deduped")).toHaveLength(1);
+    },
+  );
+
+  it("nothing at all can be written: the callback is delivered and the audit says it may be sent again", async () => {
+    const { fx, disk, stateDir } = await setup();
+    disk.fillData();
+    disk.fillInodes();
+    const relay = newRelay(stateDir);
+    relay.submit(makeRun("full3"));
+    await relay.drain();
+
+    expect(fx.receiver.requests).toHaveLength(1);
+    const records = await fx.records();
+    expect(phase(records, "delivered")).toHaveLength(1);
+    const unmarked = records.filter((r) => r.code === "STATE_DELIVERED_UNMARKED");
+    expect(unmarked).toHaveLength(1);
+    expect(unmarked[0]).toMatchObject({ phase: "state_error", runId: "full3" });
+  });
+
+  it("nothing at all can be written, the audit log included: stderr says so with the code", async () => {
+    const { fx, disk, stateDir } = await setup();
+    disk.fillData();
+    disk.fillInodes();
+    // The audit log on a full disk of its own (data full: its lock folder can still be made).
+    auditDisk = await mountSmallTmpfs();
+    const audit = openAuditLog({ path: join(auditDisk.dir, "audit.jsonl") });
+    auditDisk.fillData();
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      const relay = newRelay(stateDir, { audit });
+      relay.submit(makeRun("full4"));
+      await relay.drain();
+      await audit.flush();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(fx.receiver.requests).toHaveLength(1);
+    const lines = written
+      .join("")
+      .split("\n")
+      .filter((line) => line.startsWith("{"));
+    const codes = lines.map((line) => (JSON.parse(line) as { code?: string; phase?: string }).code);
+    expect(codes).toContain("STATE_DELIVERED_UNMARKED");
+  });
+
+  it("a lease taken on a full disk is whole, never an empty file that blocks the entry", async () => {
+    const { disk, stateDir } = await setup();
+    const outbox = openOutbox(stateDir);
+    await outbox.lease("s|warmup"); // the folders and the holder file exist
+    disk.fillData();
+    // A lease is a hard link to the holder file (outbox-lease.ts): it needs no data block, so a
+    // full disk still gives a whole lease naming its holder, where an O_EXCL file could be left empty.
+    const lease = await outbox.lease("s|full");
+    expect(lease).not.toBeNull();
+    const leaseFile = join(outbox.dir, `${markerName("s|full")}.lease`);
+    expect(JSON.parse(await readFile(leaseFile, "utf8"))).toMatchObject({ v: 2 });
+    await disk.free();
+    const again = openOutbox(stateDir);
+    expect(await again.lease("s|full")).toBeNull(); // held by a live keeper
+    await lease?.release();
+    expect(await again.lease("s|full")).not.toBeNull();
+    await again.close();
+    await outbox.close();
+  });
+});

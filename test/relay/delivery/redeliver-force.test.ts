@@ -1,0 +1,87 @@
+import { readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { createRelay } from "../../../relay/core/create-relay.ts";
+import { redeliver } from "../../../relay/delivery/redeliver.ts";
+import { INSTANCE, makeRun, phase, type RelayFixture, relayFixture } from "../../helpers/relay-fixture.ts";
+
+/** `audit redeliver --force` on a delivered callback: the receiver lost it, resend with the same key. */
+
+let fixture: RelayFixture | undefined;
+afterEach(async () => {
+  await fixture?.cleanup();
+  fixture = undefined;
+});
+
+async function deliverRun(fx: RelayFixture, runId: string): Promise<void> {
+  const relay = createRelay({
+    config: fx.config,
+    instance: INSTANCE,
+    audit: fx.audit,
+    stateDir: fx.stateDir,
+  });
+  relay.submit(makeRun(runId));
+  await relay.drain();
+  await relay.close();
+  expect(phase(await fx.records(), "delivered")).toHaveLength(1);
+}
+
+const options = (fx: RelayFixture, runId: string) => ({
+  config: fx.config,
+  stateDir: fx.stateDir,
+  audit: fx.audit,
+  auditPath: fx.auditPath,
+  runId,
+});
+
+describe("redeliver --force", () => {
+  it("refuses a delivered callback without it, then resends the same request with the same key, recorded as forced", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    await deliverRun(fx, "d1");
+    expect(await redeliver(options(fx, "d1"))).toEqual({ ok: false, code: "REDELIVERY_ALREADY_DELIVERED" });
+    expect(fx.receiver.requests).toHaveLength(1);
+
+    const result = await redeliver({ ...options(fx, "d1"), force: true });
+
+    expect(result).toEqual({ ok: true, status: 200 });
+    expect(fx.receiver.requests).toHaveLength(2);
+    const [first, second] = fx.receiver.requests;
+    expect(second?.headers["idempotency-key"]).toBe(first?.headers["idempotency-key"]);
+    expect(second?.body).toBe(first?.body);
+    const records = await fx.records();
+    expect(records.slice(-3).map((r) => r.phase)).toEqual(["redelivery", "attempt", "delivered"]);
+    expect(records.at(-3)).toMatchObject({ runId: "d1", forced: true, from: "delivered", attempts: 1 });
+    expect(records.at(-2)).toMatchObject({ attempt: 2, redelivery: true, status: 200 });
+    // The dedupe claim stays: the run never calls back by itself again, and can be forced again.
+    expect(await readdir(join(fx.stateDir, "dedupe"))).toHaveLength(1);
+    expect((await redeliver({ ...options(fx, "d1"), force: true })).ok).toBe(true);
+    expect(fx.receiver.requests).toHaveLength(3);
+  });
+
+  it("records a forced resend the receiver refuses as failed, changing nothing on disk", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    await deliverRun(fx, "d2");
+    fx.receiver.respondWith(() => ({ status: 401 }));
+    const result = await redeliver({ ...options(fx, "d2"), force: true });
+    expect(result).toEqual({ ok: false, code: "DELIVERY_UNAUTHORIZED", status: 401 });
+    expect(phase(await fx.records(), "failed").at(-1)).toMatchObject({
+      code: "DELIVERY_UNAUTHORIZED",
+      redelivery: true,
+    });
+    expect(await readdir(join(fx.stateDir, "outbox", "failed")).catch(() => [])).toEqual([]);
+  });
+
+  it("says REDELIVERY_NOT_FOUND when the dedupe marker no longer holds the callback (pruned)", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    await deliverRun(fx, "d3");
+    await rm(join(fx.stateDir, "dedupe"), { recursive: true });
+    expect(await redeliver({ ...options(fx, "d3"), force: true })).toEqual({
+      ok: false,
+      code: "REDELIVERY_NOT_FOUND",
+    });
+    expect(fx.receiver.requests).toHaveLength(1);
+  });
+});

@@ -1,0 +1,155 @@
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { createRelay, type Relay } from "../../../relay/core/create-relay.ts";
+import { redeliver } from "../../../relay/delivery/redeliver.ts";
+import { INSTANCE, makeRun, phase, type RelayFixture, relayFixture } from "../../helpers/relay-fixture.ts";
+
+/**
+ * `audit redeliver --now` on a callback still pending (its retry is minutes away): sent now under
+ * its lease when it is free; when a live relay holds it, that relay is nudged and sends it.
+ * Never two senders at once.
+ */
+
+let fixture: RelayFixture | undefined;
+let relay: Relay | undefined;
+afterEach(async () => {
+  await relay?.close();
+  relay = undefined;
+  await fixture?.cleanup();
+  fixture = undefined;
+});
+
+/** A relay whose callback for `runId` got a 503 and waits for a retry that never comes by itself. */
+async function pendingRun(
+  fx: RelayFixture,
+  runId: string,
+  extra: { nudgePollMs?: number } = {},
+): Promise<Relay> {
+  fx.receiver.respondWith(() => ({ status: 503 }));
+  const live = createRelay({
+    config: fx.config,
+    instance: INSTANCE,
+    audit: fx.audit,
+    stateDir: fx.stateDir,
+    schedule: () => () => undefined,
+    random: () => 0.5,
+    notify: () => undefined,
+    ...extra,
+  });
+  live.submit(makeRun(runId));
+  await live.drain();
+  expect(phase(await fx.records(), "retry_scheduled")).toHaveLength(1);
+  return live;
+}
+
+/** A retry a minute away: the test, not a timer, decides what happens next. */
+const MINUTE_BACKOFF = { initialDelayMs: 60_000, maxDelayMs: 60_000, timeoutMs: 2_000 };
+
+const pendingFiles = async (fx: RelayFixture) =>
+  (await readdir(join(fx.stateDir, "outbox"))).filter((name) => name.endsWith(".json"));
+
+const options = (fx: RelayFixture, runId: string) => ({
+  config: fx.config,
+  stateDir: fx.stateDir,
+  audit: fx.audit,
+  auditPath: fx.auditPath,
+  runId,
+});
+
+describe("redeliver a pending callback", () => {
+  it("refuses without --now (REDELIVERY_PENDING, with its due time), sending nothing", async () => {
+    fixture = await relayFixture({ delivery: MINUTE_BACKOFF });
+    relay = await pendingRun(fixture, "p1");
+    const sent = fixture.receiver.requests.length;
+    const result = await redeliver(options(fixture, "p1"));
+    expect(result).toMatchObject({ ok: false, code: "REDELIVERY_PENDING", dueAt: expect.any(Number) });
+    expect(fixture.receiver.requests).toHaveLength(sent);
+  });
+
+  it("with --now, nudges the live relay holding the lease, which attempts it at once: delivered once, same key", async () => {
+    fixture = await relayFixture({ delivery: MINUTE_BACKOFF });
+    const fx = fixture;
+    relay = await pendingRun(fx, "p2", { nudgePollMs: 20 });
+    fx.receiver.respondWith(() => ({ status: 200 }));
+
+    const result = await redeliver({ ...options(fx, "p2"), pending: true });
+
+    expect(result).toMatchObject({ ok: true, nudged: true, holder: { pid: process.pid } });
+    await relay.drain();
+    expect(fx.receiver.requests).toHaveLength(2);
+    const [first, second] = fx.receiver.requests;
+    expect(second?.headers["idempotency-key"]).toBe(first?.headers["idempotency-key"]);
+    expect(await pendingFiles(fx)).toEqual([]);
+    expect(await readdir(join(fx.stateDir, "outbox", "nudge"))).toEqual([]);
+    const records = await fx.records();
+    // The holder sent it, under its own lease: its attempt 2, then delivered.
+    expect(records.slice(-3).map((r) => r.phase)).toEqual(["redelivery", "attempt", "delivered"]);
+    expect(records.at(-3)).toMatchObject({ from: "pending", nudged: true, holder: { pid: process.pid } });
+    expect(records.at(-2)).toMatchObject({ attempt: 2, status: 200 });
+  });
+
+  it("with --now, names the holder (REDELIVERY_LEASED) when it does not take the nudge in time, sends nothing and leaves no nudge", async () => {
+    fixture = await relayFixture({ delivery: MINUTE_BACKOFF });
+    const fx = fixture;
+    relay = await pendingRun(fx, "p5", { nudgePollMs: 60_000 });
+    fx.receiver.respondWith(() => ({ status: 200 }));
+    const result = await redeliver({ ...options(fx, "p5"), pending: true, nudgeHonourMs: 200 });
+    expect(result).toMatchObject({
+      ok: false,
+      code: "REDELIVERY_LEASED",
+      holder: { pid: process.pid },
+      dueAt: expect.any(Number),
+    });
+    expect(fx.receiver.requests).toHaveLength(1);
+    expect(await pendingFiles(fx)).toHaveLength(1);
+    expect(await readdir(join(fx.stateDir, "outbox", "nudge"))).toEqual([]);
+  });
+
+  it("with --now and no live holder, sends it at once with the same key and removes it; a later recovery sends nothing", async () => {
+    fixture = await relayFixture({ delivery: MINUTE_BACKOFF });
+    const fx = fixture;
+    const stopped = await pendingRun(fx, "p3");
+    await stopped.close(); // its holder is gone; the entry stays pending on disk
+    expect(await pendingFiles(fx)).toHaveLength(1);
+    fx.receiver.respondWith(() => ({ status: 200 }));
+
+    const result = await redeliver({ ...options(fx, "p3"), pending: true });
+
+    expect(result).toEqual({ ok: true, status: 200 });
+    const [first, second] = fx.receiver.requests;
+    expect(fx.receiver.requests).toHaveLength(2);
+    expect(second?.headers["idempotency-key"]).toBe(first?.headers["idempotency-key"]);
+    expect(await pendingFiles(fx)).toEqual([]);
+    const records = await fx.records();
+    expect(records.slice(-3).map((r) => r.phase)).toEqual(["redelivery", "attempt", "delivered"]);
+    expect(records.at(-3)).toMatchObject({
+      from: "pending",
+      attempts: 1,
+      previousCode: "DELIVERY_HTTP_STATUS",
+    });
+    expect(records.at(-2)).toMatchObject({ attempt: 2, redelivery: true });
+
+    relay = createRelay({ config: fx.config, instance: INSTANCE, audit: fx.audit, stateDir: fx.stateDir });
+    await relay.recover();
+    await relay.drain();
+    expect(fx.receiver.requests).toHaveLength(2);
+  });
+
+  it("with --now, leaves a callback that fails retryably again pending and due at once", async () => {
+    fixture = await relayFixture({ delivery: MINUTE_BACKOFF });
+    const fx = fixture;
+    await (await pendingRun(fx, "p4")).close();
+    const result = await redeliver({ ...options(fx, "p4"), pending: true, now: () => 1_234 });
+    expect(result).toMatchObject({
+      ok: false,
+      code: "DELIVERY_HTTP_STATUS",
+      status: 503,
+      stillPending: true,
+    });
+    const [name] = await pendingFiles(fx);
+    const entry = JSON.parse(await readFile(join(fx.stateDir, "outbox", name!), "utf8"));
+    expect(entry).toMatchObject({ attempts: 2, dueAt: 1_234, lastCode: "DELIVERY_HTTP_STATUS" });
+    expect(await readdir(join(fx.stateDir, "outbox", "failed"))).toEqual([]);
+  });
+});
