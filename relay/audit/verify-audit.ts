@@ -5,7 +5,7 @@ import { openAuditSnapshot } from "./audit-snapshot.ts";
 import { GENESIS_HASH } from "./hash-record.ts";
 import { type LineFault, MAX_LINE_BYTES, parseAuditLine } from "./parse-audit-line.ts";
 import { readLines } from "./read-lines.ts";
-import { type AuditAnchor, checkEnd } from "./verify-end.ts";
+import { type AuditAnchor, problem as at, checkEnd } from "./verify-end.ts";
 
 /** What went wrong first, and where. */
 export interface VerifyProblem {
@@ -221,13 +221,4 @@ export async function verifyAudit(path: string, options: VerifyOptions = {}): Pr
   } finally {
     await snapshot.close();
   }
-}
-
-function at(
-  where: { file: string; line: number },
-  kind: VerifyProblem["kind"],
-  reason: string,
-  code: ErrorCode = "AUDIT_CHAIN_BROKEN",
-): VerifyProblem {
-  return { file: where.file, line: where.line, kind, code, reason };
 }

@@ -66,7 +66,8 @@ export function checkEnd(c: ChainEnd): VerifyProblem | undefined {
   return undefined;
 }
 
-function problem(
+/** A VerifyProblem at a file and line; the code defaults to AUDIT_CHAIN_BROKEN. */
+export function problem(
   where: { file: string; line: number },
   kind: VerifyProblem["kind"],
   reason: string,
