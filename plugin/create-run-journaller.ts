@@ -41,13 +41,18 @@ export function createRunJournaller(options: RunJournallerOptions): RunJournalle
     scheduled = false;
     const batch = queue;
     queue = [];
+    const entries: JournalEntry[] = [];
     for (const item of batch) {
       const entry = entryOf(item);
       if (entry === undefined || remembered.has(entry.dedupeKey)) continue;
       remembered.add(entry.dedupeKey);
       if (remembered.size > max) remembered.delete(remembered.values().next().value as string);
-      writing = writing.then(() => write(entry));
+      entries.push(entry);
     }
+    // The runs that started in one turn are written together: the journal group-commits them
+    // (one file, one fsync), which it can only do if they are handed over at once.
+    if (entries.length > 0)
+      writing = writing.then(() => Promise.all(entries.map(write)).then(() => undefined));
   }
 
   function entryOf(item: (typeof queue)[number]): JournalEntry | undefined {

@@ -10,24 +10,29 @@ import { type RelayState, rememberClaim } from "./relay-state.ts";
  * Idempotent: an entry this relay (or another live one) already owns is left alone.
  */
 export async function recoverOutbox(state: RelayState): Promise<void> {
-  const { dedupe, outbox, loop } = state;
+  const { dedupe, outbox } = state;
   // Compaction: old markers and old failed entries go; a run that old will not be seen again.
   await dedupe.prune(DEDUPE_RETENTION_MS).catch(() => 0);
   await outbox.pruneFailed(DEDUPE_RETENTION_MS).catch(() => 0);
+  // A staged batch left by a crash: promote (link) every callback in it that holds its claim, then
+  // remove the batch's staged name; the pending loop below leases and resumes them. Promoting is
+  // idempotent and a staged name never outlives a delivered callback (outbox-stager.ts), so this
+  // cannot resurrect one. Claims that lost are left to their winners.
+  const batches = new Map<string, string[]>();
   for (const { path, entry } of await outbox.staged()) {
-    const key = entry.callback.dedupeKey;
-    if (!(await dedupe.isClaimOf(key, path))) {
-      await outbox.discard(path); // a claim that lost: the winner calls back
-      continue;
+    const keys = batches.get(path) ?? [];
+    keys.push(entry.callback.dedupeKey);
+    batches.set(path, keys);
+  }
+  for (const [path, keys] of batches) {
+    let promotedAll = true;
+    for (const key of keys) {
+      if (!(await dedupe.isClaimOf(key, path))) continue;
+      await outbox.promote(path, key).catch(() => {
+        promotedAll = false; // the staged file stays: the next recovery tries again
+      });
     }
-    if (loop.has(key)) continue;
-    const lease = await outbox.lease(key);
-    if (lease === null) {
-      await recordHeld(state, entry); // an accept in progress says nothing; an unjudgeable holder does
-      continue;
-    }
-    await outbox.promote(path, key);
-    await resume(state, entry, lease);
+    if (promotedAll) await outbox.retireStaged(path);
   }
   // What a crash left beside the entries (temp files, orphan leases), then the entries themselves.
   await outbox.compact();

@@ -9,17 +9,33 @@ import { dirname } from "node:path";
 
 /** Create `path` (it must not exist) holding `value` as JSON, flushed to disk before returning. */
 export async function writeDurable(path: string, value: unknown): Promise<void> {
+  await writeDurableLines(path, [value]);
+}
+
+/**
+ * Create `path` (it must not exist) holding one JSON line per value, flushed to disk with one
+ * fsync before returning: a group commit's batch of records pays for one flush, not one each.
+ */
+export async function writeDurableLines(path: string, values: readonly unknown[]): Promise<void> {
   const handle = await open(path, "wx", 0o600);
   try {
-    await handle.writeFile(`${JSON.stringify(value)}\n`);
+    await handle.writeFile(values.map((value) => `${JSON.stringify(value)}\n`).join(""));
     await handle.sync();
   } finally {
     await handle.close();
   }
 }
 
-/** Write JSON so a reader sees the old file or the whole new one, never a torn write. */
-export async function writeAtomic(path: string, value: unknown): Promise<void> {
+/**
+ * Write JSON so a reader sees the old file or the whole new one, never a torn write. `sync` makes
+ * the rename durable; pass a shared (group-committed) sync of the folder to let writes that land
+ * together share one directory fsync. @default syncDir of the file's folder
+ */
+export async function writeAtomic(
+  path: string,
+  value: unknown,
+  sync: () => Promise<void> = () => syncDir(dirname(path)),
+): Promise<void> {
   const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   await writeDurable(temp, value);
   try {
@@ -28,7 +44,7 @@ export async function writeAtomic(path: string, value: unknown): Promise<void> {
     await unlink(temp).catch(() => undefined);
     throw error;
   }
-  await syncDir(dirname(path));
+  await sync();
 }
 
 /** Make a rename durable; some platforms cannot fsync a directory, which only weakens durability. */

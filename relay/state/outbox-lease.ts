@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, open, rmdir, stat, unlink, utimes } from "node:fs/promises";
+import { link, lstat, mkdir, rename, rmdir, stat, unlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { markerName } from "./dedupe-store.ts";
 import { ignoreMissing, isMissing } from "./fs-errors.ts";
@@ -12,9 +12,13 @@ export { HALF_WRITTEN_MS, LEASE_RENEW_MS, LEASE_STALE_MS, type LeaseHolderState 
 
 /**
  * Leases on outbox entries, so two processes (or two relays in one process) sharing a state dir
- * never deliver the same pending callback at once. A lease is an O_EXCL file `<hash>.lease` naming
- * its holder by owner (host, boot id, pid, process start time: relay/state/process-owner.ts) and a
- * per-keeper id. A keeper renews every lease it holds (the file's modification time) on one timer,
+ * never deliver the same pending callback at once. A lease `<hash>.lease` names its holder by owner
+ * (host, boot id, pid, process start time: relay/state/process-owner.ts) and a per-keeper id. It is
+ * a hard link to its keeper's holder file `holders/<holder>.holder`: `link` fails when the name
+ * exists, like O_EXCL, and the lease appears whole in one step. (An O_EXCL file written after it
+ * was created is left empty by a SIGKILL in between, and an empty lease cannot be told from one
+ * being written, so recovery had to leave it for HALF_WRITTEN_MS and the callback waited for the
+ * next start.) One file operation per lease instead of three is also what a burst pays. A keeper renews every lease it holds (the file's modification time) on one timer,
  * so a holder on another host, whose process cannot be checked from here, shows it still works.
  * Whether a holder lives is asked when someone else wants the entry (judge-lease.ts).
  */
@@ -43,8 +47,10 @@ export interface LeaseKeeper {
 }
 
 export interface LeaseKeeperOptions {
-  /** Creates the folder; runs before each take. */
+  /** Creates the folders; runs before each take. */
   ensureDir: () => Promise<void>;
+  /** Where the keeper's holder file goes (same file system as the leases; `ensureDir` creates it). */
+  holdersDir: string;
   /** Epoch-ms clock that stamps renewals and judges their age. @default Date.now */
   now?: () => number;
   /** Runs `fn` after `delayMs` and returns a cancel function. @default an unref'd setTimeout */
@@ -79,6 +85,7 @@ export function openLeases(dir: string, options: LeaseKeeperOptions): LeaseKeepe
   };
   const renewAll = async () => {
     const at = new Date(now());
+    stampedAt = at.getTime();
     for (const key of [...held]) {
       // Gone means someone took it over: it is no longer ours to renew or to remove.
       await utimes(leasePath(key), at, at).catch((error: unknown) => {
@@ -91,27 +98,44 @@ export function openLeases(dir: string, options: LeaseKeeperOptions): LeaseKeepe
     const text = await readFileNoFollow(leasePath(key)).catch(() => "");
     if (text.includes(holder)) await unlink(leasePath(key)).catch(() => undefined);
   };
+  const holderPath = join(options.holdersDir, `${holder}.holder`);
+  let holderWritten = false;
+  /** When the holder file's time was last set (written, stamped or renewed), keeper's clock. */
+  let stampedAt = Number.NEGATIVE_INFINITY;
+  /** The holder file every lease of this keeper links to, written whole under a temporary name. */
+  const writeHolder = async () => {
+    const temp = `${holderPath}.${randomBytes(4).toString("hex")}.tmp`;
+    await writeFile(temp, JSON.stringify({ v: 2, owner, holder, takenAt: now() }), { mode: 0o600 });
+    await rename(temp, holderPath).catch(async (error: unknown) => {
+      await unlink(temp).catch(() => undefined);
+      throw error;
+    });
+    holderWritten = true;
+    stampedAt = now();
+  };
   const tryCreate = async (key: string): Promise<boolean> => {
-    let handle: Awaited<ReturnType<typeof open>>;
+    const at = now();
     try {
-      handle = await open(leasePath(key), "wx", 0o600);
+      if (!holderWritten) await writeHolder();
+      try {
+        await link(holderPath, leasePath(key));
+      } catch (error) {
+        // The holder file was removed under us (an operator, a sweep): write it again.
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+        await writeHolder();
+        await link(holderPath, leasePath(key));
+      }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
       throw stateUnwritable("a lease", dir, error);
     }
-    const at = now();
-    try {
-      await handle.writeFile(JSON.stringify({ v: 2, owner, holder, takenAt: at }));
-    } catch (error) {
-      await handle.close().catch(() => undefined);
-      // An empty lease would block the entry for HALF_WRITTEN_MS: take it back.
-      await unlink(leasePath(key)).catch(() => undefined);
-      throw stateUnwritable("a lease", dir, error);
-    }
-    await handle.close().catch(() => undefined);
-    // Renewals are stamped with this keeper's clock: with an injected one, the first one too.
-    if (options.now !== undefined)
+    // A link does not touch the file's time: stamp the new lease as renewed now unless the holder
+    // file (one inode for all of this keeper's leases) was stamped within a renewal interval. An
+    // injected clock stamps every time, as renewals use it.
+    if (options.now !== undefined || at - stampedAt > LEASE_RENEW_MS) {
       await utimes(leasePath(key), new Date(at), new Date(at)).catch(() => undefined);
+      stampedAt = at;
+    }
     held.add(key);
     armRenewal();
     return true;
@@ -168,6 +192,7 @@ export function openLeases(dir: string, options: LeaseKeeperOptions): LeaseKeepe
       cancelRenewal?.();
       cancelRenewal = undefined;
       await Promise.all([...held].map(release));
+      await unlink(holderPath).catch(() => undefined);
     },
   };
 }

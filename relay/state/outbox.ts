@@ -1,14 +1,14 @@
-import { createHash, randomBytes } from "node:crypto";
-import { readdir, rename, unlink } from "node:fs/promises";
-import { hostname } from "node:os";
+import { lstat, readdir, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { ErrorCode } from "../errors/index.ts";
 import { markerName } from "./dedupe-store.ts";
-import { syncDir, writeAtomic, writeDurable } from "./durable-file.ts";
+import { syncDir, writeAtomic } from "./durable-file.ts";
+import { entryLines, entryOf } from "./entry-lines.ts";
 import { ignoreMissing, isMissing } from "./fs-errors.ts";
+import { groupCommit } from "./group-commit.ts";
 import { type LazyDirsOptions, lazyDirs } from "./lazy-dirs.ts";
 import { readFileNoFollow } from "./open-no-follow.ts";
-import { type FailedOutboxEntry, isEntryShape, type OutboxEntry } from "./outbox-entry.ts";
+import type { FailedOutboxEntry, OutboxEntry } from "./outbox-entry.ts";
 import {
   HALF_WRITTEN_MS,
   type LeaseKeeperOptions,
@@ -17,7 +17,7 @@ import {
   olderThan,
   openLeases,
 } from "./outbox-lease.ts";
-import { pidExists } from "./process-owner.ts";
+import { openStager } from "./outbox-stager.ts";
 import { stateUnwritable } from "./state-unwritable.ts";
 
 export type { LeaseView, OutboxLease } from "./outbox-lease.ts";
@@ -32,20 +32,27 @@ export interface Outbox {
   /** Write (or overwrite) an entry atomically: temp file, fsync, rename. Throws STATE_UNWRITABLE. */
   put(entry: OutboxEntry): Promise<void>;
   /**
-   * Write an entry to `staged/` under a name of its own (fsynced) and return its path: the
-   * dedupe claim links the marker to it, then promote() makes it the pending entry. Throws
-   * STATE_UNWRITABLE.
+   * Write an entry to `staged/` in the current group-committed batch (one file, one fsync for the
+   * callbacks accepted together; outbox-stager.ts) and return the batch's path: the dedupe claim
+   * links the marker to it, then promote() makes it the pending entry. Throws STATE_UNWRITABLE.
    */
   stage(entry: OutboxEntry): Promise<string>;
-  /** Make a staged file the pending entry for `dedupeKey` (an atomic rename). */
+  /**
+   * Make a staged callback the pending entry for `dedupeKey` (a link to its batch), resolving once
+   * its batch's staged name is gone and the entry is durable. Every staged callback must be
+   * promoted or discarded.
+   */
   promote(stagedPath: string, dedupeKey: string): Promise<void>;
-  /** Remove a staged file that lost its claim. */
+  /** A staged callback that lost its claim (its batch's file goes once the batch is settled). */
   discard(stagedPath: string): Promise<void>;
   /**
-   * Staged files older than a few seconds: left by a crash between claiming and promoting (or by
-   * a claim that lost). recover() promotes the ones that hold their key's claim.
+   * Callbacks in staged batches older than a few seconds (or whose writer on this host is dead):
+   * left by a crash between claiming and promoting, or by claims that lost. recover() promotes the
+   * ones that hold their key's claim, then retires the file.
    */
   staged(): Promise<Array<{ path: string; entry: OutboxEntry }>>;
+  /** Remove a staged batch file once every claimed callback in it has been promoted. */
+  retireStaged(stagedPath: string): Promise<void>;
   /** The pending entry for a key as it is on disk now, or null when there is none. */
   read(dedupeKey: string): Promise<OutboxEntry | null>;
   /** Forget a delivered entry. */
@@ -81,7 +88,8 @@ export interface Outbox {
 }
 
 /** Clock, timer and owner of the outbox's leases (see LeaseKeeperOptions); each has a default. */
-export type OutboxOptions = Omit<LeaseKeeperOptions, "ensureDir"> & Pick<LazyDirsOptions, "onTightened">;
+export type OutboxOptions = Omit<LeaseKeeperOptions, "ensureDir" | "holdersDir"> &
+  Pick<LazyDirsOptions, "onTightened">;
 
 /**
  * Open the outbox under `<stateDir>/outbox` (created lazily, folders private: lazy-dirs.ts). Entries
@@ -91,69 +99,44 @@ export function openOutbox(stateDir: string, options: OutboxOptions = {}): Outbo
   const dir = join(stateDir, "outbox");
   const failedDir = join(dir, "failed");
   const stagedDir = join(dir, "staged");
+  const holdersDir = join(dir, "holders");
   const unwritable = (error: unknown) => stateUnwritable("the outbox", dir, error);
   const { onTightened, ...leaseOptions } = options;
-  const ensureDirs = lazyDirs([failedDir, stagedDir], unwritable, {
+  const ensureDirs = lazyDirs([failedDir, stagedDir, holdersDir], unwritable, {
     ...(onTightened === undefined ? {} : { onTightened }),
     root: stateDir,
   });
   const entryPath = (folder: string, key: string) => join(folder, `${markerName(key)}.json`);
-  const leases = openLeases(dir, { ...leaseOptions, ensureDir: ensureDirs });
+  const leases = openLeases(dir, { ...leaseOptions, ensureDir: ensureDirs, holdersDir });
+  // Renames and links into the outbox folder that land together share one directory fsync.
+  const syncOutbox = groupCommit(() => syncDir(dir));
+  const syncFailed = groupCommit(() => syncDir(failedDir));
+  const stager = openStager({
+    outboxDir: dir,
+    stagedDir,
+    ensureDirs,
+    unwritable,
+    syncOutbox: () => syncOutbox.add(undefined),
+  });
 
   return {
     dir,
     async put(entry) {
       await ensureDirs();
-      await writeAtomic(entryPath(dir, entry.callback.dedupeKey), entry).catch((error: unknown) => {
+      const path = entryPath(dir, entry.callback.dedupeKey);
+      await writeAtomic(path, entry, () => syncOutbox.add(undefined)).catch((error: unknown) => {
         throw unwritable(error);
       });
     },
-    async stage(entry) {
-      await ensureDirs();
-      const path = join(
-        stagedDir,
-        `${markerName(entry.callback.dedupeKey)}.${HOST_TAG}.${process.pid}.${randomBytes(4).toString("hex")}.json`,
-      );
-      try {
-        await writeDurable(path, entry);
-      } catch (error) {
-        await unlink(path).catch(() => undefined);
-        throw unwritable(error);
-      }
-      return path;
-    },
-    async promote(stagedPath, key) {
-      await rename(stagedPath, entryPath(dir, key)).catch((error: unknown) => {
-        throw unwritable(error);
-      });
-      await syncDir(dir);
-    },
-    async discard(stagedPath) {
-      await unlink(stagedPath).catch(() => undefined);
-    },
-    async staged() {
-      const out: Array<{ path: string; entry: OutboxEntry }> = [];
-      for (const name of await readdir(stagedDir).catch(() => [] as string[])) {
-        const path = join(stagedDir, name);
-        // A staged file may belong to an accept in progress: take it only when its process is
-        // gone (same host, dead pid: OpenCode restarts in seconds) or it is older than any accept.
-        if (!name.endsWith(".json")) continue;
-        if (!abandoned(name) && !(await olderThan(path, HALF_WRITTEN_MS))) continue;
-        try {
-          const parsed: unknown = JSON.parse(await readFileNoFollow(path));
-          if (isEntryShape(parsed)) out.push({ path, entry: parsed });
-          else await unlink(path).catch(() => undefined);
-        } catch {
-          // Torn by a crash mid-write: it never claimed anything (the claim links a complete file).
-          await unlink(path).catch(() => undefined);
-        }
-      }
-      return out;
-    },
+    stage: stager.stage,
+    promote: stager.promote,
+    discard: stager.discard,
+    staged: stager.staged,
+    retireStaged: stager.retire,
     async read(key) {
       try {
-        const parsed: unknown = JSON.parse(await readFileNoFollow(entryPath(dir, key)));
-        return isEntryShape(parsed) ? parsed : null;
+        const entries = entryLines(await readFileNoFollow(entryPath(dir, key)));
+        return entries === null ? null : entryOf(entries, key);
       } catch {
         return null;
       }
@@ -164,7 +147,8 @@ export function openOutbox(stateDir: string, options: OutboxOptions = {}): Outbo
     async moveToFailed(entry, code, failedAt) {
       await ensureDirs();
       const failed: FailedOutboxEntry = { ...entry, failedAt, code };
-      await writeAtomic(entryPath(failedDir, entry.callback.dedupeKey), failed).catch((error: unknown) => {
+      const path = entryPath(failedDir, entry.callback.dedupeKey);
+      await writeAtomic(path, failed, () => syncFailed.add(undefined)).catch((error: unknown) => {
         throw unwritable(error);
       });
       await unlink(entryPath(dir, entry.callback.dedupeKey)).catch(ignoreMissing);
@@ -172,12 +156,20 @@ export function openOutbox(stateDir: string, options: OutboxOptions = {}): Outbo
     async pending() {
       const entries: OutboxEntry[] = [];
       const unreadable: string[] = [];
+      // Entries promoted from one batch are names of one file: read each file once.
+      const byInode = new Map<string, OutboxEntry[] | null>();
       for (const name of await readdir(dir).catch(() => [] as string[])) {
         if (!name.endsWith(".json")) continue;
+        const path = join(dir, name);
         try {
-          const parsed: unknown = JSON.parse(await readFileNoFollow(join(dir, name)));
-          if (!isEntryShape(parsed)) throw new Error("not an outbox entry");
-          entries.push(parsed);
+          const { dev, ino } = await lstat(path);
+          const inode = `${dev}:${ino}`;
+          if (!byInode.has(inode)) byInode.set(inode, entryLines(await readFileNoFollow(path)));
+          const entry = (byInode.get(inode) ?? []).find(
+            (e) => `${markerName(e.callback.dedupeKey)}.json` === name,
+          );
+          if (entry === undefined) throw new Error("not an outbox entry");
+          entries.push(entry);
         } catch (error) {
           if (isMissing(error)) continue; // delivered meanwhile
           unreadable.push(name);
@@ -201,6 +193,13 @@ export function openOutbox(stateDir: string, options: OutboxOptions = {}): Outbo
           // progress (its holder is alive, so the sweep leaves it alone).
           await leases.sweep(path);
         }
+      }
+      for (const name of await readdir(holdersDir).catch(() => [] as string[])) {
+        const path = join(holdersDir, name);
+        // The file a dead process's leases linked to (its leases are judged on their own), or a
+        // temp file of one that died writing it.
+        if (name.endsWith(".holder")) await leases.sweep(path);
+        else if (await olderThan(path, HALF_WRITTEN_MS)) await unlink(path).catch(() => undefined);
       }
     },
     async failed() {
@@ -234,14 +233,4 @@ export function openOutbox(stateDir: string, options: OutboxOptions = {}): Outbo
     leaseHolder: (key) => leases.inspect(key),
     close: () => leases.close(),
   };
-}
-
-/** This host, in staged file names: a pid only says something about processes of the same host. */
-const HOST_TAG = createHash("sha256").update(hostname()).digest("hex").slice(0, 8);
-
-/** A staged file whose writer (this host, another pid) no longer runs. */
-function abandoned(name: string): boolean {
-  const [, host, pidText] = name.split(".");
-  const pid = Number(pidText);
-  return host === HOST_TAG && Number.isInteger(pid) && pid !== process.pid && !pidExists(pid);
 }

@@ -3,7 +3,8 @@ import { link, mkdir, readdir, readFile, rename, unlink } from "node:fs/promises
 import { join } from "node:path";
 import { RelayError } from "../errors/index.ts";
 import { markerName } from "./dedupe-store.ts";
-import { syncDir, writeDurable } from "./durable-file.ts";
+import { syncDir, writeDurableLines } from "./durable-file.ts";
+import { groupCommit } from "./group-commit.ts";
 import { isOwner, type ProcessOwner } from "./process-owner.ts";
 
 /**
@@ -14,6 +15,11 @@ import { isOwner, type ProcessOwner } from "./process-owner.ts";
  *
  * Files are `<stateDir>/journal/<markerName(sessionId|runId)>.json` (the dedupe marker's name, so
  * the two can be matched by eye), 0600 in 0700 folders.
+ *
+ * Group commit: runs that start together (a fan-out of sessions) are written into one temporary
+ * file, one JSON line each, fsynced once; each run's name is then a hard link to it (which fails
+ * if the run is already journalled), and the links share one fsync of the folder. A reader of a
+ * name picks the line of its run. The temporary name goes once every run of the batch is linked.
  */
 
 /** One journalled run, as written. */
@@ -80,24 +86,44 @@ export function openRunJournal(stateDir: string): RunJournal {
     return ready;
   };
   const pathOf = (dedupeKey: string) => join(dir, `${markerName(dedupeKey)}.json`);
+  /** Runs of each batch still to be linked: the temporary name goes when none is left. */
+  const unlinked = new Map<string, number>();
+  const batches = groupCommit(async (entries: JournalEntry[]) => {
+    const temp = join(dir, `.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+    try {
+      await writeDurableLines(temp, entries);
+    } catch (error) {
+      await unlink(temp).catch(() => undefined);
+      throw unwritable(dir, error);
+    }
+    unlinked.set(temp, entries.length);
+    return temp;
+  });
+  const syncJournal = groupCommit(() => syncDir(dir));
+  const linked = async (temp: string) => {
+    const left = (unlinked.get(temp) ?? 1) - 1;
+    if (left > 0) return void unlinked.set(temp, left);
+    unlinked.delete(temp);
+    await unlink(temp).catch(() => undefined);
+  };
 
   return {
     dir,
     async record(entry) {
       await ensureDir();
-      // Atomic create: the whole entry is written and fsynced under a temporary name, then linked
-      // into place, which fails if the run is already journalled. A reader never sees half an entry.
-      const temp = join(dir, `.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+      // Atomic create: the whole entry is written and fsynced (in its batch) under a temporary
+      // name, then linked into place, which fails if the run is already journalled. A reader never
+      // sees half an entry.
+      const temp = await batches.add(entry);
       try {
-        await writeDurable(temp, entry);
         await link(temp, pathOf(entry.dedupeKey));
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
         throw unwritable(dir, error);
       } finally {
-        await unlink(temp).catch(() => undefined);
+        await linked(temp);
       }
-      await syncDir(dir);
+      await syncJournal.add(undefined);
       return true;
     },
     async retire(dedupeKey) {
@@ -117,12 +143,9 @@ export function openRunJournal(stateDir: string): RunJournal {
         if (!name.endsWith(".json")) continue; // temporaries of a writer, here or stopped mid-way
         const path = join(dir, name);
         try {
-          const entry: unknown = JSON.parse(await readFile(path, "utf8"));
-          if (isJournalEntry(entry) && `${markerName(entry.dedupeKey)}.json` === name) {
-            listing.entries.push(entry);
-          } else {
-            listing.unreadable.push(path);
-          }
+          const entry = journalEntryIn(await readFile(path, "utf8"), name);
+          if (entry !== undefined) listing.entries.push(entry);
+          else listing.unreadable.push(path);
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code === "ENOENT") continue; // retired meanwhile
           listing.unreadable.push(path);
@@ -134,6 +157,22 @@ export function openRunJournal(stateDir: string): RunJournal {
       await rename(path, `${path}.unreadable`).catch(() => undefined);
     },
   };
+}
+
+/**
+ * The entry a journal file holds for its own name: a file is one group commit's batch, one JSON
+ * line per run, linked under each run's name. undefined when a line does not parse as an entry
+ * (torn or foreign: never half-trusted) or no line is this name's run.
+ */
+export function journalEntryIn(text: string, name: string): JournalEntry | undefined {
+  let found: JournalEntry | undefined;
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const entry: unknown = JSON.parse(line);
+    if (!isJournalEntry(entry)) return undefined;
+    if (found === undefined && `${markerName(entry.dedupeKey)}.json` === name) found = entry;
+  }
+  return found;
 }
 
 /** Whether a parsed file has the shape of a JournalEntry (anything else is skipped, not trusted). */

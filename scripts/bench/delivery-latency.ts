@@ -117,7 +117,7 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
         value,
         baseline: base,
         baselineName: "bare undici POST, warm keep-alive",
-        ...(onDisk ? { target: "p50 ≤ bare + 2 ms", met: value.median - base.median <= 2 } : {}),
+        ...(onDisk ? { target: "p50 ≤ bare + 1 ms", met: value.median - base.median <= 1 } : {}),
         note: `p50 ${(value.median - base.median).toFixed(2)} ms above bare`,
       });
       log(`  ${variant.name}: p50 ${value.median.toFixed(2)} ms vs bare ${base.median.toFixed(2)} ms`);

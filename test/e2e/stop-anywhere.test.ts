@@ -6,6 +6,7 @@ import { idempotencyKey } from "../../relay/callback/idempotency-key.ts";
 import { verifyAudit } from "../../relay/index.ts";
 import { markerName } from "../../relay/state/dedupe-store.ts";
 import { pidExists } from "../../relay/state/process-owner.ts";
+import { journalEntryIn } from "../../relay/state/run-journal.ts";
 import { type FakeModel, startFakeModel } from "../../scripts/dev/fake-model.ts";
 import { type OpencodeServer, startOpencodeServer } from "../../scripts/dev/opencode-server.ts";
 import { waitFor } from "../../scripts/dev/wait-for.ts";
@@ -128,9 +129,13 @@ const journalled = (sessionId: string) =>
   readJournal().some((entry) => entry.sessionId === sessionId) ? true : undefined;
 function readJournal(): Array<{ sessionId: string }> {
   try {
-    return readdirSync(journalDir())
-      .filter((name) => name.endsWith(".json"))
-      .map((name) => JSON.parse(readFileSync(join(journalDir(), name), "utf8")) as { sessionId: string });
+    return (
+      readdirSync(journalDir())
+        .filter((name) => name.endsWith(".json"))
+        // A file is a group-committed batch (a JSON line per run), linked under each run's name.
+        .map((name) => journalEntryIn(readFileSync(join(journalDir(), name), "utf8"), name))
+        .filter((entry) => entry !== undefined)
+    );
   } catch {
     return [];
   }

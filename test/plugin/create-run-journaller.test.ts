@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -46,6 +46,25 @@ describe("createRunJournaller", () => {
     ]);
     expect(entries[0]?.owner.pid).toBe(process.pid);
     expect(appended).toEqual([]);
+  });
+
+  it("hands the runs started in one turn to the journal together, so they share one group commit", async () => {
+    const journaller = createRunJournaller({
+      journal: openRunJournal(dir),
+      audit,
+      directory: "/d",
+      worktree: "/w",
+    });
+    for (let i = 0; i < 6; i++)
+      journaller.start(`ses_f${i}`, pin(`Fan runId=run-${i} callbackSession=agent:main:main`), 1);
+    await journaller.flush();
+    const journalDir = join(dir, "journal");
+    const names = (await readdir(journalDir)).filter((name) => name.endsWith(".json"));
+    expect(names).toHaveLength(6);
+    const inodes = new Set(
+      await Promise.all(names.map(async (name) => (await stat(join(journalDir, name))).ino)),
+    );
+    expect(inodes.size).toBe(1);
   });
 
   it("holds a run while the configuration is unusable: one held record with the error's code", async () => {

@@ -74,7 +74,7 @@ describe("createRelay: delivery", () => {
       result: "delivered",
       url: `${fx.receiver.url}/hooks/agent`,
     });
-    expect((await readdir(join(fx.stateDir, "outbox"))).sort()).toEqual(["failed", "staged"]);
+    expect((await readdir(join(fx.stateDir, "outbox"))).sort()).toEqual(["failed", "holders", "staged"]);
     expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toEqual([]);
   });
 

@@ -106,8 +106,11 @@ describe("createRelay: bounded", () => {
       heaps.push(heapAfterGc());
     }
 
-    // Nothing pending, staged, leased or half-written is left behind: only `failed/` (empty) and dirs.
-    expect(await filesBelow(join(fx.stateDir, "outbox"))).toEqual([]);
+    // Nothing pending, staged, leased or half-written is left behind: only `failed/` (empty), dirs
+    // and the open relay's one lease-holder file (removed on close, below).
+    const holders = join(fx.stateDir, "outbox", "holders");
+    expect((await filesBelow(join(fx.stateDir, "outbox"))).filter((f) => !f.startsWith(holders))).toEqual([]);
+    expect(await filesBelow(holders)).toHaveLength(1);
 
     // Descriptors: a keep-alive pool (a few sockets past `concurrency` while answered ones are
     // handed back; both ends count here, the receiver runs in-process) and the audit log. However
@@ -116,6 +119,7 @@ describe("createRelay: bounded", () => {
     expect(Math.max(...fds)).toBeLessThanOrEqual(fdCeiling);
     await relay.close();
     relays.length = 0;
+    expect(await filesBelow(join(fx.stateDir, "outbox"))).toEqual([]);
     // Before the receiver's own 5 s keep-alive timeout could close them: it is the relay that did.
     await until("descriptors back at the baseline", () => openFds() <= fdBaseline + 1, 4_000);
 

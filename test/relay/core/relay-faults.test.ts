@@ -76,7 +76,7 @@ describe("createRelay: retries", () => {
     ]);
     expect(phase(records, "attempt").map((r) => r.attempt)).toEqual([1, 2, 3, 4]);
     expect(phase(records, "retry_scheduled")[0]).toMatchObject({ code: "DELIVERY_HTTP_STATUS", attempt: 1 });
-    expect((await readdir(join(fx.stateDir, "outbox"))).sort()).toEqual(["failed", "staged"]);
+    expect((await readdir(join(fx.stateDir, "outbox"))).sort()).toEqual(["failed", "holders", "staged"]);
     expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toEqual([]);
   });
 
@@ -282,7 +282,9 @@ describe("createRelay: recovery", () => {
     expect(records[0]).toMatchObject({ runId: "k1", attempts: 2 });
     expect(records[1]).toMatchObject({ attempt: 3 });
     expect(
-      (await readdir(join(fx.stateDir, "outbox"))).filter((n) => n !== "failed" && n !== "staged"),
+      (await readdir(join(fx.stateDir, "outbox"))).filter(
+        (n) => n !== "failed" && n !== "staged" && n !== "holders",
+      ),
     ).toEqual([]);
   });
 

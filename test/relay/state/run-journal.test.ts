@@ -40,6 +40,22 @@ describe("openRunJournal", () => {
     expect(await readdir(journal.dir)).toHaveLength(1);
   });
 
+  it("group-commits runs journalled together: one file with a line each, linked under each run's name", async () => {
+    const journal = openRunJournal(dir);
+    const entries = Array.from({ length: 8 }, (_, i) => journalEntry(`ses_g${i}`, `run-g${i}`));
+    expect(await Promise.all(entries.map((entry) => journal.record(entry)))).toEqual(Array(8).fill(true));
+    const names = await readdir(journal.dir);
+    expect(names.sort()).toEqual(entries.map((e) => `${markerName(e.dedupeKey)}.json`).sort());
+    // One inode (one write, one fsync) under eight names; each name reads its own run.
+    const inodes = new Set(await Promise.all(names.map(async (n) => (await stat(join(journal.dir, n))).ino)));
+    expect(inodes.size).toBe(1);
+    const listed = (await journal.list()).entries;
+    expect(listed.map((e) => e.dedupeKey).sort()).toEqual(entries.map((e) => e.dedupeKey).sort());
+    // Retiring one run leaves the others readable.
+    await journal.retire(entries[0]?.dedupeKey as string);
+    expect((await journal.list()).entries).toHaveLength(7);
+  });
+
   it("retires an entry, and retiring a missing one is fine", async () => {
     const journal = openRunJournal(dir);
     await journal.record(journalEntry("ses_1", "run-1"));

@@ -1,0 +1,65 @@
+/**
+ * Group commit: writes that arrive together share one commit (one fsync). Node has no syncfs and
+ * an fsync costs the same for one record as for sixty, so callers hand their item to `add()` and
+ * wait; items that arrive in the same turn of the event loop, or while the previous commit is
+ * still running, go into the next commit together. One commit runs at a time: while it is on the
+ * disk the next group forms, so the busier the disk, the larger each group (and the fewer fsyncs
+ * per record), and a lone item waits only one turn of the event loop.
+ */
+export interface GroupCommit<T, R> {
+  /** Resolves (or rejects) with the result of the commit that carried `item`. */
+  add(item: T): Promise<R>;
+}
+
+export interface GroupCommitOptions {
+  /** Items per commit at most; the rest wait for the next one. @default 64 */
+  maxItems?: number;
+}
+
+interface Waiting<T, R> {
+  item: T;
+  resolve(result: R): void;
+  reject(error: unknown): void;
+}
+
+/** A group commit around `commit`, which gets the items of one group in arrival order. */
+export function groupCommit<T, R>(
+  commit: (items: T[]) => Promise<R>,
+  options: GroupCommitOptions = {},
+): GroupCommit<T, R> {
+  const maxItems = options.maxItems ?? 64;
+  let queue: Array<Waiting<T, R>> = [];
+  let running = false;
+  let scheduled = false;
+
+  const kick = () => {
+    if (running || scheduled || queue.length === 0) return;
+    scheduled = true;
+    // One turn of the event loop: everything handed over in this turn joins the group.
+    setImmediate(run);
+  };
+  const run = async () => {
+    scheduled = false;
+    running = true;
+    const group = queue.slice(0, maxItems);
+    queue = queue.slice(group.length);
+    try {
+      const result = await commit(group.map((w) => w.item));
+      for (const w of group) w.resolve(result);
+    } catch (error) {
+      for (const w of group) w.reject(error);
+    } finally {
+      running = false;
+      kick();
+    }
+  };
+
+  return {
+    add(item) {
+      return new Promise<R>((resolve, reject) => {
+        queue.push({ item, resolve, reject });
+        kick();
+      });
+    },
+  };
+}

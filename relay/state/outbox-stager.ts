@@ -1,0 +1,164 @@
+import { createHash, randomBytes } from "node:crypto";
+import { link, readdir, stat, unlink } from "node:fs/promises";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { markerName } from "./dedupe-store.ts";
+import { writeDurableLines } from "./durable-file.ts";
+import { entryLines } from "./entry-lines.ts";
+import { type GroupCommit, groupCommit } from "./group-commit.ts";
+import { readFileNoFollow } from "./open-no-follow.ts";
+import type { OutboxEntry } from "./outbox-entry.ts";
+import { HALF_WRITTEN_MS, olderThan } from "./outbox-lease.ts";
+import { pidExists } from "./process-owner.ts";
+
+/**
+ * The write-ahead half of the outbox, group-committed. Callbacks accepted together are written into
+ * one staged batch file (`staged/<hash>.<host>.<pid>.<rand>.json`, one JSON line per callback) and
+ * fsynced once, instead of one file and one fsync each. The one-winner claim stays per callback: the
+ * dedupe marker is a hard link to the batch file (which fails if the key is claimed), and promoting
+ * a callback links the batch file to its pending name `outbox/<hash>.json`, so each name's reader
+ * picks its own line. Links to one inode cost no data write and no fsync of their own.
+ *
+ * The batch's staged name goes once every callback in it is promoted or discarded, and promote()
+ * resolves only then. The delivery loop forgets a delivered callback (unlinks its pending name) only
+ * after promote() resolved, so a staged name never outlives a forgotten callback: recovery, which
+ * re-promotes what a staged file holds, can never resurrect a delivered callback.
+ */
+export interface OutboxStager {
+  /** Write `entry` in the next batch; resolves with the batch file's path once it is fsynced. */
+  stage(entry: OutboxEntry): Promise<string>;
+  /**
+   * Link a claimed callback of a staged batch to its pending name (already there is fine), and
+   * resolve once this process is done with the batch (its staged name gone) and the pending name is
+   * durable. Throws (the caller wraps it) when the link cannot be made.
+   */
+  promote(stagedPath: string, dedupeKey: string): Promise<void>;
+  /** A callback of a batch that will not be promoted (its claim was lost or failed). */
+  discard(stagedPath: string): Promise<void>;
+  /** Recovery: remove a staged file once every claimed callback in it has been promoted. */
+  retire(stagedPath: string): Promise<void>;
+  /** Staged batches no live accept owns (see Outbox.staged), one item per callback line. */
+  staged(): Promise<Array<{ path: string; entry: OutboxEntry }>>;
+}
+
+export interface StagerOptions {
+  outboxDir: string;
+  stagedDir: string;
+  /** Creates the folders; throws STATE_UNWRITABLE. */
+  ensureDirs(): Promise<void>;
+  /** Wraps a file-system error as STATE_UNWRITABLE. */
+  unwritable(error: unknown): Error;
+  /** A group-committed fsync of the outbox folder. */
+  syncOutbox(): Promise<void>;
+  /** Callbacks per batch at most. @default 64 */
+  maxBatch?: number;
+}
+
+/** This process's unfinished batches: how many callbacks are still to be promoted or discarded. */
+interface Batch {
+  open: number;
+  /** A promote failed: keep the staged name, so recovery still finds that callback. */
+  keep: boolean;
+  done: Promise<void>;
+  finish(): void;
+}
+
+export function openStager(options: StagerOptions): OutboxStager {
+  const { outboxDir, stagedDir, unwritable } = options;
+  const batches = new Map<string, Batch>();
+  const writer: GroupCommit<OutboxEntry, string> = groupCommit(
+    async (entries) => {
+      const first = entries[0]?.callback.dedupeKey ?? "";
+      const name = `${markerName(first)}.${HOST_TAG}.${process.pid}.${randomBytes(4).toString("hex")}.json`;
+      const path = join(stagedDir, name);
+      try {
+        await writeDurableLines(path, entries);
+      } catch (error) {
+        await unlink(path).catch(() => undefined);
+        throw unwritable(error);
+      }
+      let finish = () => {};
+      const done = new Promise<void>((resolve) => {
+        finish = resolve;
+      });
+      batches.set(path, { open: entries.length, keep: false, done, finish });
+      return path;
+    },
+    { maxItems: options.maxBatch ?? 64 },
+  );
+
+  const settle = async (path: string, failed: boolean) => {
+    const batch = batches.get(path);
+    if (batch === undefined) return;
+    if (failed) batch.keep = true;
+    if (--batch.open > 0) return;
+    batches.delete(path);
+    if (!batch.keep) await unlink(path).catch(() => undefined);
+    batch.finish();
+  };
+
+  return {
+    async stage(entry) {
+      await options.ensureDirs();
+      return writer.add(entry);
+    },
+    async promote(stagedPath, key) {
+      const pendingPath = join(outboxDir, `${markerName(key)}.json`);
+      try {
+        await link(stagedPath, pendingPath);
+      } catch (error) {
+        // EEXIST: promoted already (a recovery got here first); ENOENT likewise if it then retired
+        // the batch, which it does only after promoting every claimed callback in it.
+        const code = (error as NodeJS.ErrnoException).code;
+        const promoted = code === "EEXIST" || (code === "ENOENT" && (await exists(pendingPath)));
+        if (!promoted) {
+          await settle(stagedPath, true);
+          throw unwritable(error);
+        }
+      }
+      const batch = batches.get(stagedPath);
+      await settle(stagedPath, false);
+      await batch?.done;
+      await options.syncOutbox();
+    },
+    async discard(stagedPath) {
+      if (batches.has(stagedPath)) return settle(stagedPath, false);
+      await unlink(stagedPath).catch(() => undefined);
+    },
+    async retire(stagedPath) {
+      await unlink(stagedPath).catch(() => undefined);
+    },
+    async staged() {
+      const out: Array<{ path: string; entry: OutboxEntry }> = [];
+      for (const name of await readdir(stagedDir).catch(() => [] as string[])) {
+        const path = join(stagedDir, name);
+        // A batch may belong to an accept in progress: take it only when its process is gone
+        // (same host, dead pid: OpenCode restarts in seconds) or it is older than any accept.
+        if (!name.endsWith(".json") || batches.has(path)) continue;
+        if (!abandoned(name) && !(await olderThan(path, HALF_WRITTEN_MS))) continue;
+        const entries = entryLines(await readFileNoFollow(path).catch(() => ""));
+        // Torn by a crash mid-write: it never claimed anything (claims link a fsynced batch).
+        if (entries === null) await unlink(path).catch(() => undefined);
+        else for (const entry of entries) out.push({ path, entry });
+      }
+      return out;
+    },
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** This host, in staged file names: a pid only says something about processes of the same host. */
+const HOST_TAG = createHash("sha256").update(hostname()).digest("hex").slice(0, 8);
+
+/** A staged file whose writer (this host, another pid) no longer runs. */
+function abandoned(name: string): boolean {
+  const [, host, pidText] = name.split(".");
+  const pid = Number(pidText);
+  return host === HOST_TAG && Number.isInteger(pid) && pid !== process.pid && !pidExists(pid);
+}

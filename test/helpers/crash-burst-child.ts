@@ -1,0 +1,123 @@
+import fs from "node:fs";
+import { syncBuiltinESMExports } from "node:module";
+import { join, relative } from "node:path";
+import { openAuditLog } from "../../relay/audit/audit-log.ts";
+import type { TerminalRun } from "../../relay/callback/terminal-run.ts";
+import { configSchema } from "../../relay/config/config-schema.ts";
+import { createRelay } from "../../relay/core/create-relay.ts";
+import { buildTitle } from "../../relay/title/build-title.ts";
+
+/**
+ * A relay in its own process, for crash tests (test/relay/core/relay-crash-mid-batch.test.ts),
+ * bundled by the test and run as `node crash-burst-child.mjs`. Input as JSON in CRASH_CHILD_INPUT.
+ *
+ * - `mode: "burst"`: submit `runs` runs at once and drain. With `killAt`, the process SIGKILLs
+ *   itself at the `killAt`-th file operation of a batch commit (writing, fsyncing, linking or
+ *   removing a staged batch, fsyncing the outbox folder): before it starts, or (`killAfter`) right
+ *   after it completed. Nothing is faked: every operation runs for real; the child only counts.
+ * - `mode: "recover"`: a fresh relay on the same state dir recovers, then sees every run again (as
+ *   the plugin's journal would resubmit runs it has not seen claimed), and drains.
+ *
+ * Each completed removal of a pending outbox entry (a delivered callback forgotten) is written to
+ * stdout synchronously as `forgot <file name>`, so the parent knows it even after a SIGKILL.
+ */
+export interface CrashChildInput {
+  mode: "burst" | "recover";
+  url: string;
+  stateDir: string;
+  auditPath: string;
+  runs: number;
+  killAt?: number;
+  killAfter?: boolean;
+}
+
+/** The run the children submit as number `i`; its dedupe key is `ses_burst-<i>|burst-<i>`. */
+function crashRun(i: number): TerminalRun {
+  const runId = `burst-${i}`;
+  const title = buildTitle(`task ${runId}`, { runId, callbackSession: "agent:main:main" });
+  return {
+    sessionId: `ses_${runId}`,
+    pinnedTitle: title,
+    currentTitle: title,
+    outcome: "completed",
+    agentRan: "build",
+    summary: "All done. ".repeat(200),
+    filesChanged: [],
+    startedAt: 1_000,
+    endedAt: 4_000,
+  };
+}
+
+/** Not a secret anyone uses: the children's bearer token. */
+const TOKEN = "tok-crash-child";
+const INSTANCE = { projectId: "proj-1", worktree: "/srv/proj", directory: "/srv/proj" };
+const input = JSON.parse(process.env.CRASH_CHILD_INPUT ?? "{}") as CrashChildInput;
+const stagedDir = join(input.stateDir, "outbox", "staged");
+const outboxDir = join(input.stateDir, "outbox");
+
+/** Whether an operation on `path` is part of committing a batch. */
+const inBatch = (path: unknown) =>
+  typeof path === "string" && (path.startsWith(stagedDir) || path === outboxDir || path === `${outboxDir}/`);
+
+let count = 0;
+/** Count one batch-commit operation; die before it (or after it, with killAfter). */
+async function counted<T>(isBatchOp: boolean, op: () => Promise<T>): Promise<T> {
+  const mine = isBatchOp ? ++count : 0;
+  if (mine > 0 && mine === input.killAt && !input.killAfter) process.kill(process.pid, "SIGKILL");
+  const result = await op();
+  if (mine > 0 && mine === input.killAt && input.killAfter) process.kill(process.pid, "SIGKILL");
+  return result;
+}
+
+async function instrument(): Promise<void> {
+  const promises = fs.promises as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  const batchHandles = new WeakSet<object>();
+  const original = { ...promises };
+  promises.open = (path, ...rest) =>
+    counted(inBatch(path), async () => {
+      const handle = (await original.open?.(path, ...rest)) as object;
+      if (inBatch(path)) batchHandles.add(handle);
+      return handle;
+    });
+  promises.link = (from, to) => counted(inBatch(from), () => original.link?.(from, to) as Promise<unknown>);
+  promises.unlink = async (path) => {
+    const result = await counted(inBatch(path), () => original.unlink?.(path) as Promise<unknown>);
+    const name = relative(outboxDir, String(path));
+    if (!name.includes("/") && name.endsWith(".json")) fs.writeSync(1, `forgot ${name}\n`);
+    return result;
+  };
+  syncBuiltinESMExports();
+  // FileHandle methods live on its prototype: reach it through one handle.
+  const probe = await fs.promises.open(process.execPath, "r");
+  const proto = Object.getPrototypeOf(probe) as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  await probe.close();
+  for (const method of ["writeFile", "sync", "close"]) {
+    const real = proto[method] as (...args: unknown[]) => Promise<unknown>;
+    proto[method] = function (this: object, ...args: unknown[]) {
+      return counted(batchHandles.has(this), () => real.apply(this, args));
+    };
+  }
+}
+
+async function main(): Promise<void> {
+  await instrument();
+  const config = configSchema.parse({
+    target: { url: `${input.url}/hooks`, token: TOKEN },
+    callbackSessionPrefixes: ["agent:main:"],
+    delivery: { initialDelayMs: 50, maxDelayMs: 200 },
+  });
+  const audit = openAuditLog({ path: input.auditPath, secrets: [TOKEN] });
+  const relay = createRelay({ config, instance: INSTANCE, audit, stateDir: input.stateDir });
+  const runs = Array.from({ length: input.runs }, (_, i) => crashRun(i));
+  if (input.mode === "recover") await relay.recover();
+  for (const run of runs) relay.submit(run);
+  await relay.drain();
+  await relay.close();
+  await audit.flush();
+  fs.writeSync(1, `done ${count}\n`);
+}
+
+if (process.env.CRASH_CHILD_INPUT !== undefined) {
+  await main();
+  process.exit(0);
+}

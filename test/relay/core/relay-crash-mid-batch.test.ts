@@ -1,0 +1,149 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { idempotencyKey } from "../../../relay/callback/idempotency-key.ts";
+import { markerName } from "../../../relay/state/dedupe-store.ts";
+import { seededRandom } from "../../../scripts/dev/seeded-random.ts";
+import type { CrashChildInput } from "../../helpers/crash-burst-child.ts";
+import { type RecordingReceiver, startRecordingReceiver } from "../../helpers/recording-receiver.ts";
+
+/**
+ * Group commit under SIGKILL: a child process runs a relay over a burst and kills itself at a
+ * random file operation of a batch commit (writing or fsyncing a staged batch, linking a claim or a
+ * pending entry to it, removing it, fsyncing the outbox folder), before or right after it. A fresh
+ * process then recovers the state dir and sees every run again. Every run must reach the receiver,
+ * always with its one idempotency key, and no callback the crashed process had already delivered
+ * and forgotten may be sent again.
+ */
+
+const root = fileURLToPath(new URL("../../..", import.meta.url));
+const RUNS = 120;
+const ROUNDS = 4;
+let tmp: string;
+let child: string;
+let receiver: RecordingReceiver;
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), "ocr-crash-batch-"));
+  child = join(tmp, "crash-burst-child.mjs");
+  await build({
+    absWorkingDir: root,
+    entryPoints: ["test/helpers/crash-burst-child.ts"],
+    outfile: child,
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    target: ["node20"],
+    mainFields: ["module", "main"],
+    logLevel: "error",
+    banner: {
+      js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);",
+    },
+  });
+  receiver = await startRecordingReceiver();
+});
+
+afterAll(async () => {
+  await receiver?.close();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+/** Run the child to its end; its stdout lines and how it ended. */
+function runChild(
+  input: CrashChildInput,
+): Promise<{ lines: string[]; signal: string | null; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [child], {
+      env: { ...process.env, CRASH_CHILD_INPUT: JSON.stringify(input) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    proc.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString("utf8");
+    });
+    proc.stderr.on("data", (chunk: Buffer) => {
+      err += chunk.toString("utf8");
+    });
+    const timer = setTimeout(() => {
+      if (proc.pid !== undefined) process.kill(proc.pid, "SIGKILL");
+      reject(new Error(`child ${input.mode} timed out: ${err.slice(-1000)}`));
+    }, 60_000);
+    proc.once("error", reject);
+    proc.once("close", (code, signal) => {
+      clearTimeout(timer);
+      if (err.trim() !== "") process.stderr.write(`child ${input.mode}: ${err}\n`);
+      resolve({ lines: out.split("\n").filter(Boolean), signal, code });
+    });
+  });
+}
+
+const keyOf = (i: number) => idempotencyKey(`ses_burst-${i}|burst-${i}`);
+const fileOf = (i: number) => `${markerName(`ses_burst-${i}|burst-${i}`)}.json`;
+
+describe("createRelay: SIGKILL while a batch is being committed", () => {
+  for (let round = 0; round < ROUNDS; round++) {
+    it(`round ${round}: every run delivered, none lost, nothing delivered sent again`, async () => {
+      const random = seededRandom(0x5eed + round);
+      const dir = await mkdtemp(join(tmp, `round-${round}-`));
+      const stateDir = join(dir, "state");
+      // One log per process: the crashed one's audit lock would hold the next one up for its
+      // staleness time (10 s), which is the audit's concern, not this test's.
+      const auditPath = (name: string) => join(dir, `${name}.audit.jsonl`);
+      const first = receiver.requests.length;
+      // Batch-commit operations for 120 runs number a few hundred: kill within the first ones.
+      const killAt = 1 + Math.floor(random() * 150);
+      const killAfter = random() < 0.5;
+
+      const crashed = await runChild({
+        mode: "burst",
+        url: receiver.url,
+        stateDir,
+        auditPath: auditPath("crashed"),
+        runs: RUNS,
+        killAt,
+        killAfter,
+      });
+      expect(crashed.signal).toBe("SIGKILL");
+      const forgotten = new Set(crashed.lines.filter((l) => l.startsWith("forgot ")).map((l) => l.slice(7)));
+      const beforeRecovery = receiver.requests.length;
+
+      const recovered = await runChild({
+        mode: "recover",
+        url: receiver.url,
+        stateDir,
+        auditPath: auditPath("recovered"),
+        runs: RUNS,
+      });
+      expect(recovered.code).toBe(0);
+
+      const ours = receiver.requests.slice(first);
+      const keys = ours.map((r) => String(r.headers["idempotency-key"]));
+      const expected = new Set(Array.from({ length: RUNS }, (_, i) => keyOf(i)));
+      // None lost: every run reached the receiver; nothing else did.
+      expect(new Set(keys)).toEqual(expected);
+      // Nothing delivered and forgotten by the crashed process was sent again.
+      const afterCrash = receiver.requests
+        .slice(beforeRecovery)
+        .map((r) => String(r.headers["idempotency-key"]));
+      const resentForgotten = Array.from({ length: RUNS }, (_, i) => i).filter(
+        (i) => forgotten.has(fileOf(i)) && afterCrash.includes(keyOf(i)),
+      );
+      expect(resentForgotten).toEqual([]);
+      // At most one send per process: the crashed one's, and a resend of one it had not forgotten.
+      const perKey = new Map<string, number>();
+      for (const key of keys) perKey.set(key, (perKey.get(key) ?? 0) + 1);
+      expect(Math.max(...perKey.values())).toBeLessThanOrEqual(2);
+      // Nothing left pending, staged or half-committed; one claim per run.
+      const outbox = await readdir(join(stateDir, "outbox"));
+      expect(outbox.filter((n) => n.endsWith(".json") || n.endsWith(".lease"))).toEqual([]);
+      expect(await readdir(join(stateDir, "outbox", "staged"))).toEqual([]);
+      expect(await readdir(join(stateDir, "dedupe"))).toHaveLength(RUNS);
+      await rm(dir, { recursive: true, force: true });
+    });
+  }
+});

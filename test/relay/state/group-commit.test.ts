@@ -1,0 +1,74 @@
+import { describe, expect, it } from "vitest";
+import { groupCommit } from "../../../relay/state/group-commit.ts";
+
+/** A commit the test finishes by hand, recording the groups it was given. */
+function manualCommit() {
+  const groups: number[][] = [];
+  const finishers: Array<(error?: Error) => void> = [];
+  const commit = (items: number[]) => {
+    groups.push(items);
+    return new Promise<string>((resolve, reject) => {
+      finishers.push((error) => (error ? reject(error) : resolve(`commit ${groups.length}`)));
+    });
+  };
+  /** Resolves once `n` commits have started. */
+  const started = async (n: number) => {
+    while (groups.length < n) await new Promise<void>((resolve) => setImmediate(resolve));
+  };
+  return { groups, finishers, commit, started };
+}
+
+describe("groupCommit", () => {
+  it("gives items handed over in one turn of the event loop one commit", async () => {
+    const { groups, finishers, commit, started } = manualCommit();
+    const group = groupCommit(commit);
+    const results = Array.from({ length: 10 }, (_, i) => group.add(i));
+    await started(1);
+    finishers[0]?.();
+    expect(await Promise.all(results)).toEqual(Array(10).fill("commit 1"));
+    expect(groups).toEqual([[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]]);
+  });
+
+  it("runs one commit at a time: what arrives meanwhile is the next group, together", async () => {
+    const { groups, finishers, commit, started } = manualCommit();
+    const group = groupCommit(commit);
+    const first = group.add(1);
+    await started(1);
+    const later = [group.add(2), group.add(3)];
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(groups).toHaveLength(1); // still on the disk: nothing else starts
+    finishers[0]?.();
+    expect(await first).toBe("commit 1");
+    await started(2);
+    finishers[1]?.();
+    expect(await Promise.all(later)).toEqual(["commit 2", "commit 2"]);
+    expect(groups).toEqual([[1], [2, 3]]);
+  });
+
+  it("rejects every item of a failed group, and only those", async () => {
+    const { finishers, commit, started } = manualCommit();
+    const group = groupCommit(commit);
+    const failing = [group.add(1), group.add(2)];
+    await started(1);
+    const next = group.add(3);
+    const eio = Object.assign(new Error("I/O error"), { code: "EIO" });
+    finishers[0]?.(eio);
+    for (const item of failing) await expect(item).rejects.toBe(eio);
+    await started(2);
+    finishers[1]?.();
+    expect(await next).toBe("commit 2");
+  });
+
+  it("splits a group past maxItems", async () => {
+    const { groups, finishers, commit, started } = manualCommit();
+    const group = groupCommit(commit, { maxItems: 3 });
+    const all = Array.from({ length: 7 }, (_, i) => group.add(i));
+    for (let n = 1; n <= 3; n++) {
+      await started(n);
+      finishers[n - 1]?.();
+    }
+    await Promise.all(all);
+    expect(groups).toEqual([[0, 1, 2], [3, 4, 5], [6]]);
+  });
+});
