@@ -35,7 +35,8 @@ export function createRunJournaller(options: RunJournallerOptions): RunJournalle
   const remembered = new Set<string>();
   let queue: Array<{ sessionId: string; pinnedTitle: string; startedAt: number }> = [];
   let scheduled = false;
-  let writing: Promise<void> = Promise.resolve();
+  /** Writes in flight, for flush(); never chained: the journal's group commit already batches. */
+  const writing = new Set<Promise<void>>();
 
   function drain(): void {
     scheduled = false;
@@ -51,8 +52,12 @@ export function createRunJournaller(options: RunJournallerOptions): RunJournalle
     }
     // The runs that started in one turn are written together: the journal group-commits them
     // (one file, one fsync), which it can only do if they are handed over at once.
-    if (entries.length > 0)
-      writing = writing.then(() => Promise.all(entries.map(write)).then(() => undefined));
+    // Not queued behind the previous batch's write: a run that starts while one commits joins the
+    // journal's next commit at once, which keeps the window before it is durable short.
+    if (entries.length > 0) {
+      const done: Promise<void> = Promise.all(entries.map(write)).then(() => void writing.delete(done));
+      writing.add(done);
+    }
   }
 
   function entryOf(item: (typeof queue)[number]): JournalEntry | undefined {
@@ -122,11 +127,7 @@ export function createRunJournaller(options: RunJournallerOptions): RunJournalle
     },
     async flush() {
       while (scheduled) await new Promise<void>((resolve) => setImmediate(resolve));
-      let current: Promise<void>;
-      do {
-        current = writing;
-        await current;
-      } while (current !== writing);
+      while (writing.size > 0) await Promise.all(writing);
     },
   };
 }
