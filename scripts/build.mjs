@@ -36,7 +36,7 @@ const common = {
   plugins: [oneLlhttp],
   legalComments: "none",
   logLevel: "warning",
-  // Some bundled CommonJS (proper-lockfile, undici) calls require() on node builtins.
+  // Some bundled CommonJS (undici) calls require() on node builtins.
   banner: {
     js: "import { createRequire as __ocrCreateRequire } from 'node:module'; const require = __ocrCreateRequire(import.meta.url);",
   },

@@ -8,7 +8,7 @@ import { isMissing, openNoFollow } from "../state/index.ts";
  * - `<path>.1`, `<path>.2`, …: rotated files, oldest = lowest;
  * - `<path>.head`: seq and hash of the last record written, so removing whole trailing records
  *   (which a hash chain alone cannot show) is caught by verify;
- * - `<path>.lock`: the cross-process lock (a directory, see proper-lockfile).
+ * - `<path>.lock`: the cross-process lock (a directory naming its holder, audit-lock.ts).
  */
 
 /** The sidecar naming the last record written. */
