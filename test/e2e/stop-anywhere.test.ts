@@ -236,11 +236,28 @@ async function waitDelivered(what: string, ids: string[]): Promise<void> {
       }
     };
     const listing = ["outbox", "outbox/staged", "outbox/failed", "dedupe", "journal"].map(files);
-    const outputs = servers.slice(-2).map((s) => s.output().slice(-2_000));
+    const outputs = servers.map((s, i) => `#${i} pid ${s.pid}\n${s.output().slice(-1_500)}`);
     throw new Error(
       `${String(error)}\n${detail.join("\n")}\n${listing.join("\n")}\n--- servers ---\n${outputs.join("\n---\n")}`,
     );
   }
+}
+
+/**
+ * Every run so far answered; then, since every callback is in the outbox before its first attempt,
+ * the outbox holding nothing to send (no resend can still come); then every resent run's
+ * `delivered` record in the log.
+ */
+async function settled(what: string): Promise<void> {
+  const ids = runs.map((r) => r.sessionId);
+  await waitDelivered(`${what} to be delivered`, ids);
+  await waitFor(
+    "the outbox to hold nothing to send",
+    () =>
+      pendingOutboxFiles(join(root, "state", "opencode-callback-relay")).length === 0 ? true : undefined,
+    45_000,
+  );
+  await waitDelivered(`${what}, resent ones included, to be recorded delivered`, ids);
 }
 
 /** The receiver answered this run's callback 2xx: delivered, whatever the audit had time to say. */
@@ -249,31 +266,18 @@ const answered = (sessionId: string) =>
 
 it("a server stopped at any point of a run's life loses nothing and doubles nothing after a restart", async () => {
   for (const [index, point] of POINTS.entries()) {
-    // Everything before this point is settled, so this stop cuts only this point's runs.
-    const earlier = runs.map((r) => r.sessionId);
-    await waitDelivered("every earlier run to be delivered", earlier);
+    // Everything before this point is settled, so this stop cuts only this point's runs: every
+    // earlier run answered, the outbox holding nothing to send (a restart's recovery may still be
+    // resending a run the stopped process had sent: its resend must not be cut by this stop), and
+    // every resent run recorded delivered.
+    await settled("every earlier run");
     const t0 = Date.now();
     await runAndStop(point, index);
     const t1 = Date.now();
     server = await restart();
     console.log(`stop-anywhere ${label(point)}: runs+stop ${t1 - t0} ms, restart ${Date.now() - t1} ms`);
   }
-  await waitDelivered(
-    "every run to be delivered",
-    runs.map((r) => r.sessionId),
-  );
-  // Every callback is in the outbox before its first attempt: once it holds nothing to send, no
-  // resend can still come. Then every resent run's `delivered` record must be in the log too.
-  await waitFor(
-    "the outbox to hold nothing to send",
-    () =>
-      pendingOutboxFiles(join(root, "state", "opencode-callback-relay")).length === 0 ? true : undefined,
-    45_000,
-  );
-  await waitDelivered(
-    "every run, resent ones included, to be recorded delivered",
-    runs.map((r) => r.sessionId),
-  );
+  await settled("every run");
 
   const records = audit();
   const tally: Record<string, string[]> = {};
