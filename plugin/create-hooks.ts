@@ -5,6 +5,7 @@ import type { InstanceInfo } from "../relay/index.ts";
 import {
   AUDIT_KEY_FILE,
   createRelay,
+  currentOwner,
   defaultAuditPath,
   defaultConfigDir,
   defaultStateDir,
@@ -17,11 +18,14 @@ import {
 import { clientReader, createEventHook } from "./create-event-hook.ts";
 import { createRunJournaller } from "./create-run-journaller.ts";
 import { type ReconcileReport, reconcileJournal } from "./reconcile-journal.ts";
+import { rescanJournal } from "./rescan-journal.ts";
 
 /** Not options: switches the plugin entry never sets, for the benchmarks' A/B runs. */
 export interface HookInternals {
   /** Journal tagged runs at first sight (benchmarks turn it off for the baseline). @default true */
   journal?: boolean;
+  /** Timer of the journal's periodic rescan (tests drive it by hand). @default an unref'd setTimeout */
+  schedule?: (fn: () => void, delayMs: number) => () => void;
 }
 
 /** Hooks that do nothing: what the plugin returns when it cannot work. */
@@ -138,6 +142,18 @@ export async function createHooks(
       directory: input.directory,
       worktree: input.worktree,
     });
+    const submittedBefore = new Set<string>();
+    const reconcile = () =>
+      reconcileJournal({
+        stateDirs,
+        directory: input.directory,
+        worktree: input.worktree,
+        reader,
+        relay,
+        audit,
+        maxAgeMs: config.delivery.maxAgeMs,
+        submittedBefore,
+      });
     // In the background, once init has returned: the client's requests wait for this very instance.
     setTimeout(() => {
       relay
@@ -145,20 +161,18 @@ export async function createHooks(
         .catch((error: unknown) =>
           console.error(`opencode-callback-relay: outbox recovery failed: ${String(error)}`),
         )
-        .then(() =>
-          reconcileJournal({
-            stateDirs,
-            directory: input.directory,
-            worktree: input.worktree,
-            reader,
-            relay,
-            audit,
-            maxAgeMs: config.delivery.maxAgeMs,
-          }),
-        )
-        .then(reportReconciled)
+        .then(reconcile)
+        .then((report) => reportReconciled("start-up", report))
         .catch((error: unknown) =>
           console.error(`opencode-callback-relay: run journal reconciliation failed: ${String(error)}`),
+        )
+        // Then again now and then: runs left to a live owner are taken over once it dies.
+        .finally(() =>
+          rescanJournal({
+            reconcile,
+            onReport: (report) => reportReconciled("rescan", report),
+            ...(internals.schedule === undefined ? {} : { schedule: internals.schedule }),
+          }),
         );
     }, 0);
     const event = createEventHook({
@@ -186,11 +200,16 @@ function withFallback(
 }
 
 /**
- * One stderr line when the start-up reconciliation found anything, so an operator watching
- * OpenCode's output sees runs resumed after a stop, and runs left to the live process running them.
+ * One stderr line when a reconciliation found anything, so an operator watching OpenCode's output
+ * sees runs resumed after a stop, and runs left to another live process running them (this
+ * process's own runs in progress are not news).
  */
-function reportReconciled(report: ReconcileReport): void {
-  const { submitted, expired, ownerAlive, unreadable } = report;
+function reportReconciled(when: "start-up" | "rescan", report: ReconcileReport): void {
+  const { submitted, expired, unreadable } = report;
+  const me = currentOwner();
+  const ownerAlive = report.ownerAlive.filter(
+    (e) => !(e.owner.host === me.host && e.owner.pid === me.pid && e.owner.startTime === me.startTime),
+  );
   if (submitted.length + expired.length + ownerAlive.length + unreadable.length === 0) return;
   const parts = [`${submitted.length} run(s) resumed from the journal`];
   if (expired.length > 0) parts.push(`${expired.length} too old to send (DELIVERY_EXPIRED)`);
@@ -199,5 +218,5 @@ function reportReconciled(report: ReconcileReport): void {
     const owners = [...new Set(ownerAlive.map((e) => `pid ${e.owner.pid} on ${e.owner.host}`))].join(", ");
     parts.push(`${ownerAlive.length} left to their live owner (${owners})`);
   }
-  console.error(`opencode-callback-relay: start-up: ${parts.join("; ")}`);
+  console.error(`opencode-callback-relay: ${when}: ${parts.join("; ")}`);
 }

@@ -18,6 +18,11 @@ export interface ReconcileJournalOptions {
   now?: () => number;
   /** Renewal age past which an owner of unknown liveness counts as dead, ms. @default OWNER_STALE_MS */
   staleMs?: number;
+  /**
+   * Runs an earlier reconciliation of this process submitted (their claim may still be on its
+   * way): not submitted again, and added to as runs are submitted. @default a fresh set
+   */
+  submittedBefore?: Set<string>;
 }
 
 /** What one reconciliation did (for tests and the log line). */
@@ -38,6 +43,7 @@ export async function reconcileJournal(options: ReconcileJournalOptions): Promis
   const now = options.now ?? Date.now;
   const report: ReconcileReport = { submitted: [], expired: [], ownerAlive: [], unreadable: [] };
   const seen = new Set<string>();
+  const submittedBefore = options.submittedBefore ?? new Set<string>();
   for (const stateDir of [...new Set(options.stateDirs)]) {
     const journal = openRunJournal(stateDir);
     const scan = await findJournalOrphans(stateDir, {
@@ -59,7 +65,7 @@ export async function reconcileJournal(options: ReconcileJournalOptions): Promis
       await journal.setAside(file);
     }
     for (const entry of scan.orphans) {
-      if (seen.has(entry.dedupeKey)) continue;
+      if (seen.has(entry.dedupeKey) || submittedBefore.has(entry.dedupeKey)) continue;
       seen.add(entry.dedupeKey);
       const ids = { sessionId: entry.sessionId, runId: entry.runId, dedupeKey: entry.dedupeKey };
       let messages: Awaited<ReturnType<SessionReader["messages"]>>;
@@ -112,6 +118,7 @@ export async function reconcileJournal(options: ReconcileJournalOptions): Promis
           "journalled, not claimed, and its owner is not alive: settled from OpenCode's stored messages",
       });
       options.relay.submit(run);
+      submittedBefore.add(entry.dedupeKey);
       report.submitted.push(entry);
     }
   }
