@@ -48,14 +48,18 @@ const RELEVANT: ReadonlySet<string> = new Set([
 
 const DONE: Promise<void> = Promise.resolve();
 
+/** The `event` hook, and what its events told about sessions' titles (for the prompt hook). */
+export type EventHook = ((input: { event: TrackedEvent }) => Promise<void>) & {
+  /** A session's title as its events last said, if seen: O(1), no I/O. */
+  titleOf(sessionId: string): string | undefined;
+};
+
 /**
  * The plugin's `event` hook. OpenCode calls it in a synchronous loop and does not await it, so
  * its synchronous part is O(1) and never throws (a sync throw would stop later plugins from
  * seeing the event); reading messages and submitting to the relay happen off that stack.
  */
-export function createEventHook(
-  options: EventHookOptions,
-): (input: { event: TrackedEvent }) => Promise<void> {
+export function createEventHook(options: EventHookOptions): EventHook {
   const { relay, audit, reader } = options;
   /**
    * Sessions whose terminal run is being settled, with a change counter and the waiters for the
@@ -132,7 +136,7 @@ export function createEventHook(
 
   // A plain function returning one shared settled promise: an `async` hook would allocate a
   // fresh Promise for each of the thousands of delta events a streamed answer publishes.
-  return ({ event }) => {
+  const hook = ({ event }: { event: TrackedEvent }) => {
     try {
       const type = event?.type;
       if (!RELEVANT.has(type)) return DONE;
@@ -143,6 +147,7 @@ export function createEventHook(
     }
     return DONE;
   };
+  return Object.assign(hook, { titleOf: (sessionId: string) => tracker.titleOf(sessionId) });
 
   function wakeSettling(event: TrackedEvent): void {
     const p = event.properties as { sessionID?: unknown; info?: { sessionID?: unknown } } | undefined;

@@ -16,6 +16,7 @@ import {
   toRelayError,
 } from "../relay/index.ts";
 import { clientReader, createEventHook } from "./create-event-hook.ts";
+import { createPromptHook } from "./create-prompt-hook.ts";
 import { createRunJournaller } from "./create-run-journaller.ts";
 import { type ReconcileReport, reconcileJournal } from "./reconcile-journal.ts";
 import { rescanJournal } from "./rescan-journal.ts";
@@ -100,14 +101,15 @@ export async function createHooks(
         worktree: input.worktree,
         held: error,
       });
+      const reader = clientReader(input.client);
       const event = createEventHook({
         relay: null,
         audit: heldAudit,
-        reader: clientReader(input.client),
+        reader,
         worktree: input.worktree,
         onRunStart: journaller.start,
       });
-      return { event };
+      return { event, "chat.message": createPromptHook({ titleOf: event.titleOf, reader, journaller }) };
     }
     const { config, auditPath, stateDir, secrets } = loaded.value;
     const audit = openAuditLog({
@@ -182,7 +184,8 @@ export async function createHooks(
       worktree: input.worktree,
       ...(internals.journal === false ? {} : { onRunStart: journaller.start }),
     });
-    return { event };
+    if (internals.journal === false) return { event };
+    return { event, "chat.message": createPromptHook({ titleOf: event.titleOf, reader, journaller }) };
   } catch (error) {
     const err = toRelayError(error);
     console.error(`opencode-callback-relay: disabled: ${err.code}: ${err.message}`);

@@ -21,6 +21,12 @@ export interface RunJournallerOptions {
 export interface RunJournaller {
   /** The tracker's `onRunStart`: synchronous, O(1), never throws; the write happens later. */
   start(sessionId: string, pin: RunPin, startedAt: number): void;
+  /**
+   * Journal a tagged run now, from a hook OpenCode awaits before it calls the model (the prompt
+   * hook): resolves once the entry is on disk (or its write failed, with a `state_error`), so a
+   * stop at any later point finds it. The turn's `start` then finds it journalled. Never rejects.
+   */
+  startNow(sessionId: string, pinnedTitle: string, startedAt: number): Promise<void>;
   /** Resolves once everything started so far is written (tests, benchmarks). */
   flush(): Promise<void>;
 }
@@ -38,6 +44,14 @@ export function createRunJournaller(options: RunJournallerOptions): RunJournalle
   /** Writes in flight, for flush(); never chained: the journal's group commit already batches. */
   const writing = new Set<Promise<void>>();
 
+  /** Whether `entry` is new to this process (then remembered as journalled). */
+  function firstSight(entry: JournalEntry): boolean {
+    if (remembered.has(entry.dedupeKey)) return false;
+    remembered.add(entry.dedupeKey);
+    if (remembered.size > max) remembered.delete(remembered.values().next().value as string);
+    return true;
+  }
+
   function drain(): void {
     scheduled = false;
     const batch = queue;
@@ -45,10 +59,7 @@ export function createRunJournaller(options: RunJournallerOptions): RunJournalle
     const entries: JournalEntry[] = [];
     for (const item of batch) {
       const entry = entryOf(item);
-      if (entry === undefined || remembered.has(entry.dedupeKey)) continue;
-      remembered.add(entry.dedupeKey);
-      if (remembered.size > max) remembered.delete(remembered.values().next().value as string);
-      entries.push(entry);
+      if (entry !== undefined && firstSight(entry)) entries.push(entry);
     }
     // The runs that started in one turn are written together: the journal group-commits them
     // (one file, one fsync), which it can only do if they are handed over at once.
@@ -123,6 +134,18 @@ export function createRunJournaller(options: RunJournallerOptions): RunJournalle
         setImmediate(drain);
       } catch {
         // Runs on the event hook's stack: never throw into OpenCode.
+      }
+    },
+    async startNow(sessionId, pinnedTitle, startedAt) {
+      try {
+        const entry = entryOf({ sessionId, pinnedTitle, startedAt });
+        if (entry === undefined || !firstSight(entry)) return;
+        const done = write(entry);
+        const tracked: Promise<void> = done.then(() => void writing.delete(tracked));
+        writing.add(tracked);
+        await done;
+      } catch {
+        // Awaited by OpenCode before the model is called: never throw into it.
       }
     },
     async flush() {

@@ -74,6 +74,8 @@ export interface SessionTracker {
   learnTitle(sessionId: string, title: string): void;
   /** The title lookup failed: a turn waiting on it is dropped (nothing is known to route it). */
   titleUnavailable(sessionId: string): void;
+  /** The session's title as last seen in its events (or learned), if any: O(1), no I/O. */
+  titleOf(sessionId: string): string | undefined;
   /** Sessions currently remembered. */
   size(): number;
 }
@@ -267,6 +269,7 @@ export function createSessionTracker(options: SessionTrackerOptions): SessionTra
       // Still running: a later busy asks again. Already idle: nothing can route it; drop it.
       if (state.turn.endedAt !== undefined) state.turn = undefined;
     },
+    titleOf: (sessionId) => sessions.get(sessionId)?.title,
     size: () => sessions.size,
   };
 }
