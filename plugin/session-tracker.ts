@@ -1,4 +1,4 @@
-import { type RunIdentity, runIdentity } from "../relay/index.ts";
+import { describeRunError, type RunIdentity, runIdentity } from "../relay/index.ts";
 
 /**
  * Terminal detection over OpenCode's event stream (DESIGN.md "Terminal runs and dedupe"), as a
@@ -214,7 +214,7 @@ export function createSessionTracker(options: SessionTrackerOptions): SessionTra
   function error(id: string, raw: unknown): void {
     const turn = touch(id, false)?.turn;
     if (!turn || turn.endedAt !== undefined || turn.error) return;
-    turn.error = describeError(raw);
+    turn.error = describeRunError(raw);
   }
 
   return {
@@ -272,17 +272,4 @@ export function createSessionTracker(options: SessionTrackerOptions): SessionTra
     titleOf: (sessionId) => sessions.get(sessionId)?.title,
     size: () => sessions.size,
   };
-}
-
-/** `{name, data: {message}}` as OpenCode sends it, reduced to a name and a message. */
-export function describeError(raw: unknown): { name: string; message: string } {
-  const error = (raw ?? {}) as { name?: unknown; message?: unknown; data?: { message?: unknown } };
-  const name = typeof error.name === "string" && error.name !== "" ? error.name : "UnknownError";
-  const message =
-    typeof error.data?.message === "string"
-      ? error.data.message
-      : typeof error.message === "string"
-        ? error.message
-        : name;
-  return { name, message };
 }

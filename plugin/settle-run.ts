@@ -1,6 +1,6 @@
 import { isAbsolute, relative, sep } from "node:path";
-import type { TerminalRun, TokenUsage } from "../relay/index.ts";
-import { describeError, type TurnEnd } from "./session-tracker.ts";
+import { describeRunError, type TerminalRun, type TokenUsage } from "../relay/index.ts";
+import type { TurnEnd } from "./session-tracker.ts";
 
 /** One entry of `GET /session/:id/message`, loosely typed: only what the report reads. */
 export interface SessionMessage {
@@ -123,7 +123,7 @@ export function buildRun(end: TurnEnd, messages: SessionMessage[], worktree: str
     endedAt: end.endedAt,
   };
 
-  const error = end.error ?? (last?.info.error === undefined ? undefined : describeError(last.info.error));
+  const error = end.error ?? (last?.info.error === undefined ? undefined : describeRunError(last.info.error));
   if (error) {
     run.outcome = error.name === "MessageAbortedError" ? "aborted" : "failed";
     run.error = error;

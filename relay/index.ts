@@ -43,6 +43,7 @@ export {
 // Runs, callbacks and receivers.
 export {
   type Callback,
+  describeRunError,
   type InstanceInfo,
   type Outcome,
   parseReportBlock,

@@ -1,3 +1,4 @@
+import { describeRunError } from "../../relay/index.ts";
 import type { BusEvent } from "./read-events.ts";
 
 /** How a dispatched run ended, as `dispatch --wait` reports it. */
@@ -30,7 +31,7 @@ export async function followRun(
     if (event.properties.sessionID !== sessionId) continue;
     const status = (event.properties.status as { type?: unknown } | undefined)?.type;
     if (event.type === "session.status" && (status === "busy" || status === "retry")) busy = true;
-    else if (event.type === "session.error") error = describeError(event.properties.error);
+    else if (event.type === "session.error") error = describeRunError(event.properties.error);
     else if (
       busy &&
       (event.type === "session.idle" || (event.type === "session.status" && status === "idle"))
@@ -54,7 +55,7 @@ function settledEnd(messages: Message[]): RunEnd | null {
   const last = messages.findLast((message) => message.info.role === "assistant")?.info;
   if (!last) return null;
   if (last.error !== undefined && last.error !== null) {
-    const error = describeError(last.error);
+    const error = describeRunError(last.error);
     return { outcome: outcomeOf(error), error };
   }
   const completed = (last.time as { completed?: unknown } | undefined)?.completed;
@@ -63,20 +64,4 @@ function settledEnd(messages: Message[]): RunEnd | null {
 
 function outcomeOf(error: { name: string }): "failed" | "aborted" {
   return error.name === "MessageAbortedError" ? "aborted" : "failed";
-}
-
-function describeError(raw: unknown): { name: string; message: string } {
-  const error = (typeof raw === "object" && raw !== null ? raw : {}) as {
-    name?: unknown;
-    message?: unknown;
-    data?: { message?: unknown };
-  };
-  const name = typeof error.name === "string" ? error.name : "UnknownError";
-  const message =
-    typeof error.data?.message === "string"
-      ? error.data.message
-      : typeof error.message === "string"
-        ? error.message
-        : name;
-  return { name, message };
 }

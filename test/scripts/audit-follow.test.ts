@@ -2,35 +2,19 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openAuditLog } from "../../relay/index.ts";
 import { waitFor } from "../../scripts/dev/wait-for.ts";
 import { sinkAudit } from "../helpers/audit-sink.ts";
+import { bundleForChild } from "../helpers/bundle-for-child.ts";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
 let tmp: string;
 let cli: string;
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), "ocr-follow-"));
   // The CLI as its own process (what a person runs), bundled from the sources under test.
-  cli = path.join(tmp, "cli.mjs");
-  await build({
-    absWorkingDir: root,
-    entryPoints: ["scripts/cli/cli.ts"],
-    outfile: cli,
-    bundle: true,
-    format: "esm",
-    platform: "node",
-    target: ["node20"],
-    mainFields: ["module", "main"],
-    logLevel: "error",
-    banner: {
-      js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);",
-    },
-  });
+  cli = await bundleForChild("scripts/cli/cli.ts", tmp);
 });
 
 afterAll(async () => {

@@ -3,8 +3,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { lockPath } from "../../../relay/audit/audit-files.ts";
 import { AUDIT_LOCK_STALE_MS, withAuditLock } from "../../../relay/audit/audit-lock.ts";
@@ -12,6 +10,7 @@ import { openAuditLog } from "../../../relay/audit/audit-log.ts";
 import { verifyAudit } from "../../../relay/audit/verify-audit.ts";
 import { currentOwner, pidExists } from "../../../relay/state/process-owner.ts";
 import { waitFor } from "../../../scripts/dev/wait-for.ts";
+import { bundleForChild } from "../../helpers/bundle-for-child.ts";
 
 // A handful of quick retries: far short of the stale period, so only a take-over can succeed.
 const FEW = { retries: 3 };
@@ -24,16 +23,7 @@ const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   bundleDir = mkdtempSync(join(tmpdir(), "audit-lock-fixture-"));
-  bundle = join(bundleDir, "hold-audit-lock.mjs");
-  await build({
-    entryPoints: [fileURLToPath(new URL("../../fixtures/hold-audit-lock.ts", import.meta.url))],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    outfile: bundle,
-    logLevel: "warning",
-  });
+  bundle = await bundleForChild("test/fixtures/hold-audit-lock.ts", bundleDir);
 });
 afterAll(() => rmSync(bundleDir, { recursive: true, force: true }));
 beforeEach(() => {

@@ -3,9 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { appendFile, readdir, readFile, stat, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { build } from "esbuild";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { openAuditLog } from "../../../relay/audit/audit-log.ts";
 import type { AuditRecord } from "../../../relay/audit/audit-record.ts";
@@ -13,6 +11,7 @@ import { GENESIS_HASH, hashPrefix } from "../../../relay/audit/hash-record.ts";
 import { readAudit } from "../../../relay/audit/read-audit.ts";
 import { verifyAudit } from "../../../relay/audit/verify-audit.ts";
 import { sinkAudit } from "../../helpers/audit-sink.ts";
+import { bundleForChild } from "../../helpers/bundle-for-child.ts";
 
 let dir: string;
 beforeEach(() => {
@@ -247,19 +246,7 @@ describe("several processes on one log", () => {
   let bundleDir: string;
   beforeAll(async () => {
     bundleDir = mkdtempSync(join(tmpdir(), "audit-fixture-"));
-    bundle = join(bundleDir, "append-audit.mjs");
-    await build({
-      entryPoints: [fileURLToPath(new URL("../../fixtures/append-audit.ts", import.meta.url))],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      outfile: bundle,
-      logLevel: "warning",
-      banner: {
-        js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-      },
-    });
+    bundle = await bundleForChild("test/fixtures/append-audit.ts", bundleDir);
   });
   afterAll(() => rmSync(bundleDir, { recursive: true, force: true }));
 

@@ -2,12 +2,11 @@ import { spawn } from "node:child_process";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { idempotencyKey } from "../../../relay/callback/idempotency-key.ts";
 import { markerName } from "../../../relay/state/dedupe-store.ts";
 import { seededRandom } from "../../../scripts/dev/seeded-random.ts";
+import { bundleForChild } from "../../helpers/bundle-for-child.ts";
 import type { CrashChildInput } from "../../helpers/crash-burst-child.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../../helpers/recording-receiver.ts";
 
@@ -20,7 +19,6 @@ import { type RecordingReceiver, startRecordingReceiver } from "../../helpers/re
  * and forgotten may be sent again.
  */
 
-const root = fileURLToPath(new URL("../../..", import.meta.url));
 const RUNS = 120;
 const ROUNDS = 4;
 let tmp: string;
@@ -29,21 +27,7 @@ let receiver: RecordingReceiver;
 
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), "ocr-crash-batch-"));
-  child = join(tmp, "crash-burst-child.mjs");
-  await build({
-    absWorkingDir: root,
-    entryPoints: ["test/helpers/crash-burst-child.ts"],
-    outfile: child,
-    bundle: true,
-    format: "esm",
-    platform: "node",
-    target: ["node20"],
-    mainFields: ["module", "main"],
-    logLevel: "error",
-    banner: {
-      js: "import { createRequire as __r } from 'node:module'; const require = __r(import.meta.url);",
-    },
-  });
+  child = await bundleForChild("test/helpers/crash-burst-child.ts", tmp);
   receiver = await startRecordingReceiver();
 });
 
