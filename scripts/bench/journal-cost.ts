@@ -33,6 +33,7 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
   ).length;
   const rounds = quick ? 10 : 40;
   const busy = { on: [] as number[], off: [] as number[] };
+  const prompt = { tagged: [] as number[], untagged: [] as number[] };
   // By turn length: OpenCode's shortest real turns take ~100–150 ms (docs/facts); 20 ms is a
   // deliberately short turn, where the entry's fsyncs may still be running at the idle.
   const TURNS_MS = [100, 20] as const;
@@ -64,6 +65,23 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
           if (k >= 0) samples[name].push(performance.now() - t1);
         }
     }
+    // The prompt hook, which OpenCode awaits before calling the model: for a tagged run it resolves
+    // once the entry is on disk; for an untagged session it is one lookup (the baseline).
+    for (let i = -5; i < rounds * 5; i++) {
+      for (const kind of ["tagged", "untagged"] as const) {
+        const sessionID = `ses_prompt_${kind}_${i + 5}`;
+        const title =
+          kind === "tagged"
+            ? `Bench runId=run-prompt-${i + 5} callbackSession=agent:main:main`
+            : "Plain work";
+        harnesses.on.hook({
+          event: { type: "session.created", properties: { info: { id: sessionID, title } } },
+        });
+        const t0 = performance.now();
+        await harnesses.on.prompt({ sessionID });
+        if (i >= 0) prompt[kind].push(performance.now() - t0);
+      }
+    }
   } finally {
     await new Promise((resolve) => setTimeout(resolve, 200));
     await Promise.all([harnesses.on.close(), harnesses.off.close(), receiver.close()]);
@@ -77,6 +95,14 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
       baselineName: "the same plugin without the journal",
       target: "nothing added (≤ baseline + 100 ns)",
       met: summarize(busy.on).median <= summarize(busy.off).median + 100,
+    },
+    {
+      name: "the prompt hook (chat.message, awaited before the model is called), a tagged run: until its entry is on disk",
+      unit: "ms",
+      value: summarize(prompt.tagged),
+      baseline: summarize(prompt.untagged),
+      baselineName: "the same hook for an untagged session (one lookup)",
+      note: "what a tagged prompt waits before its turn begins: one journal write and fsync",
     },
     ...[...toCallback].map(([turnMs, samples]): Row => {
       const value = summarize(samples.on);

@@ -22,6 +22,8 @@ export type EventHook = (input: { event: { type: string; properties?: unknown } 
  */
 export interface PluginHarness {
   hook: EventHook;
+  /** The plugin's `chat.message` hook (a no-op when the plugin registers none). */
+  prompt: (input: { sessionID: string }) => Promise<void>;
   receiver: RecordingReceiver;
   /** Titles the stand-in answers `GET /session/:id` with. */
   titles: Map<string, string>;
@@ -93,6 +95,9 @@ export async function startPluginHarness(options: {
   if (!hooks.event) throw new Error("the plugin returned no event hook (configuration refused?)");
   return {
     hook: hooks.event as EventHook,
+    prompt: async (input) => {
+      await (hooks["chat.message"] as ((input: { sessionID: string }) => Promise<void>) | undefined)?.(input);
+    },
     receiver,
     titles,
     dir,
