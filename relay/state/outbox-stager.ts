@@ -136,7 +136,11 @@ export function openStager(options: StagerOptions): OutboxStager {
         // (same host, dead pid: OpenCode restarts in seconds) or it is older than any accept.
         if (!name.endsWith(".json") || batches.has(path)) continue;
         if (!abandoned(name) && !(await olderThan(path, HALF_WRITTEN_MS))) continue;
-        const entries = entryLines(await readFileNoFollow(path).catch(() => ""));
+        // A batch that cannot be read now (gone, or an error such as EMFILE) is left alone: it may
+        // hold the only staged copy of a claimed callback, and the next recovery reads it again.
+        const text = await readFileNoFollow(path).catch(() => undefined);
+        if (text === undefined) continue;
+        const entries = entryLines(text);
         // Torn by a crash mid-write: it never claimed anything (claims link a fsynced batch).
         if (entries === null) await unlink(path).catch(() => undefined);
         else for (const entry of entries) out.push({ path, entry });
