@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 
 /**
@@ -27,6 +28,10 @@ export default defineConfig({
             "test/scripts/**/*.test.ts",
           ],
           testTimeout: 20_000,
+          // Vitest's default is one worker fewer than the cores: one, on a 2-core machine. These
+          // tests wait on fsync, child processes and loopback HTTP more than on the CPU, so two
+          // files at a time nearly halve the wall time there; more cores keep the default.
+          maxWorkers: Math.max(2, availableParallelism() - 1),
         },
       },
       {
