@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildTitle, verifyAudit } from "../relay/index.ts";
 import { audit } from "./cli/commands/audit.ts";
-import { type ReceivedCallback, startReceiver } from "./cli/commands/receive.ts";
+import { type ReceivedCallback, startReceiver } from "./cli/start-receiver.ts";
 import { startFakeModel } from "./dev/fake-model.ts";
 import { type OpencodeServer, startOpencodeServer } from "./dev/opencode-server.ts";
 import { waitFor } from "./dev/wait-for.ts";

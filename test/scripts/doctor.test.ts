@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { doctor } from "../../scripts/cli/commands/doctor.ts";
 import type { DoctorCheck } from "../../scripts/cli/commands/doctor-check.ts";
-import { startReceiver } from "../../scripts/cli/commands/receive.ts";
+import { startReceiver } from "../../scripts/cli/start-receiver.ts";
 import { type CapturedIO, captureIO } from "../helpers/capture-io.ts";
 import { type GatewayHooks, openclawGatewayResponder } from "../helpers/openclaw-gateway-responder.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";

@@ -4,12 +4,12 @@ import type { Callback } from "../../relay/callback/callback.ts";
 import { signWebhook } from "../../relay/callback/sign-webhook.ts";
 import { configSchema } from "../../relay/config/config-schema.ts";
 import type { CliIO } from "../../scripts/cli/cli-io.ts";
+import { runReceive } from "../../scripts/cli/commands/receive.ts";
 import {
   type ReceivedCallback,
   type RejectedRequest,
-  runReceive,
   startReceiver,
-} from "../../scripts/cli/commands/receive.ts";
+} from "../../scripts/cli/start-receiver.ts";
 import { isUsageError } from "../../scripts/cli/usage-error.ts";
 import { waitFor } from "../../scripts/dev/wait-for.ts";
 import { sampleCallback } from "../helpers/sample-callback.ts";

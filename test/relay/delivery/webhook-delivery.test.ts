@@ -11,7 +11,7 @@ import {
   type ReceivedCallback,
   type RejectedRequest,
   startReceiver,
-} from "../../../scripts/cli/commands/receive.ts";
+} from "../../../scripts/cli/start-receiver.ts";
 import { waitFor } from "../../../scripts/dev/wait-for.ts";
 import { answerLosingProxy } from "../../helpers/answer-losing-proxy.ts";
 import { sinkAudit } from "../../helpers/audit-sink.ts";
