@@ -145,6 +145,7 @@ export async function createHooks(
       worktree: input.worktree,
     });
     const submittedBefore = new Set<string>();
+    const failedBefore = new Set<string>();
     const reconcile = () =>
       reconcileJournal({
         stateDirs,
@@ -155,6 +156,7 @@ export async function createHooks(
         audit,
         maxAgeMs: config.delivery.maxAgeMs,
         submittedBefore,
+        failedBefore,
       });
     // In the background, once init has returned: the client's requests wait for this very instance.
     setTimeout(() => {

@@ -83,3 +83,27 @@ export function holdsLastTurn(messages: readonly SessionMessage[], endedAt: numb
   }
   return false;
 }
+
+/**
+ * The newest messages of a session, oldest first, reaching back to the turn that began at
+ * `startedAt` (a journalled run: its user message is the last one created by then, see
+ * settle-journalled.ts), however many turns came after it. Same geometric window as
+ * `readLastTurn`, so reconciling a run costs the same in a long session as in a fresh one.
+ */
+export async function readTurnStartedAt(
+  reader: LastTurnReader,
+  sessionId: string,
+  startedAt: number,
+  options: Pick<ReadLastTurnOptions, "firstLimit" | "growth"> = {},
+): Promise<SessionMessage[]> {
+  const growth = Math.max(2, options.growth ?? 4);
+  let limit = Math.max(1, Math.floor(options.firstLimit ?? 4));
+  for (;;) {
+    const messages = await reader.messages(sessionId, limit);
+    // The window is a suffix of the session: once it holds a user message created by `startedAt`,
+    // it holds the last such one, where the run's turn begins.
+    const reached = messages.some((m) => m.info.role === "user" && (m.info.time?.created ?? 0) <= startedAt);
+    if (messages.length < limit || reached) return messages;
+    limit *= growth;
+  }
+}

@@ -1,6 +1,7 @@
 import type { AuditLog, JournalEntry, Relay } from "../relay/index.ts";
 import { findJournalOrphans, openRunJournal, RelayError, toRelayError } from "../relay/index.ts";
 import type { SessionReader } from "./create-event-hook.ts";
+import { readTurnStartedAt } from "./read-last-turn.ts";
 import { settleJournalled } from "./settle-journalled.ts";
 
 export interface ReconcileJournalOptions {
@@ -23,6 +24,11 @@ export interface ReconcileJournalOptions {
    * way): not submitted again, and added to as runs are submitted. @default a fresh set
    */
   submittedBefore?: Set<string>;
+  /**
+   * Runs whose stored messages an earlier reconciliation of this process could not read, already
+   * recorded (SETTLE_FETCH_FAILED): tried again, recorded again only once read. @default a fresh set
+   */
+  failedBefore?: Set<string>;
 }
 
 /** What one reconciliation did (for tests and the log line). */
@@ -44,6 +50,7 @@ export async function reconcileJournal(options: ReconcileJournalOptions): Promis
   const report: ReconcileReport = { submitted: [], expired: [], ownerAlive: [], unreadable: [] };
   const seen = new Set<string>();
   const submittedBefore = options.submittedBefore ?? new Set<string>();
+  const failedBefore = options.failedBefore ?? new Set<string>();
   for (const stateDir of [...new Set(options.stateDirs)]) {
     const journal = openRunJournal(stateDir);
     const scan = await findJournalOrphans(stateDir, {
@@ -70,10 +77,13 @@ export async function reconcileJournal(options: ReconcileJournalOptions): Promis
       const ids = { sessionId: entry.sessionId, runId: entry.runId, dedupeKey: entry.dedupeKey };
       let messages: Awaited<ReturnType<SessionReader["messages"]>>;
       try {
-        messages = await options.reader.messages(entry.sessionId);
+        // Only as far back as the run's turn: flat in the session's length.
+        messages = await readTurnStartedAt(options.reader, entry.sessionId, entry.startedAt);
       } catch (error) {
         const err = toRelayError(error);
-        // The entry stays: the next start tries again.
+        // The entry stays: the next start (or rescan) tries again, without a record each time.
+        if (failedBefore.has(entry.dedupeKey)) continue;
+        failedBefore.add(entry.dedupeKey);
         await options.audit.append({
           ...ids,
           phase: "state_error",
@@ -83,6 +93,7 @@ export async function reconcileJournal(options: ReconcileJournalOptions): Promis
         });
         continue;
       }
+      failedBefore.delete(entry.dedupeKey);
       const title = await options.reader.title(entry.sessionId).catch(() => entry.pinnedTitle);
       const run = settleJournalled(entry, messages, title, options.worktree, now());
       const facts = {

@@ -1,9 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { holdsLastTurn, readLastTurn } from "../../plugin/read-last-turn.ts";
+import { holdsLastTurn, readLastTurn, readTurnStartedAt } from "../../plugin/read-last-turn.ts";
 import type { TurnEnd } from "../../plugin/session-tracker.ts";
+import { settleJournalled } from "../../plugin/settle-journalled.ts";
 import { buildRun, type SessionMessage, settleRun } from "../../plugin/settle-run.ts";
 import { loadMessages, type Scenario } from "../fixtures/load-fixture.ts";
+import { journalEntry } from "../helpers/journal-entry.ts";
 import {
   answerOf,
   limitedReader,
@@ -128,4 +130,29 @@ describe("settleRun through readLastTurn on recorded turns after a long history"
       expect(reader.limits.every((limit) => (limit ?? Number.POSITIVE_INFINITY) <= 16)).toBe(true);
     });
   }
+});
+
+describe("readTurnStartedAt (reconciling a journalled run)", () => {
+  it("reads back only to the journalled turn, however many turns followed it, and settles it as the whole history does", async () => {
+    const all = syntheticSession([...plain(150), { steps: 3 }, ...plain(10)]);
+    const userIndexes = all.flatMap((m, i) => (m.info.role === "user" ? [i] : []));
+    const turnStart = userIndexes[150] as number; // the 3-step turn
+    const startedAt = createdOf(all[turnStart]) + 1;
+    const reader = limitedReader(all);
+    const window = await readTurnStartedAt(reader, "s1", startedAt);
+    expect(reader.limits).toEqual([4, 16, 64]);
+    expect(window.length).toBeLessThan(all.length);
+    const entry = journalEntry("s1", "r1", { startedAt });
+    const fromWindow = settleJournalled(entry, window, "t", WORKTREE, startedAt + 60_000);
+    const fromAll = settleJournalled(entry, all, "t", WORKTREE, startedAt + 60_000);
+    expect(fromWindow).toEqual(fromAll);
+    expect(fromWindow.tokens).toMatchObject({ input: 3 * 12, output: 3 * 5 });
+  });
+
+  it("reads a fresh session's last turn in one small read", async () => {
+    const all = syntheticSession(plain(1));
+    const reader = limitedReader(all);
+    await readTurnStartedAt(reader, "s1", createdOf(all[0]) + 1);
+    expect(reader.limits).toEqual([4]);
+  });
 });

@@ -31,7 +31,11 @@ const dead = () => ({ ...currentOwner(), startTime: "1" });
 
 function reconcile(
   stateDirs: string[],
-  over: { maxAgeMs?: number; messages?: () => Promise<SessionMessage[]> } = {},
+  over: {
+    maxAgeMs?: number;
+    messages?: (sessionId: string, limit?: number) => Promise<SessionMessage[]>;
+    failedBefore?: Set<string>;
+  } = {},
 ) {
   return reconcileJournal({
     stateDirs,
@@ -42,6 +46,7 @@ function reconcile(
     audit,
     maxAgeMs: over.maxAgeMs ?? Number.MAX_SAFE_INTEGER,
     now: () => STARTED + 60_000,
+    ...(over.failedBefore === undefined ? {} : { failedBefore: over.failedBefore }),
   });
 }
 const records = async () => {
@@ -138,5 +143,37 @@ describe("reconcileJournal", () => {
     expect(submitted).toEqual([]);
     expect(await records()).toMatchObject([{ phase: "state_error", code: "SETTLE_FETCH_FAILED" }]);
     expect((await openRunJournal(state).list()).entries).toHaveLength(1);
+  });
+
+  it("reads only the newest few messages of the session, not its whole history", async () => {
+    const state = join(dir, "state");
+    await openRunJournal(state).record(journalEntry("ses_1", "run-1", { owner: dead(), startedAt: STARTED }));
+    const limits: Array<number | undefined> = [];
+    await reconcile([state], {
+      messages: async (_id, limit) => {
+        limits.push(limit);
+        return limit === undefined ? stored : stored.slice(-limit);
+      },
+    });
+    expect(limits[0]).toBe(4);
+    expect(limits.every((limit) => limit !== undefined)).toBe(true);
+    expect(submitted).toHaveLength(1);
+  });
+
+  it("records a fetch that keeps failing once per process, however often it is retried, and again after it was read", async () => {
+    const state = join(dir, "state");
+    await openRunJournal(state).record(journalEntry("ses_1", "run-1", { owner: dead(), startedAt: STARTED }));
+    const failedBefore = new Set<string>();
+    let failing = true;
+    const messages = async () => {
+      if (failing) throw new Error("connection refused");
+      return stored;
+    };
+    for (let i = 0; i < 3; i++) await reconcile([state], { messages, failedBefore });
+    expect((await records()).map((r) => r.code)).toEqual(["SETTLE_FETCH_FAILED"]);
+    failing = false;
+    await reconcile([state], { messages, failedBefore });
+    expect(submitted).toHaveLength(1);
+    expect(failedBefore.size).toBe(0);
   });
 });
