@@ -144,6 +144,34 @@ it("a run prompted again in the other server, and runs on both at once, call bac
   expect(await verifyAudit(w.auditPath)).toMatchObject({ ok: true });
 });
 
+it("takes a run left to its live owner over once that owner is SIGKILLed, without a restart (the journal's 30 s rescan)", async () => {
+  const w = await startSharedDataWorld({ receiverUp: true });
+  onTestFinished(() => w.close());
+  const a = w.first;
+  await a.request("GET", "/session"); // its plugin starts
+  const [orphaned] = await createSessions(a, [`Orphaned runId=run-two-orphaned callbackSession=${CALLER}`]);
+  await startHeldTurn(w, a, orphaned!.id);
+  const b = await w.startOnSharedRoot();
+  await b.request("GET", "/session");
+  await waitFor("the second server to leave the live run to its owner", () =>
+    b.output().includes("left to their live owner") ? true : undefined,
+  );
+  // The owner dies mid-turn; b is not restarted: its next rescan must find the run.
+  await a.kill9();
+  await everyHas(w, [orphaned!], "delivered");
+  await w.outboxSettled();
+
+  const records = w.ofSession(orphaned!.id);
+  expect(records.map((r) => r.phase)).toEqual(
+    expect.arrayContaining(["reconciled", "accepted", "delivered"]),
+  );
+  expect(records.find((r) => r.phase === "accepted")?.outcome).toBe("interrupted");
+  expect(count(records, "accepted")).toBe(1);
+  expect(w.delivered.get(String(keyOf(w, orphaned!.id)))).toBe(1);
+  expect(b.output()).toContain("rescan: 1 run(s) resumed from the journal");
+  expect(await verifyAudit(w.auditPath)).toMatchObject({ ok: true });
+});
+
 describe("a turn still running in one server when another starts on the same data", () => {
   // One scenario, run once here; every case below asserts on its result.
   let w: SharedDataWorld;
