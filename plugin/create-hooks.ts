@@ -1,7 +1,7 @@
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Hooks, PluginInput } from "@opencode-ai/plugin";
-import type { InstanceInfo } from "../relay/index.ts";
+import type { InstanceInfo, Schedule } from "../relay/index.ts";
 import {
   AUDIT_KEY_FILE,
   createRelay,
@@ -26,7 +26,7 @@ export interface HookInternals {
   /** Journal tagged runs at first sight (benchmarks turn it off for the baseline). @default true */
   journal?: boolean;
   /** Timer of the journal's periodic rescan (tests drive it by hand). @default an unref'd setTimeout */
-  schedule?: (fn: () => void, delayMs: number) => () => void;
+  schedule?: Schedule;
 }
 
 /** Hooks that do nothing: what the plugin returns when it cannot work. */

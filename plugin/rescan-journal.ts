@@ -1,3 +1,4 @@
+import { type Schedule, unrefTimeout } from "../relay/index.ts";
 import type { ReconcileReport } from "./reconcile-journal.ts";
 
 /** How often a running plugin looks at the run journal again, ms. */
@@ -10,8 +11,8 @@ export interface RescanJournalOptions {
   onReport(report: ReconcileReport): void;
   /** @default JOURNAL_RESCAN_MS */
   intervalMs?: number;
-  /** @default an unref'd setTimeout, so the rescan never keeps OpenCode alive */
-  schedule?: (fn: () => void, delayMs: number) => () => void;
+  /** @default unrefTimeout, so the rescan never keeps OpenCode alive */
+  schedule?: Schedule;
 }
 
 /**
@@ -43,10 +44,4 @@ export function rescanJournal(options: RescanJournalOptions): () => void {
     stopped = true;
     cancel?.();
   };
-}
-
-function unrefTimeout(fn: () => void, delayMs: number): () => void {
-  const timer = setTimeout(fn, delayMs);
-  timer.unref?.();
-  return () => clearTimeout(timer);
 }

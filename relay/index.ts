@@ -110,6 +110,8 @@ export {
   type ProcessOwner,
   type RunJournal,
   renewOwner,
+  type Schedule,
+  unrefTimeout,
 } from "./state/index.ts";
 // Titles and integrity.
 export {

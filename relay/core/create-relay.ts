@@ -3,7 +3,13 @@ import type { InstanceInfo, TerminalRun } from "../callback/index.ts";
 import type { RelayConfig } from "../config/index.ts";
 import { createDeliveryLoop, semaphore } from "../delivery/index.ts";
 import { ERROR_CODES } from "../errors/index.ts";
-import { type OutboxOptions, openDedupeStore, openOutbox } from "../state/index.ts";
+import {
+  type OutboxOptions,
+  openDedupeStore,
+  openOutbox,
+  type Schedule,
+  unrefTimeout,
+} from "../state/index.ts";
 import { acceptRun } from "./accept-run.ts";
 import { backgroundWork } from "./background-work.ts";
 import { noticeFailures } from "./notice-failures.ts";
@@ -21,7 +27,7 @@ export interface RelayOptions {
   /** Injected for tests: epoch-ms clock. @default Date.now */
   now?: () => number;
   /** Injected for tests: run `fn` after `delayMs`, return a cancel function. @default an unref'd setTimeout */
-  schedule?: (fn: () => void, delayMs: number) => () => void;
+  schedule?: Schedule;
   /** Injected for tests: uniform [0, 1) source for backoff jitter. @default Math.random */
   random?: () => number;
   /**
@@ -171,10 +177,4 @@ export function createRelay(options: RelayOptions): Relay {
       await outbox.close().catch(() => undefined);
     },
   };
-}
-
-function unrefTimeout(fn: () => void, delayMs: number): () => void {
-  const timer = setTimeout(fn, delayMs);
-  timer.unref?.();
-  return () => clearTimeout(timer);
 }

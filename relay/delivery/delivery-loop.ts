@@ -2,7 +2,7 @@ import type { AuditInput } from "../audit/index.ts";
 import { type CallbackIds, callbackIds } from "../callback/index.ts";
 import type { RelayConfig } from "../config/index.ts";
 import type { ErrorCode } from "../errors/index.ts";
-import type { DedupeStore, Outbox } from "../state/index.ts";
+import type { DedupeStore, Outbox, Schedule } from "../state/index.ts";
 import { attemptAndRecord } from "./attempt-and-record.ts";
 import { failedRecord } from "./failed-record.ts";
 import { forgetDelivered } from "./forget-delivered.ts";
@@ -22,7 +22,7 @@ export interface DeliveryLoopOptions {
   /** Runs work off the caller's stack, counted by the relay's drain(). */
   run(work: () => Promise<void>, ids: CallbackIds): void;
   now: () => number;
-  schedule: (fn: () => void, delayMs: number) => () => void;
+  schedule: Schedule;
   random?: () => number;
 }
 

@@ -44,3 +44,4 @@ export {
   openRunJournal,
   type RunJournal,
 } from "./run-journal.ts";
+export { type Schedule, unrefTimeout } from "./unref-timeout.ts";

@@ -7,6 +7,7 @@ import { HALF_WRITTEN_MS, judgeLease, LEASE_RENEW_MS, type LeaseHolderState } fr
 import { readFileNoFollow } from "./open-no-follow.ts";
 import { currentOwner, type ProcessOwner } from "./process-owner.ts";
 import { stateUnwritable } from "./state-unwritable.ts";
+import { type Schedule, unrefTimeout } from "./unref-timeout.ts";
 
 export { HALF_WRITTEN_MS, LEASE_RENEW_MS, LEASE_STALE_MS, type LeaseHolderState } from "./judge-lease.ts";
 
@@ -54,7 +55,7 @@ export interface LeaseKeeperOptions {
   /** Epoch-ms clock that stamps renewals and judges their age. @default Date.now */
   now?: () => number;
   /** Runs `fn` after `delayMs` and returns a cancel function. @default an unref'd setTimeout */
-  schedule?: (fn: () => void, delayMs: number) => () => void;
+  schedule?: Schedule;
   /** Injected for tests: the owner this keeper names in its leases. @default currentOwner() */
   owner?: ProcessOwner;
 }
@@ -207,10 +208,4 @@ export async function olderThan(path: string, ageMs: number): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-function unrefTimeout(fn: () => void, delayMs: number): () => void {
-  const timer = setTimeout(fn, delayMs);
-  timer.unref?.();
-  return () => clearTimeout(timer);
 }
