@@ -49,12 +49,25 @@ export async function readLastTurn(
   options: ReadLastTurnOptions = {},
 ): Promise<SessionMessage[]> {
   const endedAt = options.endedAt ?? Number.POSITIVE_INFINITY;
+  return readBackUntil(reader, sessionId, (messages) => holdsLastTurn(messages, endedAt), options);
+}
+
+/**
+ * The newest messages of a session, oldest first, in a window that starts at `firstLimit` and grows
+ * `growth`-fold until `enough(window)` or the window holds the whole session (the listing returned
+ * fewer messages than asked for). Each read is a fresh snapshot of the newest messages.
+ */
+async function readBackUntil(
+  reader: LastTurnReader,
+  sessionId: string,
+  enough: (messages: SessionMessage[]) => boolean,
+  options: Pick<ReadLastTurnOptions, "firstLimit" | "growth">,
+): Promise<SessionMessage[]> {
   const growth = Math.max(2, options.growth ?? 4);
   let limit = Math.max(1, Math.floor(options.firstLimit ?? 4));
   for (;;) {
     const messages = await reader.messages(sessionId, limit);
-    // Fewer than asked for: that is the whole session, nothing older to fetch.
-    if (messages.length < limit || holdsLastTurn(messages, endedAt)) return messages;
+    if (messages.length < limit || enough(messages)) return messages;
     limit *= growth;
   }
 }
@@ -96,14 +109,12 @@ export async function readTurnStartedAt(
   startedAt: number,
   options: Pick<ReadLastTurnOptions, "firstLimit" | "growth"> = {},
 ): Promise<SessionMessage[]> {
-  const growth = Math.max(2, options.growth ?? 4);
-  let limit = Math.max(1, Math.floor(options.firstLimit ?? 4));
-  for (;;) {
-    const messages = await reader.messages(sessionId, limit);
-    // The window is a suffix of the session: once it holds a user message created by `startedAt`,
-    // it holds the last such one, where the run's turn begins.
-    const reached = messages.some((m) => m.info.role === "user" && (m.info.time?.created ?? 0) <= startedAt);
-    if (messages.length < limit || reached) return messages;
-    limit *= growth;
-  }
+  // The window is a suffix of the session: once it holds a user message created by `startedAt`,
+  // it holds the last such one, where the run's turn begins.
+  return readBackUntil(
+    reader,
+    sessionId,
+    (messages) => messages.some((m) => m.info.role === "user" && (m.info.time?.created ?? 0) <= startedAt),
+    options,
+  );
 }
