@@ -6,6 +6,7 @@ import { type AuditLog, openAuditLog } from "../../relay/audit/audit-log.ts";
 import type { AuditRecord } from "../../relay/audit/audit-record.ts";
 import type { InstanceInfo, TerminalRun } from "../../relay/callback/terminal-run.ts";
 import { configSchema, type RelayConfig, type RelayConfigInput } from "../../relay/config/config-schema.ts";
+import { createRelay, type Relay, type RelayOptions } from "../../relay/core/create-relay.ts";
 import { buildTitle } from "../../relay/title/build-title.ts";
 import type { TitleTags } from "../../relay/title/title-tags.ts";
 import { sinkAudit } from "./audit-sink.ts";
@@ -106,4 +107,20 @@ export async function relayFixture(
 /** Records of one phase. */
 export function phase(records: AuditRecord[], name: AuditRecord["phase"]): AuditRecord[] {
   return records.filter((record) => record.phase === name);
+}
+
+/** A relay on the fixture's configuration, audit log and state dir; `extra` adds or overrides options. */
+export function relayOn(fx: RelayFixture, extra: Partial<RelayOptions> = {}): Relay {
+  return createRelay({
+    config: fx.config,
+    instance: INSTANCE,
+    audit: fx.audit,
+    stateDir: fx.stateDir,
+    ...extra,
+  });
+}
+
+/** What `redeliver` needs to find `runId`'s callback in the fixture's state and log. */
+export function redeliverOptions(fx: RelayFixture, runId: string) {
+  return { config: fx.config, stateDir: fx.stateDir, audit: fx.audit, auditPath: fx.auditPath, runId };
 }

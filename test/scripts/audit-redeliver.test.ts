@@ -2,18 +2,11 @@ import { appendFile, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { verifyAudit } from "../../relay/audit/verify-audit.ts";
-import { createRelay, type Relay } from "../../relay/core/create-relay.ts";
+import type { Relay } from "../../relay/core/create-relay.ts";
 import { main } from "../../scripts/cli/cli.ts";
 import { captureIO } from "../helpers/capture-io.ts";
 import type { Responder } from "../helpers/recording-receiver.ts";
-import {
-  INSTANCE,
-  makeRun,
-  phase,
-  type RelayFixture,
-  relayFixture,
-  TOKEN,
-} from "../helpers/relay-fixture.ts";
+import { makeRun, phase, type RelayFixture, relayFixture, relayOn, TOKEN } from "../helpers/relay-fixture.ts";
 
 let fixture: RelayFixture | undefined;
 let live: Relay | undefined;
@@ -35,11 +28,7 @@ async function runThrough(
   keep = false,
 ): Promise<Relay> {
   fx.receiver.respondWith(responder);
-  const relay = createRelay({
-    config: fx.config,
-    instance: INSTANCE,
-    audit: fx.audit,
-    stateDir: fx.stateDir,
+  const relay = relayOn(fx, {
     schedule: () => () => undefined,
     random: () => 0.5,
     notify: () => undefined,
@@ -78,12 +67,7 @@ describe("audit redeliver", () => {
   it("resends a callback that failed with 401 once the token is fixed, with the same idempotency key", async () => {
     fixture = await relayFixture({ responder: () => ({ status: 401, body: "Unauthorized" }) });
     const fx = fixture;
-    const relay = createRelay({
-      config: fx.config,
-      instance: INSTANCE,
-      audit: fx.audit,
-      stateDir: fx.stateDir,
-    });
+    const relay = relayOn(fx);
     relay.submit(makeRun("rd1"));
     await relay.drain();
     await relay.close();

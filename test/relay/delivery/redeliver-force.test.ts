@@ -1,9 +1,15 @@
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { createRelay } from "../../../relay/core/create-relay.ts";
 import { redeliver } from "../../../relay/delivery/redeliver.ts";
-import { INSTANCE, makeRun, phase, type RelayFixture, relayFixture } from "../../helpers/relay-fixture.ts";
+import {
+  makeRun,
+  phase,
+  type RelayFixture,
+  redeliverOptions,
+  relayFixture,
+  relayOn,
+} from "../../helpers/relay-fixture.ts";
 
 /** `audit redeliver --force` on a delivered callback: the receiver lost it, resend with the same key. */
 
@@ -14,35 +20,25 @@ afterEach(async () => {
 });
 
 async function deliverRun(fx: RelayFixture, runId: string): Promise<void> {
-  const relay = createRelay({
-    config: fx.config,
-    instance: INSTANCE,
-    audit: fx.audit,
-    stateDir: fx.stateDir,
-  });
+  const relay = relayOn(fx);
   relay.submit(makeRun(runId));
   await relay.drain();
   await relay.close();
   expect(phase(await fx.records(), "delivered")).toHaveLength(1);
 }
 
-const options = (fx: RelayFixture, runId: string) => ({
-  config: fx.config,
-  stateDir: fx.stateDir,
-  audit: fx.audit,
-  auditPath: fx.auditPath,
-  runId,
-});
-
 describe("redeliver --force", () => {
   it("refuses a delivered callback without it, then resends the same request with the same key, recorded as forced", async () => {
     fixture = await relayFixture();
     const fx = fixture;
     await deliverRun(fx, "d1");
-    expect(await redeliver(options(fx, "d1"))).toEqual({ ok: false, code: "REDELIVERY_ALREADY_DELIVERED" });
+    expect(await redeliver(redeliverOptions(fx, "d1"))).toEqual({
+      ok: false,
+      code: "REDELIVERY_ALREADY_DELIVERED",
+    });
     expect(fx.receiver.requests).toHaveLength(1);
 
-    const result = await redeliver({ ...options(fx, "d1"), force: true });
+    const result = await redeliver({ ...redeliverOptions(fx, "d1"), force: true });
 
     expect(result).toEqual({ ok: true, status: 200 });
     expect(fx.receiver.requests).toHaveLength(2);
@@ -55,7 +51,7 @@ describe("redeliver --force", () => {
     expect(records.at(-2)).toMatchObject({ attempt: 2, redelivery: true, status: 200 });
     // The dedupe claim stays: the run never calls back by itself again, and can be forced again.
     expect(await readdir(join(fx.stateDir, "dedupe"))).toHaveLength(1);
-    expect((await redeliver({ ...options(fx, "d1"), force: true })).ok).toBe(true);
+    expect((await redeliver({ ...redeliverOptions(fx, "d1"), force: true })).ok).toBe(true);
     expect(fx.receiver.requests).toHaveLength(3);
   });
 
@@ -64,7 +60,7 @@ describe("redeliver --force", () => {
     const fx = fixture;
     await deliverRun(fx, "d2");
     fx.receiver.respondWith(() => ({ status: 401 }));
-    const result = await redeliver({ ...options(fx, "d2"), force: true });
+    const result = await redeliver({ ...redeliverOptions(fx, "d2"), force: true });
     expect(result).toEqual({ ok: false, code: "DELIVERY_UNAUTHORIZED", status: 401 });
     expect(phase(await fx.records(), "failed").at(-1)).toMatchObject({
       code: "DELIVERY_UNAUTHORIZED",
@@ -78,7 +74,7 @@ describe("redeliver --force", () => {
     const fx = fixture;
     await deliverRun(fx, "d3");
     await rm(join(fx.stateDir, "dedupe"), { recursive: true });
-    expect(await redeliver({ ...options(fx, "d3"), force: true })).toEqual({
+    expect(await redeliver({ ...redeliverOptions(fx, "d3"), force: true })).toEqual({
       ok: false,
       code: "REDELIVERY_NOT_FOUND",
     });

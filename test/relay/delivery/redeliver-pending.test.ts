@@ -1,9 +1,16 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { createRelay, type Relay } from "../../../relay/core/create-relay.ts";
+import type { Relay } from "../../../relay/core/create-relay.ts";
 import { redeliver } from "../../../relay/delivery/redeliver.ts";
-import { INSTANCE, makeRun, phase, type RelayFixture, relayFixture } from "../../helpers/relay-fixture.ts";
+import {
+  makeRun,
+  phase,
+  type RelayFixture,
+  redeliverOptions,
+  relayFixture,
+  relayOn,
+} from "../../helpers/relay-fixture.ts";
 
 /**
  * `audit redeliver --now` on a callback still pending (its retry is minutes away): sent now under
@@ -27,11 +34,7 @@ async function pendingRun(
   extra: { nudgePollMs?: number } = {},
 ): Promise<Relay> {
   fx.receiver.respondWith(() => ({ status: 503 }));
-  const live = createRelay({
-    config: fx.config,
-    instance: INSTANCE,
-    audit: fx.audit,
-    stateDir: fx.stateDir,
+  const live = relayOn(fx, {
     schedule: () => () => undefined,
     random: () => 0.5,
     notify: () => undefined,
@@ -49,20 +52,12 @@ const MINUTE_BACKOFF = { initialDelayMs: 60_000, maxDelayMs: 60_000, timeoutMs: 
 const pendingFiles = async (fx: RelayFixture) =>
   (await readdir(join(fx.stateDir, "outbox"))).filter((name) => name.endsWith(".json"));
 
-const options = (fx: RelayFixture, runId: string) => ({
-  config: fx.config,
-  stateDir: fx.stateDir,
-  audit: fx.audit,
-  auditPath: fx.auditPath,
-  runId,
-});
-
 describe("redeliver a pending callback", () => {
   it("refuses without --now (REDELIVERY_PENDING, with its due time), sending nothing", async () => {
     fixture = await relayFixture({ delivery: MINUTE_BACKOFF });
     relay = await pendingRun(fixture, "p1");
     const sent = fixture.receiver.requests.length;
-    const result = await redeliver(options(fixture, "p1"));
+    const result = await redeliver(redeliverOptions(fixture, "p1"));
     expect(result).toMatchObject({ ok: false, code: "REDELIVERY_PENDING", dueAt: expect.any(Number) });
     expect(fixture.receiver.requests).toHaveLength(sent);
   });
@@ -73,7 +68,7 @@ describe("redeliver a pending callback", () => {
     relay = await pendingRun(fx, "p2", { nudgePollMs: 20 });
     fx.receiver.respondWith(() => ({ status: 200 }));
 
-    const result = await redeliver({ ...options(fx, "p2"), pending: true });
+    const result = await redeliver({ ...redeliverOptions(fx, "p2"), pending: true });
 
     expect(result).toMatchObject({ ok: true, nudged: true, holder: { pid: process.pid } });
     await relay.drain();
@@ -94,7 +89,7 @@ describe("redeliver a pending callback", () => {
     const fx = fixture;
     relay = await pendingRun(fx, "p5", { nudgePollMs: 60_000 });
     fx.receiver.respondWith(() => ({ status: 200 }));
-    const result = await redeliver({ ...options(fx, "p5"), pending: true, nudgeHonourMs: 200 });
+    const result = await redeliver({ ...redeliverOptions(fx, "p5"), pending: true, nudgeHonourMs: 200 });
     expect(result).toMatchObject({
       ok: false,
       code: "REDELIVERY_LEASED",
@@ -114,7 +109,7 @@ describe("redeliver a pending callback", () => {
     expect(await pendingFiles(fx)).toHaveLength(1);
     fx.receiver.respondWith(() => ({ status: 200 }));
 
-    const result = await redeliver({ ...options(fx, "p3"), pending: true });
+    const result = await redeliver({ ...redeliverOptions(fx, "p3"), pending: true });
 
     expect(result).toEqual({ ok: true, status: 200 });
     const [first, second] = fx.receiver.requests;
@@ -130,7 +125,7 @@ describe("redeliver a pending callback", () => {
     });
     expect(records.at(-2)).toMatchObject({ attempt: 2, redelivery: true });
 
-    relay = createRelay({ config: fx.config, instance: INSTANCE, audit: fx.audit, stateDir: fx.stateDir });
+    relay = relayOn(fx);
     await relay.recover();
     await relay.drain();
     expect(fx.receiver.requests).toHaveLength(2);
@@ -140,7 +135,7 @@ describe("redeliver a pending callback", () => {
     fixture = await relayFixture({ delivery: MINUTE_BACKOFF });
     const fx = fixture;
     await (await pendingRun(fx, "p4")).close();
-    const result = await redeliver({ ...options(fx, "p4"), pending: true, now: () => 1_234 });
+    const result = await redeliver({ ...redeliverOptions(fx, "p4"), pending: true, now: () => 1_234 });
     expect(result).toMatchObject({
       ok: false,
       code: "DELIVERY_HTTP_STATUS",

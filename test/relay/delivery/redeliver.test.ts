@@ -2,16 +2,16 @@ import { appendFile, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { configSchema } from "../../../relay/config/config-schema.ts";
-import { createRelay } from "../../../relay/core/create-relay.ts";
 import { redeliver } from "../../../relay/delivery/redeliver.ts";
 import type { FailedOutboxEntry } from "../../../relay/state/outbox-entry.ts";
 import type { Responder } from "../../helpers/recording-receiver.ts";
 import {
-  INSTANCE,
   makeRun,
   phase,
   type RelayFixture,
+  redeliverOptions,
   relayFixture,
+  relayOn,
   TOKEN,
 } from "../../helpers/relay-fixture.ts";
 
@@ -24,24 +24,11 @@ afterEach(async () => {
 /** Submit runs to a relay whose receiver answers `responder`, and let them settle. */
 async function failRuns(fx: RelayFixture, runs: ReturnType<typeof makeRun>[], responder: Responder) {
   fx.receiver.respondWith(responder);
-  const relay = createRelay({
-    config: fx.config,
-    instance: INSTANCE,
-    audit: fx.audit,
-    stateDir: fx.stateDir,
-  });
+  const relay = relayOn(fx);
   for (const run of runs) relay.submit(run);
   await relay.drain();
   await relay.close();
 }
-
-const options = (fx: RelayFixture, runId: string) => ({
-  config: fx.config,
-  stateDir: fx.stateDir,
-  audit: fx.audit,
-  auditPath: fx.auditPath,
-  runId,
-});
 
 describe("redeliver", () => {
   it("resends a failed callback once, with the same idempotency key, and audits it", async () => {
@@ -50,7 +37,7 @@ describe("redeliver", () => {
     await failRuns(fx, [makeRun("x1")], () => ({ status: 401, body: "Unauthorized" }));
     fx.receiver.respondWith(() => ({ status: 200, body: '{"ok":true}' }));
 
-    const result = await redeliver(options(fx, "x1"));
+    const result = await redeliver(redeliverOptions(fx, "x1"));
 
     expect(result).toEqual({ ok: true, status: 200 });
     expect(fx.receiver.requests).toHaveLength(2);
@@ -65,7 +52,10 @@ describe("redeliver", () => {
     expect(await readdir(join(fx.stateDir, "outbox", "failed"))).toEqual([]);
 
     // Delivered is final: asking again sends nothing.
-    expect(await redeliver(options(fx, "x1"))).toEqual({ ok: false, code: "REDELIVERY_ALREADY_DELIVERED" });
+    expect(await redeliver(redeliverOptions(fx, "x1"))).toEqual({
+      ok: false,
+      code: "REDELIVERY_ALREADY_DELIVERED",
+    });
     expect(fx.receiver.requests).toHaveLength(2);
     expect(await readFile(fx.auditPath, "utf8")).not.toContain(TOKEN);
   });
@@ -79,7 +69,7 @@ describe("redeliver", () => {
       target: { ...fx.config.target, token: "tok-new-123456" },
     });
     fx.receiver.respondWith(() => ({ status: 200 }));
-    const result = await redeliver({ ...options(fx, "x2"), config: fixed });
+    const result = await redeliver({ ...redeliverOptions(fx, "x2"), config: fixed });
     expect(result.ok).toBe(true);
     expect(fx.receiver.requests[1]?.headers.authorization).toBe("Bearer tok-new-123456");
   });
@@ -89,7 +79,7 @@ describe("redeliver", () => {
     const fx = fixture;
     await failRuns(fx, [makeRun("x3")], () => ({ status: 413 }));
     fx.receiver.respondWith(() => ({ status: 500, body: "mapping threw" }));
-    expect(await redeliver(options(fx, "x3"))).toEqual({
+    expect(await redeliver(redeliverOptions(fx, "x3"))).toEqual({
       ok: false,
       code: "DELIVERY_HTTP_STATUS",
       status: 500,
@@ -111,8 +101,11 @@ describe("redeliver", () => {
       status: 404,
     }));
     const sent = fx.receiver.requests.length;
-    expect(await redeliver(options(fx, "nope"))).toEqual({ ok: false, code: "REDELIVERY_NOT_FOUND" });
-    expect(await redeliver(options(fx, "x4"))).toEqual({
+    expect(await redeliver(redeliverOptions(fx, "nope"))).toEqual({
+      ok: false,
+      code: "REDELIVERY_NOT_FOUND",
+    });
+    expect(await redeliver(redeliverOptions(fx, "x4"))).toEqual({
       ok: false,
       code: "REDELIVERY_AMBIGUOUS",
       sessions: ["ses_other", "ses_x4"],
@@ -131,7 +124,7 @@ describe("redeliver", () => {
     }));
     fx.receiver.respondWith(() => ({ status: 200 }));
     const sent = fx.receiver.requests.length;
-    const result = await redeliver({ ...options(fx, "x5"), session: "ses_other" });
+    const result = await redeliver({ ...redeliverOptions(fx, "x5"), session: "ses_other" });
     expect(result).toEqual({ ok: true, status: 200 });
     expect(fx.receiver.requests).toHaveLength(sent + 1);
     const resent = fx.receiver.requests.at(-1)?.body ?? "";
@@ -139,12 +132,12 @@ describe("redeliver", () => {
     expect(resent).not.toContain("ses_x5");
     const left = await readdir(join(fx.stateDir, "outbox", "failed"));
     expect(left).toHaveLength(1);
-    expect(await redeliver({ ...options(fx, "x5"), session: "ses_nope" })).toEqual({
+    expect(await redeliver({ ...redeliverOptions(fx, "x5"), session: "ses_nope" })).toEqual({
       ok: false,
       code: "REDELIVERY_NOT_FOUND",
     });
     // The other session is now the only failed one, but the log shows ses_other delivered: still two.
-    expect((await redeliver(options(fx, "x5"))).code).toBe("REDELIVERY_AMBIGUOUS");
+    expect((await redeliver(redeliverOptions(fx, "x5"))).code).toBe("REDELIVERY_AMBIGUOUS");
   });
 });
 
@@ -170,7 +163,7 @@ describe("redeliver trusts the audit log only when it verifies", () => {
     fx.receiver.respondWith(() => ({ status: 200 }));
     const sent = fx.receiver.requests.length;
 
-    const result = await redeliver(options(fx, "f1"));
+    const result = await redeliver(redeliverOptions(fx, "f1"));
 
     expect(result).toMatchObject({ ok: false, code: "REDELIVERY_AUDIT_UNVERIFIED" });
     expect(result.problem).toBeDefined();
@@ -178,7 +171,7 @@ describe("redeliver trusts the audit log only when it verifies", () => {
     expect(await failedEntryText(fx)).toBe(before);
 
     // --force: the operator accepts the risk; sent once with the same key, recorded as forced.
-    const forced = await redeliver({ ...options(fx, "f1"), force: true });
+    const forced = await redeliver({ ...redeliverOptions(fx, "f1"), force: true });
     expect(forced).toEqual({ ok: true, status: 200 });
     expect(fx.receiver.requests).toHaveLength(sent + 1);
     expect(fx.receiver.requests.at(-1)?.headers["idempotency-key"]).toBe(accepted.idempotencyKey);
@@ -203,7 +196,7 @@ describe("redeliver trusts the audit log only when it verifies", () => {
     });
     fx.receiver.respondWith(() => ({ status: 200 }));
     const sent = fx.receiver.requests.length;
-    expect((await redeliver(options(fx, "f2"))).code).toBe("REDELIVERY_ALREADY_DELIVERED");
+    expect((await redeliver(redeliverOptions(fx, "f2"))).code).toBe("REDELIVERY_ALREADY_DELIVERED");
     expect(fx.receiver.requests).toHaveLength(sent);
     expect(await failedEntryText(fx)).toBe(before);
   });
