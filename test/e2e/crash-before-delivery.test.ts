@@ -8,7 +8,7 @@ import { sinkAudit } from "../helpers/audit-sink.ts";
 import { pendingOutboxFiles } from "../helpers/pending-outbox-files.ts";
 import { readAuditRecords } from "../helpers/read-audit-records.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";
-import { E2E_TOKEN, relayConfigFor } from "./e2e-context.ts";
+import { E2E_TOKEN, HELD_ATTEMPT_DELIVERY, relayConfigFor, startOnRoot } from "./e2e-context.ts";
 
 /**
  * `opencode serve` is killed with SIGKILL after its runs went idle and their callbacks left the
@@ -48,13 +48,7 @@ beforeAll(async () => {
     modelBaseURL: model.baseURL,
     relayConfig: relayConfigFor(receiver.url, {
       // The attempt must still be in flight when the process dies: a timeout well past the test.
-      delivery: {
-        timeoutMs: 60_000,
-        maxAttempts: 3,
-        initialDelayMs: 200,
-        maxDelayMs: 500,
-        maxAgeMs: 120_000,
-      },
+      delivery: { ...HELD_ATTEMPT_DELIVERY, maxAgeMs: 120_000 },
     }),
     env: { OCR_E2E_TOKEN: E2E_TOKEN },
   });
@@ -96,12 +90,7 @@ it("delivers callbacks whose attempt was in flight at a SIGKILL exactly once aft
 
   await first.kill9();
   holding = false;
-  second = await startOpencodeServer({
-    modelBaseURL: model.baseURL,
-    root: first.root,
-    env: { OCR_E2E_TOKEN: E2E_TOKEN },
-  });
-  await second.request("GET", "/session"); // the plugin starts with the directory's first request
+  second = await startOnRoot(first.root, model);
   const server = second;
   await waitFor("every run to be delivered", () =>
     sessions.every((s) => auditOf(server).some((r) => r.sessionId === s.id && r.phase === "delivered"))

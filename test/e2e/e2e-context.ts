@@ -30,6 +30,32 @@ export function relayConfigFor(
   };
 }
 
+/**
+ * Retries for the tests that stop a server while an attempt is in flight: the attempt's timeout is
+ * far past the test, so it is still in flight when its process dies.
+ */
+export const HELD_ATTEMPT_DELIVERY = {
+  timeoutMs: 60_000,
+  maxAttempts: 3,
+  initialDelayMs: 200,
+  maxDelayMs: 500,
+} as const;
+
+/**
+ * Another `opencode serve` on an earlier server's root (same HOME, data, project, plugin and relay
+ * configuration), with the token set, and its plugin started (it starts with the directory's first
+ * request). The earlier server owns the root; stop this one first.
+ */
+export async function startOnRoot(root: string, model: FakeModel): Promise<OpencodeServer> {
+  const server = await startOpencodeServer({
+    modelBaseURL: model.baseURL,
+    root,
+    env: { OCR_E2E_TOKEN: E2E_TOKEN },
+  });
+  await server.request("GET", "/session");
+  return server;
+}
+
 export interface E2EWorld {
   model: FakeModel;
   receiver: RecordingReceiver;

@@ -14,7 +14,7 @@ import { sinkAudit } from "../helpers/audit-sink.ts";
 import { pendingOutboxFiles } from "../helpers/pending-outbox-files.ts";
 import { readAuditRecords } from "../helpers/read-audit-records.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";
-import { E2E_TOKEN, relayConfigFor } from "./e2e-context.ts";
+import { E2E_TOKEN, relayConfigFor, startOnRoot } from "./e2e-context.ts";
 import { storedOutcome } from "./stored-outcome.ts";
 
 /**
@@ -114,12 +114,7 @@ it("holds tagged runs under a broken configuration and delivers them once it is 
   await waitFor("the held server to exit", () => (pidExists(first.pid) ? undefined : true), 20_000);
   await first.kill9();
   // The fix: the variable is set; nothing else changes.
-  second = await startOpencodeServer({
-    modelBaseURL: model.baseURL,
-    root: first.root,
-    env: { OCR_E2E_TOKEN: E2E_TOKEN },
-  });
-  await second.request("GET", "/session");
+  second = await startOnRoot(first.root, model);
   const server = second;
 
   await waitFor("the two young held runs to be delivered", () =>

@@ -7,7 +7,7 @@ import { waitFor } from "../../scripts/dev/wait-for.ts";
 import { sinkAudit } from "../helpers/audit-sink.ts";
 import { readAuditRecords } from "../helpers/read-audit-records.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";
-import { E2E_TOKEN, relayConfigFor } from "./e2e-context.ts";
+import { E2E_TOKEN, relayConfigFor, startOnRoot } from "./e2e-context.ts";
 
 /**
  * `opencode serve` is killed with SIGKILL while one callback waits in the outbox for a retry and
@@ -83,13 +83,7 @@ it("delivers the pending callback once after a crash, and reports the cut-off tu
 
   await first.kill9();
   crashed = true;
-  second = await startOpencodeServer({
-    modelBaseURL: model.baseURL,
-    root: first.root,
-    env: { OCR_E2E_TOKEN: E2E_TOKEN },
-  });
-  // The plugin starts with the directory's first request.
-  await second.request("GET", "/session");
+  second = await startOnRoot(first.root, model);
 
   const server = second;
   await waitFor("the pending callback to be delivered", () =>

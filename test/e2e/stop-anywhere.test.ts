@@ -14,7 +14,7 @@ import { sinkAudit } from "../helpers/audit-sink.ts";
 import { pendingOutboxFiles } from "../helpers/pending-outbox-files.ts";
 import { readAuditRecords } from "../helpers/read-audit-records.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../helpers/recording-receiver.ts";
-import { E2E_TOKEN, relayConfigFor } from "./e2e-context.ts";
+import { E2E_TOKEN, HELD_ATTEMPT_DELIVERY, relayConfigFor, startOnRoot } from "./e2e-context.ts";
 import { storedOutcome } from "./stored-outcome.ts";
 
 /**
@@ -78,13 +78,7 @@ beforeAll(async () => {
     modelBaseURL: model.baseURL,
     relayConfig: relayConfigFor(receiver.url, {
       // A held attempt stays in flight until its process dies.
-      delivery: {
-        timeoutMs: 60_000,
-        maxAttempts: 3,
-        initialDelayMs: 200,
-        maxDelayMs: 500,
-        maxAgeMs: 600_000,
-      },
+      delivery: { ...HELD_ATTEMPT_DELIVERY, maxAgeMs: 600_000 },
     }),
     env: { OCR_E2E_TOKEN: E2E_TOKEN },
   });
@@ -115,13 +109,8 @@ async function stop(target: OpencodeServer, signal: NodeJS.Signals): Promise<voi
 }
 
 async function restart(): Promise<OpencodeServer> {
-  const next = await startOpencodeServer({
-    modelBaseURL: model.baseURL,
-    root,
-    env: { OCR_E2E_TOKEN: E2E_TOKEN },
-  });
+  const next = await startOnRoot(root, model);
   servers.push(next);
-  await next.request("GET", "/session"); // the plugin starts with the directory's first request
   return next;
 }
 
