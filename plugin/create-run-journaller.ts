@@ -43,6 +43,12 @@ export function createRunJournaller(options: RunJournallerOptions): RunJournalle
   let scheduled = false;
   /** Writes in flight, for flush(); never chained: the journal's group commit already batches. */
   const writing = new Set<Promise<void>>();
+  /** `write` in flight until it settles (it never rejects), for flush(); resolves with it. */
+  const track = (write: Promise<unknown>): Promise<void> => {
+    const done: Promise<void> = write.then(() => void writing.delete(done));
+    writing.add(done);
+    return done;
+  };
 
   /** Whether `entry` is new to this process (then remembered as journalled). */
   function firstSight(entry: JournalEntry): boolean {
@@ -66,8 +72,7 @@ export function createRunJournaller(options: RunJournallerOptions): RunJournalle
     // Not queued behind the previous batch's write: a run that starts while one commits joins the
     // journal's next commit at once, which keeps the window before it is durable short.
     if (entries.length > 0) {
-      const done: Promise<void> = Promise.all(entries.map(write)).then(() => void writing.delete(done));
-      writing.add(done);
+      void track(Promise.all(entries.map(write)));
     }
   }
 
@@ -140,10 +145,7 @@ export function createRunJournaller(options: RunJournallerOptions): RunJournalle
       try {
         const entry = entryOf({ sessionId, pinnedTitle, startedAt });
         if (entry === undefined || !firstSight(entry)) return;
-        const done = write(entry);
-        const tracked: Promise<void> = done.then(() => void writing.delete(tracked));
-        writing.add(tracked);
-        await done;
+        await track(write(entry));
       } catch {
         // Awaited by OpenCode before the model is called: never throw into it.
       }
