@@ -8,6 +8,7 @@ import {
   type TurnEnd,
 } from "./session-tracker.ts";
 import { type SessionMessage, settleRun } from "./settle-run.ts";
+import { createTurnRecorder } from "./turn-recorder.ts";
 
 /** What the plugin reads through OpenCode's client: the calls it makes, nothing more. */
 export interface SessionReader {
@@ -33,6 +34,12 @@ export interface EventHookOptions {
   maxSessions?: number;
   /** A tagged run's turn began: the run journal's `start` (synchronous, O(1), never throws). */
   onRunStart?: SessionTrackerOptions["onRunStart"];
+  /**
+   * The clock of turn ends, and the one OpenCode stamps messages with: a turn whose prompt is
+   * older than the hook's first event is read, not settled from events (turn-recorder.ts).
+   * @default Date.now
+   */
+  now?: () => number;
 }
 
 /** The only event types the hook looks at; everything else returns at once. */
@@ -44,6 +51,9 @@ const RELEVANT: ReadonlySet<string> = new Set([
   "session.error",
   "session.deleted",
   "message.updated",
+  "message.part.updated",
+  "message.part.removed",
+  "message.removed",
 ]);
 
 const DONE: Promise<void> = Promise.resolve();
@@ -69,8 +79,11 @@ export function createEventHook(options: EventHookOptions): EventHook {
 
   const tracker = createSessionTracker({
     onTerminal: (end) => {
-      // Off the hook's stack: the settle reads messages over HTTP.
-      if (relay) queueMicrotask(() => void settleAndSubmit(end, relay));
+      if (!relay) return;
+      // Kept until settled, even if the caller prompts again at once.
+      const release = recorder.hold(end.sessionId);
+      // Off the hook's stack: the settle may wait for the message to settle, or read it.
+      queueMicrotask(() => void settleAndSubmit(end, relay).finally(release));
     },
     onUnknownTitle: (sessionId) => {
       queueMicrotask(() => {
@@ -82,6 +95,11 @@ export function createEventHook(options: EventHookOptions): EventHook {
     },
     ...(options.maxSessions === undefined ? {} : { maxSessions: options.maxSessions }),
     ...(options.onRunStart === undefined ? {} : { onRunStart: options.onRunStart }),
+    ...(options.now === undefined ? {} : { now: options.now }),
+  });
+  const recorder = createTurnRecorder({
+    follows: (sessionId) => tracker.follows(sessionId),
+    ...(options.now === undefined ? {} : { now: options.now }),
   });
 
   async function settleAndSubmit(end: TurnEnd, relay: Pick<Relay, "submit">): Promise<void> {
@@ -96,6 +114,9 @@ export function createEventHook(options: EventHookOptions): EventHook {
         ...(options.graceMs === undefined ? {} : { graceMs: options.graceMs }),
         fetchMessages: (id) => {
           seen = watch.version;
+          // What the events told, when they hold the turn whole: OpenCode is not asked at all.
+          const told = recorder.view(id, end.endedAt);
+          if (told) return Promise.resolve(told);
           // Only the turn's own messages: the read stays flat however long the session grows.
           return readLastTurn(reader, id, { endedAt: end.endedAt });
         },
@@ -140,6 +161,7 @@ export function createEventHook(options: EventHookOptions): EventHook {
     try {
       const type = event?.type;
       if (!RELEVANT.has(type)) return DONE;
+      if (relay) recorder.handle(event);
       if (settling.size > 0) wakeSettling(event);
       tracker.handle(event);
     } catch (error) {

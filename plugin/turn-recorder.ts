@@ -1,0 +1,219 @@
+import { holdsLastTurn } from "./read-last-turn.ts";
+import type { TrackedEvent } from "./session-tracker.ts";
+import type { SessionMessage } from "./settle-run.ts";
+
+/**
+ * What OpenCode's events told about each followed session's current turn, so that a terminal run
+ * is settled without asking OpenCode anything (issue 12). Right after a turn on a long session
+ * OpenCode is busy with its own post-turn work (it re-reads the whole history to summarise the
+ * turn's diffs), and a read through its client waits behind it: 69 ms after a fresh session's
+ * turn, 328 ms after a 200-turn one's (BENCHMARKS.md, section 7). The events carry everything the
+ * report reads (`buildRun`): each message's `info` on every `message.updated`, and each part whole
+ * on `message.part.updated` (a text part ends with its full text; deltas are not needed).
+ *
+ * A session's recording starts at a user message (a turn's prompt) and holds every message after
+ * it, as the listing would show them; only the parts the report reads (`text`, `patch`) are kept,
+ * so tool output is never held. It is trusted only when it holds the turn whole from its prompt,
+ * and that prompt was created after the hook went live (so its creation, and everything after it,
+ * reached the hook): otherwise `view` answers `undefined` and the caller reads, as before. A
+ * recording is dropped once its run is settled, so memory held is one turn per followed session
+ * that is mid-turn, not the session's history.
+ */
+export interface TurnRecorder {
+  /**
+   * Feed one event (every event the hook looks at: the first one marks the hook live; only
+   * `message.*` events are recorded). O(1) in the session's length; never throws.
+   */
+  handle(event: TrackedEvent): void;
+  /**
+   * The session's messages as the events told them, oldest first, if they hold its last turn
+   * ended by `endedAt` whole and were recorded from that turn's prompt on; else `undefined`.
+   */
+  view(sessionId: string, endedAt: number): SessionMessage[] | undefined;
+  /**
+   * A run of the session reached its terminal point: keep its messages (and a prompt sent after
+   * it) until the returned release is called, once the run is settled.
+   */
+  hold(sessionId: string): () => void;
+  /** Sessions with a recording. */
+  size(): number;
+}
+
+export interface TurnRecorderOptions {
+  /** Whether a session's turns are followed (tagged, or its title not known yet). */
+  follows(sessionId: string): boolean;
+  /** @default Date.now, the clock OpenCode stamps `time.created` with (same process) */
+  now?: () => number;
+  /** Recordings kept before the least recently fed is dropped. @default 1000 */
+  maxSessions?: number;
+}
+
+interface Recorded {
+  info: SessionMessage["info"];
+  parts: Map<string, SessionMessage["parts"][number]>;
+}
+
+interface Recording {
+  messages: Map<string, Recorded>;
+  /** Runs being settled from this recording: a new prompt adds to it instead of restarting it. */
+  holds: number;
+  /**
+   * When the recording's prompt was created (or, once its messages are dropped, the settled
+   * run's prompt). OpenCode updates earlier prompts during later turns (their diff summaries): a
+   * user message created by then is such an update, not a new turn, and starts nothing.
+   */
+  floor: number;
+}
+
+/** The part types `buildRun` reads; every other part (tool calls and their output) is skipped. */
+const KEPT_PARTS: ReadonlySet<string> = new Set(["text", "patch"]);
+
+export function createTurnRecorder(options: TurnRecorderOptions): TurnRecorder {
+  const now = options.now ?? Date.now;
+  const max = options.maxSessions ?? 1_000;
+  const sessions = new Map<string, Recording>();
+  /** When the hook saw its first event: a prompt created before then may have been missed. */
+  let liveSince: number | undefined;
+
+  function recordingOf(sessionId: string): Recording | undefined {
+    const recording = sessions.get(sessionId);
+    if (recording) {
+      sessions.delete(sessionId);
+      sessions.set(sessionId, recording);
+    }
+    return recording;
+  }
+
+  function messageUpdated(info: SessionMessage["info"] & { sessionID?: unknown }): void {
+    const sessionId = info.sessionID;
+    const id = info.id;
+    if (typeof sessionId !== "string" || typeof id !== "string") return;
+    if (!options.follows(sessionId)) {
+      sessions.delete(sessionId);
+      return;
+    }
+    let recording = recordingOf(sessionId);
+    const known = recording?.messages.get(id);
+    if (known) {
+      known.info = info;
+      return;
+    }
+    if (info.role === "user") {
+      const created = info.time?.created ?? 0;
+      if (recording && created <= recording.floor) return;
+      // A new prompt starts the turn's recording; what came before it is no longer needed,
+      // unless a run of the session is still being settled from it.
+      if (!recording || recording.holds === 0) {
+        recording = { messages: new Map(), holds: 0, floor: created };
+        sessions.set(sessionId, recording);
+        if (sessions.size > max) {
+          const oldest = sessions.keys().next().value;
+          if (oldest !== undefined && oldest !== sessionId) sessions.delete(oldest);
+        }
+      }
+    }
+    // An assistant message with no recorded prompt before it: the recording began mid-turn.
+    recording?.messages.set(id, { info, parts: new Map() });
+  }
+
+  function partUpdated(part: {
+    id?: unknown;
+    messageID?: unknown;
+    sessionID?: unknown;
+    type?: unknown;
+  }): void {
+    if (typeof part.sessionID !== "string" || typeof part.id !== "string") return;
+    if (typeof part.type !== "string" || !KEPT_PARTS.has(part.type)) return;
+    const message =
+      typeof part.messageID === "string"
+        ? sessions.get(part.sessionID)?.messages.get(part.messageID)
+        : undefined;
+    if (message?.info.role === "assistant")
+      message.parts.set(part.id, part as SessionMessage["parts"][number]);
+  }
+
+  /** Drop the settled turn: keep the recording from the next prompt on, if one came. */
+  function release(sessionId: string, recording: Recording, prompt: string | undefined): void {
+    if (sessions.get(sessionId) !== recording) return; // dropped meanwhile (forgotten, untagged)
+    recording.holds = Math.max(0, recording.holds - 1);
+    if (recording.holds > 0) return;
+    let next: string | undefined;
+    for (const [id, { info }] of recording.messages) {
+      if (info.role === "user" && id !== prompt) {
+        next = id;
+        break;
+      }
+    }
+    if (next === undefined) {
+      sessions.set(sessionId, { messages: new Map(), holds: 0, floor: recording.floor });
+      return;
+    }
+    for (const id of [...recording.messages.keys()]) {
+      if (id === next) break;
+      recording.messages.delete(id);
+    }
+    recording.floor = recording.messages.get(next)?.info.time?.created ?? recording.floor;
+  }
+
+  return {
+    handle(event) {
+      try {
+        liveSince ??= now();
+        const p = event.properties as Record<string, unknown> | undefined;
+        switch (event.type) {
+          case "message.updated": {
+            const info = p?.info;
+            if (info && typeof info === "object") messageUpdated(info as SessionMessage["info"]);
+            return;
+          }
+          case "message.part.updated": {
+            const part = p?.part;
+            if (part && typeof part === "object") partUpdated(part);
+            return;
+          }
+          case "message.part.removed": {
+            const { sessionID, messageID, partID } = p ?? {};
+            if (typeof sessionID !== "string" || typeof messageID !== "string") return;
+            if (typeof partID === "string")
+              sessions.get(sessionID)?.messages.get(messageID)?.parts.delete(partID);
+            return;
+          }
+          case "message.removed": {
+            const { sessionID, messageID } = p ?? {};
+            if (typeof sessionID === "string" && typeof messageID === "string") {
+              sessions.get(sessionID)?.messages.delete(messageID);
+            }
+            return;
+          }
+          default:
+            return;
+        }
+      } catch (caught) {
+        console.error(
+          `opencode-callback-relay: event ${String(event?.type)} not recorded: ${String(caught)}`,
+        );
+      }
+    },
+    view(sessionId, endedAt) {
+      const recording = sessions.get(sessionId);
+      if (!recording || liveSince === undefined) return undefined;
+      const messages: SessionMessage[] = [];
+      for (const { info, parts } of recording.messages.values())
+        messages.push({ info, parts: [...parts.values()] });
+      const prompt = messages[0]?.info;
+      // The recording must start at a prompt whose creation the hook saw (every later event too).
+      if (prompt?.role !== "user" || (prompt.time?.created ?? 0) < liveSince) return undefined;
+      return holdsLastTurn(messages, endedAt) ? messages : undefined;
+    },
+    hold(sessionId) {
+      const held = sessions.get(sessionId);
+      // No recording: the run is read, and a prompt sent meanwhile starts the next recording.
+      if (!held) return () => {};
+      held.holds += 1;
+      const first = held.messages.entries().next().value;
+      const prompt = first?.[1].info.role === "user" ? first[0] : undefined;
+      return () => release(sessionId, held, prompt);
+    },
+    size: () => sessions.size,
+  };
+}
