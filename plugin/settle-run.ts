@@ -25,7 +25,15 @@ export interface SessionMessage {
     };
     summary?: unknown;
   };
-  parts: Array<{ type?: string; text?: string; synthetic?: boolean; ignored?: boolean; files?: unknown }>;
+  parts: Array<{
+    type?: string;
+    text?: string;
+    synthetic?: boolean;
+    ignored?: boolean;
+    files?: unknown;
+    /** A streamed text part: `end` is set once its whole text is written. */
+    time?: { start?: number; end?: number };
+  }>;
 }
 
 export interface SettleOptions {

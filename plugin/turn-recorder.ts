@@ -198,8 +198,17 @@ export function createTurnRecorder(options: TurnRecorderOptions): TurnRecorder {
       const recording = sessions.get(sessionId);
       if (!recording || liveSince === undefined) return undefined;
       const messages: SessionMessage[] = [];
-      for (const { info, parts } of recording.messages.values())
-        messages.push({ info, parts: [...parts.values()] });
+      for (const { info, parts } of recording.messages.values()) {
+        const kept = [...parts.values()];
+        // A settled message with a text part still streaming: the part's end never reached the
+        // hook, the listing may know better. (An abort ends its text part after the idle, just
+        // before the message: the settle waits for that message, and sees the part ended.)
+        const settled = info.time?.completed !== undefined || info.error !== undefined;
+        if (settled && kept.some((part) => part.time?.start !== undefined && part.time.end === undefined)) {
+          return undefined;
+        }
+        messages.push({ info, parts: kept });
+      }
       const prompt = messages[0]?.info;
       // The recording must start at a prompt whose creation the hook saw (every later event too).
       if (prompt?.role !== "user" || (prompt.time?.created ?? 0) < liveSince) return undefined;

@@ -218,6 +218,26 @@ describe("createTurnRecorder", () => {
     expect(recorder.view("s", 40)).toBeUndefined();
   });
 
+  it("does not trust a settled message whose text part never ended: the listing is read instead", () => {
+    const recorder = createTurnRecorder({ follows: () => true, now: () => 0 });
+    for (const event of [user("u1", 10), ...assistant("a1", "u1", 11, "one")]) recorder.handle(event);
+    const streaming = {
+      id: "a1-q",
+      messageID: "a1",
+      sessionID: "s",
+      type: "text",
+      text: "",
+      time: { start: 12 },
+    };
+    recorder.handle({ type: "message.part.updated", properties: { part: streaming } });
+    expect(recorder.view("s", 20)).toBeUndefined();
+    recorder.handle({
+      type: "message.part.updated",
+      properties: { part: { ...streaming, text: "two", time: { start: 12, end: 13 } } },
+    });
+    expect(recorder.view("s", 20)?.[1]?.parts.map((p) => p.text)).toEqual(["one", "two"]);
+  });
+
   it("forgets sessions that are not followed, and the least recently fed beyond its bound", () => {
     let followed = true;
     const recorder = createTurnRecorder({ follows: () => followed, now: () => 0, maxSessions: 2 });
