@@ -34,20 +34,56 @@ const BEARER = /\b(Bearer)\s+[A-Za-z0-9._~+/=-]{8,}/g;
 const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^/@\s:]+(:[^/@\s]*)?@/gi;
 const MAX_DEPTH = 32;
 
+/** The secrets matcher of one secrets list, and the literals it was built from. */
+interface SecretsMatcher {
+  key: string;
+  matcher: RegExp | null;
+  literals: readonly string[];
+}
+
 /** The last secrets list seen and its matcher: the audit log passes the same list on every record. */
-let cached: { key: string; matcher: RegExp | null } = { key: "", matcher: null };
+let cached: SecretsMatcher = { key: "", matcher: null, literals: [] };
 
 /** One global regex for every secret, longest first so a secret that contains another goes whole. */
-function secretsMatcher(secrets: readonly string[]): RegExp | null {
+function secretsMatcher(secrets: readonly string[]): SecretsMatcher {
   const literals = [...new Set(secrets.filter((s) => s.length > 0))].sort((a, b) => b.length - a.length);
   const key = literals.join("\u0000");
   if (key !== cached.key) {
     cached = {
       key,
       matcher: literals.length === 0 ? null : new RegExp(literals.map(secretPatternSource).join("|"), "g"),
+      literals,
     };
   }
-  return cached.matcher;
+  return cached;
+}
+
+/**
+ * Every escaped form of a character (secret-pattern.ts) holds one of these: JSON `\`, URL `%` (or
+ * `+` for a space), HTML `&`. A text with none of them can hold a secret only written raw.
+ */
+const ESCAPE_MARKS = /[\\%&+]/;
+
+/** Whether the secrets regex could match `text` at all: most audited strings hold no secret. */
+function mayHoldSecret(text: string, secrets: SecretsMatcher): boolean {
+  if (secrets.matcher === null) return false;
+  if (ESCAPE_MARKS.test(text)) return true;
+  for (const literal of secrets.literals) if (text.includes(literal)) return true;
+  return false;
+}
+
+/** isSecretKey of the keys seen so far: records reuse a few dozen keys, each lowered and searched. */
+const secretKeys = new Map<string, boolean>();
+const SECRET_KEYS_CACHED = 1_024;
+
+function isSecretKeyCached(key: string): boolean {
+  let secret = secretKeys.get(key);
+  if (secret === undefined) {
+    secret = isSecretKey(key);
+    if (secretKeys.size >= SECRET_KEYS_CACHED) secretKeys.clear();
+    secretKeys.set(key, secret);
+  }
+  return secret;
 }
 
 /**
@@ -59,9 +95,13 @@ function secretsMatcher(secrets: readonly string[]): RegExp | null {
  */
 export function redact(value: unknown, secrets: readonly string[] = []): unknown {
   const matcher = secretsMatcher(secrets);
+  // Each regex runs only where it could match (the literals it needs are there): an audit record's
+  // strings are short ids that hold none, and the secrets regex tries every form at every position.
   const scrub = (text: string): string => {
-    const out = matcher === null ? text : text.replace(matcher, REDACTED);
-    return out.replace(BEARER, `$1 ${REDACTED}`).replace(URL_USERINFO, `$1${REDACTED}@`);
+    let out = mayHoldSecret(text, matcher) ? text.replace(matcher.matcher as RegExp, REDACTED) : text;
+    if (out.includes("Bearer")) out = out.replace(BEARER, `$1 ${REDACTED}`);
+    if (out.includes("://")) out = out.replace(URL_USERINFO, `$1${REDACTED}@`);
+    return out;
   };
   const seen = new Set<object>();
 
@@ -87,7 +127,7 @@ export function redact(value: unknown, secrets: readonly string[] = []): unknown
           : (v as Record<string, unknown>);
       const out: Record<string, unknown> = {};
       for (const [key, item] of Object.entries(source)) {
-        if (isSecretKey(key)) continue;
+        if (isSecretKeyCached(key)) continue;
         const clean = walk(item, depth + 1);
         if (clean !== undefined) out[scrub(key)] = clean;
       }

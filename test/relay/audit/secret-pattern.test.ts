@@ -23,6 +23,16 @@ describe("redact with escaped echoes of a secret", () => {
     }
   }
 
+  it.each([
+    ["raw", "plain token-123"],
+    ["form-encoded", "plain+token-123"],
+    ["URL-encoded", "plain%20token-123"],
+    ["JSON-escaped", "plain\\u0020token-123"],
+    ["HTML-escaped", "plain&#32;token-123"],
+  ])("removes a token of plain characters echoed %s in otherwise plain text", (_form, echo) => {
+    expect(redact(`bad token: ${echo} (retry)`, ["plain token-123"])).toBe(`bad token: ${REDACTED} (retry)`);
+  });
+
   it("leaves text without the secret alone, including near misses", () => {
     const token = 'tok"quote\\back';
     const text = 'tok"quote\\bac tok\\"quote\\\\bac %74ok';
