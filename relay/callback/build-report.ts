@@ -103,7 +103,9 @@ function formatDuration(ms: number): string {
   return `${s}s`;
 }
 
-const count = (n: number) => n.toLocaleString("en-US");
+// One formatter: `n.toLocaleString("en-US")` builds (and throws away) an Intl.NumberFormat per call.
+const EN_US = new Intl.NumberFormat("en-US");
+const count = (n: number) => EN_US.format(n);
 
 /** A fence longer than any backtick run inside, so a value holding ``` cannot close it early. */
 function fence(text: string): string {
@@ -117,9 +119,14 @@ function fence(text: string): string {
  * REPORT_BLOCK_MARKER) holding every routing field, so an agent reading the text can act on it
  * and `parseReportBlock` can read it back. Deterministic: the same input gives the same text.
  */
-export function buildReport(callback: Callback, options: ReportOptions): string {
+export function buildReport(
+  callback: Callback,
+  options: ReportOptions,
+  /** `trimReport(callback.report, options)`, when the caller has it already. */
+  trimmed: { report: RunReport; truncated: boolean } = trimReport(callback.report, options),
+): string {
   const { routing, report: full } = callback;
-  const { report, truncated } = trimReport(full, options);
+  const { report, truncated } = trimmed;
   const lines: string[] = [];
 
   const error = report.error ? `: ${report.error.name}: ${report.error.message}` : "";

@@ -56,8 +56,9 @@ function renderBody(
   target: Target,
   limits: { summaryMaxChars: number; maxFiles: number },
 ): { body: string; truncated: boolean } {
-  const message = buildReport(callback, limits);
-  const { report, truncated } = trimReport(callback.report, limits);
+  const trimmed = trimReport(callback.report, limits);
+  const message = buildReport(callback, limits, trimmed);
+  const { report, truncated } = trimmed;
   const { routing } = callback;
   const agentId = target.agentId === undefined ? {} : { agentId: target.agentId };
   let payload: unknown;
