@@ -1,3 +1,4 @@
+import * as crypto from "node:crypto";
 import { createHash } from "node:crypto";
 import type { AuditRecord } from "./audit-record.ts";
 
@@ -23,9 +24,14 @@ export const GENESIS_HASH = "0".repeat(64);
 /** The key that introduces the hash: everything before it is hashed. */
 export const HASH_KEY = ',"hash":';
 
+/** `crypto.hash` (Node ≥ 20.12): one call instead of a Hash object per record; absent in some runtimes. */
+const oneShot: typeof crypto.hash | undefined = crypto.hash;
+
 /** sha256 (hex) of a v2 line's hashed prefix (`{"v":2,…,"prev":"…"`). */
 export function hashPrefix(prefix: Buffer | string): string {
-  return createHash("sha256").update(prefix).digest("hex");
+  return oneShot === undefined
+    ? createHash("sha256").update(prefix).digest("hex")
+    : oneShot("sha256", prefix, "hex");
 }
 
 /**

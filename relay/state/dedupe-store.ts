@@ -126,7 +126,17 @@ export function openDedupeStore(
   };
 }
 
+/** Names of recent keys: one callback's key is named half a dozen times (claim, promote, lease, forget). */
+const recentNames = new Map<string, string>();
+const RECENT_NAMES = 1_024;
+
 /** A fixed-length file name for any key (keys hold `|`, `:` and arbitrary run ids). */
 export function markerName(dedupeKey: string): string {
-  return createHash("sha256").update(dedupeKey).digest("hex");
+  let name = recentNames.get(dedupeKey);
+  if (name === undefined) {
+    name = createHash("sha256").update(dedupeKey).digest("hex");
+    if (recentNames.size >= RECENT_NAMES) recentNames.clear();
+    recentNames.set(dedupeKey, name);
+  }
+  return name;
 }
