@@ -44,3 +44,18 @@ export async function readFileNoFollow(path: string): Promise<string> {
   const handle = await openNoFollow(path, "r");
   return handle.readFile("utf8").finally(() => handle.close());
 }
+
+/**
+ * The first `maxBytes` bytes of `path` as UTF-8 (all of it when shorter), never through a symbolic
+ * link: one read, where readFileNoFollow also asks the file's size and reads until the end.
+ */
+export async function readStartNoFollow(path: string, maxBytes: number): Promise<string> {
+  const handle = await openNoFollow(path, "r");
+  try {
+    const buffer = Buffer.allocUnsafe(maxBytes);
+    const { bytesRead } = await handle.read(buffer, 0, maxBytes, 0);
+    return buffer.toString("utf8", 0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}

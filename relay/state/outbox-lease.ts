@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { markerName } from "./dedupe-store.ts";
 import { ignoreMissing, isMissing } from "./fs-errors.ts";
 import { HALF_WRITTEN_MS, judgeLease, LEASE_RENEW_MS, type LeaseHolderState } from "./judge-lease.ts";
-import { readFileNoFollow } from "./open-no-follow.ts";
+import { readFileNoFollow, readStartNoFollow } from "./open-no-follow.ts";
 import { currentOwner, type ProcessOwner } from "./process-owner.ts";
 import { stateUnwritable } from "./state-unwritable.ts";
 import { type Schedule, unrefTimeout } from "./unref-timeout.ts";
@@ -60,6 +60,9 @@ export interface LeaseKeeperOptions {
   owner?: ProcessOwner;
 }
 
+/** Bytes of a lease read to tell whether it is ours: a holder file (owner, holder id) is far shorter. */
+const HOLDER_READ_BYTES = 8 * 1024;
+
 /** Keepers open in this process, by holder id: a lease of ours whose keeper closed is dead. */
 const liveHolders = new Set<string>();
 
@@ -96,7 +99,9 @@ export function openLeases(dir: string, options: LeaseKeeperOptions): LeaseKeepe
   };
   const release = async (key: string) => {
     if (!held.delete(key)) return;
-    const text = await readFileNoFollow(leasePath(key)).catch(() => "");
+    // Still ours only while it names our holder (a lease taken over names its new one). A holder
+    // file is one short line, so its start is enough; a file longer than that is not ours.
+    const text = await readStartNoFollow(leasePath(key), HOLDER_READ_BYTES).catch(() => "");
     if (text.includes(holder)) await unlink(leasePath(key)).catch(() => undefined);
   };
   const holderPath = join(options.holdersDir, `${holder}.holder`);

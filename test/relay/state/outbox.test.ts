@@ -100,6 +100,21 @@ describe("openOutbox: leases", () => {
     expect(await b.lease("s|a")).not.toBeNull();
   });
 
+  it("a holder whose lease was taken over leaves the new holder's lease when it releases", async () => {
+    const a = open();
+    const lease = await a.lease("s|over");
+    expect(lease).not.toBeNull();
+    // Taken over (as a breaker does: the old lease unlinked, the new holder's in its place).
+    await rm(leasePath("s|over"));
+    await writeFile(
+      leasePath("s|over"),
+      JSON.stringify({ pid: process.ppid, host: hostname(), holder: "new" }),
+    );
+    await lease?.release();
+    expect(JSON.parse(await readFile(leasePath("s|over"), "utf8"))).toMatchObject({ holder: "new" });
+    expect(await open().lease("s|over")).toBeNull();
+  });
+
   it("races: of many concurrent takers exactly one wins", async () => {
     const takers = Array.from({ length: 8 }, () => open());
     const leases = await Promise.all(takers.map((t) => t.lease("s|race")));
