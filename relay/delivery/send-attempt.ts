@@ -92,6 +92,12 @@ export async function sendAttempt(wire: WireRequest, options: SendAttemptOptions
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   let sent = false;
+  // headers/body timeouts do not cover connecting or a slow trickle: bound the whole attempt. One
+  // controller and timer, cleared when the attempt ends (AbortSignal.timeout costs several times
+  // as much per attempt and keeps its timer until it fires).
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(timeoutReason()), options.timeoutMs);
+  timer.unref?.();
   try {
     const response = await request(wire.url, {
       dispatcher: options.dispatcher,
@@ -100,8 +106,7 @@ export async function sendAttempt(wire: WireRequest, options: SendAttemptOptions
       body: wire.body,
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
-      // headers/body timeouts do not cover connecting or a slow trickle: bound the whole attempt.
-      signal: AbortSignal.timeout(options.timeoutMs),
+      signal: abort.signal,
     });
     sent = true;
     const status = response.statusCode;
@@ -133,7 +138,14 @@ export async function sendAttempt(wire: WireRequest, options: SendAttemptOptions
       responseExcerpt: excerpt(scrub(failure.text)),
       retryAfterMs: null,
     };
+  } finally {
+    clearTimeout(timer);
   }
+}
+
+/** What AbortSignal.timeout aborts with: a DOMException named TimeoutError (describeFailure). */
+function timeoutReason(): DOMException {
+  return new DOMException("The operation was aborted due to timeout", "TimeoutError");
 }
 
 /**
