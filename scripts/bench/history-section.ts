@@ -16,6 +16,10 @@ export interface TurnTiming {
   callbackMs: number;
   /** Probe's idle stamp → the probe's own bare POST received, ms. */
   probeMs: number;
+  /** Probe's idle stamp → the probe's POST after one turn of OpenCode's event loop, ms. */
+  probeTickMs: number;
+  /** Probe's idle stamp → the probe's POST after a 1 KB file write + fsync, ms. */
+  probeDurableMs: number;
   /** Probe's idle stamp → the probe's POST after reading 4 messages through its client, ms. */
   probeReadMs: number;
 }
@@ -56,10 +60,22 @@ export function historySection(
       baseline: summarize(freshT.map((t) => t.probeReadMs)),
     },
     {
-      name: "the plugin's own part: callback − the probe's read-then-POST of the same turn, long / fresh",
+      name: "turn end → POST from the probe after a 1 KB file write + fsync (the floor for a durable callback), long / fresh",
       unit: "ms",
-      value: summarize(longT.map((t) => t.callbackMs - t.probeReadMs)),
-      baseline: summarize(freshT.map((t) => t.callbackMs - t.probeReadMs)),
+      value: summarize(longT.map((t) => t.probeDurableMs)),
+      baseline: summarize(freshT.map((t) => t.probeDurableMs)),
+    },
+    {
+      name: "turn end → POST from the probe after one turn of OpenCode's event loop (setTimeout 0), long / fresh",
+      unit: "ms",
+      value: summarize(longT.map((t) => t.probeTickMs)),
+      baseline: summarize(freshT.map((t) => t.probeTickMs)),
+    },
+    {
+      name: "the plugin's own part: callback − the probe's fsync-then-POST of the same turn, long / fresh",
+      unit: "ms",
+      value: summarize(longT.map((t) => t.callbackMs - t.probeDurableMs)),
+      baseline: summarize(freshT.map((t) => t.callbackMs - t.probeDurableMs)),
     },
     {
       name: "turn end → bare POST from the probe plugin (the floor), long / fresh",
@@ -127,7 +143,7 @@ export function historySection(
     method: `A real \`opencode serve\` with the plugin and a probe plugin; one tagged session grown to ${sizes.turns} turns (${buildS.toFixed(0)} s), each a streamed reply of ${sizes.chunks} chunks of ~${105 * sizes.repeat} bytes (~${(sizes.chunks * sizes.repeat * 20).toLocaleString("en-US")} words) under a new runId; then ${sizes.samples} turns on it interleaved with ${sizes.samples} one-turn fresh sessions. Intervals start at the probe's stamp of the turn's first \`session.idle\`. Memory: a fresh \`node --expose-gc\` per sample runs the plugin's read path (SDK client, readLastTurn, buildRun) against the same server after a warm-up settle, ${sizes.memoryRounds} rounds.`,
     rows,
     notes: [
-      "Settling reads `GET /session/:id/message?limit=4` and grows the window ×4 only while the turn's user message is not in it (plugin/read-last-turn.ts); the whole-history rows show what a settle read before.",
+      "Settling takes the turn from the events the hook saw (plugin/turn-recorder.ts) and reads nothing; when they do not hold the turn whole it reads `GET /session/:id/message?limit=4`, growing the window ×4 only while the turn's user message is not in it (plugin/read-last-turn.ts). The memory rows measure that read; the whole-history rows show what a settle read before issue 12.",
     ],
   };
 }

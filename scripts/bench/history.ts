@@ -18,10 +18,15 @@ import { startTimingReceiver, type TimedRequest, type TimingReceiver } from "./t
 
 /**
  * Stamps the first `session.idle` after each busy of every session and POSTs the stamp at once
- * (`/probe`: the floor for any plugin), then reads the session's newest 4 messages through its
- * own client and POSTs again (`/probe-read`: the floor for any plugin that reads the turn).
+ * (`/probe`: the floor for any plugin); after one turn of OpenCode's event loop (`/probe-tick`);
+ * after writing and fsyncing a small file (`/probe-durable`: the floor for a plugin that makes
+ * its callback durable before sending it, as the relay does); and after reading the session's
+ * newest 4 messages through its own client (`/probe-read`: the floor for a plugin that reads).
  */
-const TURN_PROBE = `const url = process.env.BENCH_PROBE_URL;
+const TURN_PROBE = `import { open, unlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+const url = process.env.BENCH_PROBE_URL;
 const busy = new Set();
 export const BenchTurnProbe = async ({ client }) => ({
   event: async ({ event }) => {
@@ -32,6 +37,16 @@ export const BenchTurnProbe = async ({ client }) => ({
     const t = performance.timeOrigin + performance.now();
     const post = (path) => fetch(url + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ sessionID: id, t }) }).catch(() => {});
     post("");
+    setTimeout(() => post("-tick"), 0);
+    const file = join(tmpdir(), "bench-probe-" + id + "-" + t);
+    (async () => {
+      const handle = await open(file, "w");
+      await handle.write("x".repeat(1024));
+      await handle.sync();
+      await handle.close();
+      post("-durable");
+      await unlink(file);
+    })().catch(() => post("-durable"));
     await client.session.messages({ path: { id }, query: { limit: 4 } });
     post("-read");
   },
@@ -57,16 +72,23 @@ async function turn(
   await server.patchTitle(sessionId, taggedTitle(runId));
   await server.prompt(sessionId, prompt, 300_000);
   const got: TimedRequest[] = [];
-  for (let i = 0; i < 3; i += 1) got.push(await receiver.next(60_000));
-  const probe = got.find((r) => r.path === "/probe");
-  const probeRead = got.find((r) => r.path === "/probe-read");
+  for (let i = 0; i < 5; i += 1) got.push(await receiver.next(60_000));
+  const at = (path: string) => got.find((r) => r.path === path);
+  const [probe, probeTick, probeDurable, probeRead] = [
+    "/probe",
+    "/probe-tick",
+    "/probe-durable",
+    "/probe-read",
+  ].map(at);
   const callback = got.find((r) => !r.path.startsWith("/probe"));
-  if (!probe || !probeRead || !callback)
+  if (!probe || !probeTick || !probeDurable || !probeRead || !callback)
     throw new Error(`expected probes and a callback, got ${got.map((r) => r.path)}`);
   const idleAt = (JSON.parse(probe.body) as { t: number }).t;
   return {
     callbackMs: callback.epoch - idleAt,
     probeMs: probe.epoch - idleAt,
+    probeTickMs: probeTick.epoch - idleAt,
+    probeDurableMs: probeDurable.epoch - idleAt,
     probeReadMs: probeRead.epoch - idleAt,
   };
 }
