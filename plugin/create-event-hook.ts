@@ -108,6 +108,7 @@ export function createEventHook(options: EventHookOptions): EventHook {
     settling.set(end.sessionId, watch);
     try {
       let seen = 0;
+      let from: "events" | "read" = "read";
       const settled = await settleRun({
         end,
         worktree: options.worktree,
@@ -116,6 +117,7 @@ export function createEventHook(options: EventHookOptions): EventHook {
           seen = watch.version;
           // What the events told, when they hold the turn whole: OpenCode is not asked at all.
           const told = recorder.view(id, end.endedAt);
+          from = told ? "events" : "read";
           if (told) return Promise.resolve(told);
           // Only the turn's own messages: the read stays flat however long the session grows.
           return readLastTurn(reader, id, { endedAt: end.endedAt });
@@ -133,7 +135,8 @@ export function createEventHook(options: EventHookOptions): EventHook {
           }),
       });
       run = settled.run;
-      if (settled.fetchError !== undefined) {
+      if (settled.fetchError === undefined) run.settledFrom = from;
+      else {
         const reason =
           settled.fetchError instanceof Error ? settled.fetchError.message : String(settled.fetchError);
         const identity = runIdentity(end.pinnedTitle);

@@ -40,6 +40,7 @@ export function settleJournalled(
     run.outcome = "interrupted";
     delete run.error;
   }
+  run.settledFrom = "read";
   return run;
 }
 

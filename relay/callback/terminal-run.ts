@@ -48,4 +48,9 @@ export interface TerminalRun {
   endedAt: number;
   /** Model that answered, as `providerID/modelID`. */
   model?: string;
+  /**
+   * Where the plugin took the turn from: the events OpenCode handed its hook (`events`), or a
+   * read of the session's stored messages (`read`). The `accepted` record says which.
+   */
+  settledFrom?: "events" | "read";
 }

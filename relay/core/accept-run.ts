@@ -88,6 +88,7 @@ async function acceptNow(state: RelayState, run: TerminalRun): Promise<void> {
     resolvedAgent: callback.routing.resolvedAgent,
     actualAgent: callback.routing.actualAgent,
     durable: item.durable,
+    ...(run.settledFrom === undefined ? {} : { settledFrom: run.settledFrom }),
   });
   state.loop.start(item);
 }

@@ -129,6 +129,8 @@ describe("a tagged run calls back once, to the caller session its title names", 
       "attempt",
       "delivered",
     ]);
+    // Settled from what the events told, not from a read of the session.
+    expect(forSession(world.audit(), session.id)[0]?.settledFrom).toBe("events");
     // The file the turn wrote is reported relative to the worktree.
     expect(body.message).toContain("notes.txt");
   });
@@ -177,6 +179,8 @@ describe("outcomes", () => {
     expect(bodyOf(request!).message).toContain("APIError");
     const accepted = await world.waitForAudit((r) => r.sessionId === session.id && r.phase === "accepted");
     expect(accepted[0]?.outcome).toBe("failed");
+    // The error OpenCode writes after the idle came from the events too: nothing was read.
+    expect(accepted[0]?.settledFrom).toBe("events");
     await everythingBeforeHandled();
     expect(callbacksTo(sessionKey)).toHaveLength(1); // two idles, one callback
   });

@@ -82,6 +82,12 @@ describe("a long tagged session", () => {
     expect([...data.report.filesChanged].sort()).toEqual([1, 2, 3, 4].map((n) => `notes-${n}.txt`));
     const messages = await world.server.messages(sessionId);
     expect(messages.length).toBe(2 * TURNS + 6);
+    // Every turn, the multi-step one included, was settled from the events: OpenCode never asked.
+    const accepted = await world.waitForAudit(
+      (r) => r.sessionId === sessionId && r.phase === "accepted",
+      TURNS + 1,
+    );
+    expect(accepted.map((r) => r.settledFrom)).toEqual(accepted.map(() => "events"));
   });
 
   it("settles the last turn from a bounded read of the real server, equal to the whole history's run", async () => {

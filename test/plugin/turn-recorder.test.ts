@@ -83,7 +83,12 @@ async function replay(
  * The run `buildRun` makes from the final listing, cut at the next turn's prompt: what a read right
  * at the turn's end would have seen. The events decide outcome and error in both paths.
  */
-function fromListing(scenario: Scenario, run: TerminalRun, turnIndex: number): TerminalRun {
+function fromListing(
+  scenario: Scenario,
+  run: TerminalRun,
+  turnIndex: number,
+  settledFrom: TerminalRun["settledFrom"] & string = "events",
+): TerminalRun {
   const all = loadMessages(scenario) as SessionMessage[];
   const prompts = all.flatMap((m, i) => (m.info.role === "user" ? [i] : []));
   const cut = prompts[turnIndex + 1] ?? all.length;
@@ -96,7 +101,11 @@ function fromListing(scenario: Scenario, run: TerminalRun, turnIndex: number): T
     endedInRetry: false,
     ...(run.error ? { error: run.error } : {}),
   };
-  return { ...buildRun(end, all.slice(0, cut), WORKTREE), outcome: run.outcome };
+  return {
+    ...buildRun(end, all.slice(0, cut), WORKTREE),
+    outcome: run.outcome,
+    settledFrom,
+  };
 }
 
 const SCENARIOS: Array<[Scenario, TerminalRun["outcome"]]> = [
@@ -167,7 +176,8 @@ describe("settling from the events", () => {
     // The hook missed the prompt's creation (it went live 1 ms later): only later updates reached it.
     const r = await replay("streamed", { liveFrom: created + 1, events: events.filter((e) => e !== prompt) });
     expect(r.reads()).toBeGreaterThan(0);
-    expect(r.submitted[0]).toEqual(fromListing("streamed", r.submitted[0] as TerminalRun, 0));
+    expect(r.submitted[0]?.settledFrom).toBe("read");
+    expect(r.submitted[0]).toEqual(fromListing("streamed", r.submitted[0] as TerminalRun, 0, "read"));
   });
 });
 
