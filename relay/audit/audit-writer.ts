@@ -7,7 +7,7 @@ import { headMac, loadOrCreateAuditKey, recordMac } from "./audit-key.ts";
 import { withAuditLock } from "./audit-lock.ts";
 import type { AuditRecord } from "./audit-record.ts";
 import { chainTail } from "./chain-tail.ts";
-import { sealRecord } from "./hash-record.ts";
+import { sealAt, sealRecord } from "./hash-record.ts";
 import { errno, onceNotice } from "./once-notice.ts";
 import { MAX_LINE_BYTES } from "./parse-audit-line.ts";
 import { type FallbackCandidate, writeFallback } from "./write-fallback.ts";
@@ -223,7 +223,7 @@ function sealOrStub(
   prev: string,
   mac: ((hash: string) => string) | undefined,
 ): ReturnType<typeof sealRecord> {
-  const sealed = sealRecord({ ...body, seq }, prev, mac);
+  const sealed = sealAt(body, seq, prev, mac);
   const bytes = Buffer.byteLength(sealed.line);
   if (bytes <= MAX_LINE_BYTES) return sealed;
   const { v, ts, phase, sessionId, runId, dedupeKey, idempotencyKey, code } = body;

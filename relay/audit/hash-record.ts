@@ -44,15 +44,47 @@ export function sealRecord(
   prev: string,
   mac?: (hash: string) => string,
 ): { record: AuditRecord; line: string } {
-  const { v, seq, ts, phase, ...rest } = body;
-  const unsealed = { v, seq, ts, phase, ...rest, prev };
+  return sealAt(body, body.seq as number, prev, mac);
+}
+
+/** The fields a sealed line begins with, in this order. */
+const LEAD = new Set(["v", "seq", "ts", "phase"]);
+
+/**
+ * sealRecord of `body` given the `seq` it gets (the writer's path: no copy of the body to set it).
+ * The record is built once, in the line's order: the same bytes as serializing
+ * `{ v, seq, ts, phase, ...rest, prev }`, without the copies that spreading makes of every record.
+ */
+export function sealAt(
+  body: Omit<AuditRecord, "seq" | "prev" | "hash" | "mac">,
+  seq: number,
+  prev: string,
+  mac?: (hash: string) => string,
+): { record: AuditRecord; line: string } {
+  const unsealed: Record<string, unknown> = { v: body.v, seq, ts: body.ts, phase: body.phase };
+  const fields = body as Readonly<Record<string, unknown>>;
+  for (const key of Object.keys(fields)) {
+    if (LEAD.has(key)) continue;
+    // Assigning __proto__ would set the prototype; a spread makes it a field like any other.
+    if (key === "__proto__") Object.defineProperty(unsealed, key, OWN(fields[key]));
+    else unsealed[key] = fields[key];
+  }
+  unsealed.prev = prev;
   const prefix = JSON.stringify(unsealed).slice(0, -1);
   const hash = hashPrefix(prefix);
   const sealed = mac === undefined ? undefined : mac(hash);
-  const record = { ...unsealed, hash, ...(sealed === undefined ? {} : { mac: sealed }) } as AuditRecord;
+  unsealed.hash = hash;
+  if (sealed !== undefined) unsealed.mac = sealed;
   const tail = sealed === undefined ? "" : `,"mac":"${sealed}"`;
-  return { record, line: `${prefix}${HASH_KEY}"${hash}"${tail}}\n` };
+  return { record: unsealed as AuditRecord, line: `${prefix}${HASH_KEY}"${hash}"${tail}}\n` };
 }
+
+const OWN = (value: unknown): PropertyDescriptor => ({
+  value,
+  enumerable: true,
+  writable: true,
+  configurable: true,
+});
 
 /**
  * JSON with object keys sorted at every depth and no white space: the v1 hashing rule. Callers
