@@ -2,8 +2,7 @@ import { performance } from "node:perf_hooks";
 import type { Dispatcher } from "undici";
 import { redact } from "../audit/index.ts";
 import { ERROR_CODES, type ErrorCode } from "../errors/index.ts";
-import { request } from "./http-client.ts";
-import { readExcerpt } from "./read-excerpt.ts";
+import { exchange } from "./exchange.ts";
 import { type AttemptVerdict, attemptVerdict, parseRetryAfter } from "./retry-policy.ts";
 
 /** The parts of a built request that go on the wire (see build-request.ts). */
@@ -92,25 +91,25 @@ export async function sendAttempt(wire: WireRequest, options: SendAttemptOptions
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   let sent = false;
-  // headers/body timeouts do not cover connecting or a slow trickle: bound the whole attempt. One
-  // controller and timer, cleared when the attempt ends (AbortSignal.timeout costs several times
-  // as much per attempt and keeps its timer until it fires).
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(timeoutReason()), options.timeoutMs);
-  timer.unref?.();
+  let timer: NodeJS.Timeout | undefined;
   try {
-    const response = await request(wire.url, {
+    const exchanged = exchange(wire.url, {
       dispatcher: options.dispatcher,
       method: wire.method,
       headers: wire.headers,
       body: wire.body,
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
-      signal: abort.signal,
+      maxBytes: MAX_READ_BYTES,
+      excerptMs: EXCERPT_READ_MS,
     });
+    // headers/body timeouts do not cover connecting or a slow trickle: bound the whole attempt.
+    timer = setTimeout(() => exchanged.abort(timeoutReason()), options.timeoutMs);
+    timer.unref?.();
+    const answer = await exchanged.answer;
     sent = true;
-    const status = response.statusCode;
-    const text = await readExcerpt(response.body, { maxBytes: MAX_READ_BYTES, timeoutMs: EXCERPT_READ_MS });
+    const status = answer.status;
+    const text = answer.body.toString("utf8");
     const { verdict, code } = classifyStatus(status, text);
     const result: AttemptResult = {
       verdict,
@@ -119,7 +118,7 @@ export async function sendAttempt(wire: WireRequest, options: SendAttemptOptions
       bytes,
       durationMs: elapsed(),
       responseExcerpt: excerpt(scrub(text)),
-      retryAfterMs: verdict === "retry" ? parseRetryAfter(response.headers["retry-after"], now()) : null,
+      retryAfterMs: verdict === "retry" ? parseRetryAfter(answer.retryAfter, now()) : null,
     };
     if (code !== undefined) {
       result.code = code;

@@ -6,13 +6,3 @@ declare module "undici/lib/dispatcher/agent.js" {
   const AgentImpl: typeof Agent;
   export default AgentImpl;
 }
-declare module "undici/lib/dispatcher/dispatcher.js" {
-  import type { Dispatcher } from "undici";
-
-  const DispatcherImpl: typeof Dispatcher;
-  export default DispatcherImpl;
-}
-declare module "undici/lib/api/index.js" {
-  const api: Record<string, unknown>;
-  export default api;
-}
