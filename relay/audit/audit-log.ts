@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { readHead } from "./audit-files.ts";
 import { AUDIT_SCHEMA_VERSION, type AuditInput } from "./audit-record.ts";
-import { type AuditWriter, auditWriterFor } from "./audit-writer.ts";
+import { type AuditWriter, auditWriterFor, type QueuedRecord } from "./audit-writer.ts";
 import { redact } from "./redact.ts";
 
 /** Options of `openAuditLog`. */
@@ -41,7 +41,17 @@ export interface AuditLog {
 
 const DEFAULT_MAX_BYTES = 10 * 1024 * 1024; // 10 MiB
 // Set by the log, never taken from the caller: a record cannot forge its place in the chain.
-const RESERVED = ["v", "ts", "seq", "prev", "hash", "mac"] as const;
+const RESERVED_KEYS: ReadonlySet<string> = new Set(["v", "ts", "seq", "prev", "hash", "mac"]);
+const OWN_FIELD = { enumerable: true, writable: true, configurable: true } as const;
+
+/** The last time formatted: records appended in the same millisecond share its ISO string. */
+let lastTime = { ms: Number.NaN, iso: "" };
+
+function isoTime(date: Date): string {
+  const ms = date.getTime();
+  if (ms !== lastTime.ms) lastTime = { ms, iso: date.toISOString() };
+  return lastTime.iso;
+}
 
 /**
  * Open the audit log at `options.path`. Synchronous and lazy: nothing is created until the
@@ -72,14 +82,21 @@ export function openAuditLog(options: AuditLogOptions): AuditLog {
         }
         let ts: string;
         try {
-          ts = now().toISOString();
+          ts = isoTime(now());
         } catch {
           ts = new Date().toISOString();
         }
         const clean = redact(input, secrets) as Record<string, unknown>;
-        for (const key of RESERVED) delete clean[key];
-        const body = { v: AUDIT_SCHEMA_VERSION, ts, ...clean, phase: String(input.phase) };
-        return writer.enqueue({ body, maxBytes, fallbackPath }).catch(() => {});
+        // { v, ts, ...clean without RESERVED, phase }, built in one pass (delete and a spread
+        // copied and reshaped every record).
+        const body: Record<string, unknown> = { v: AUDIT_SCHEMA_VERSION, ts };
+        for (const key of Object.keys(clean)) {
+          if (RESERVED_KEYS.has(key)) continue;
+          if (key === "__proto__") Object.defineProperty(body, key, { ...OWN_FIELD, value: clean[key] });
+          else body[key] = clean[key];
+        }
+        body.phase = String(input.phase);
+        return writer.enqueue({ body: body as QueuedRecord["body"], maxBytes, fallbackPath }).catch(() => {});
       } catch (error) {
         // Only a bug gets here; still never throw into the host.
         process.stderr.write(`opencode-callback-relay: INTERNAL: audit append failed: ${String(error)}\n`);

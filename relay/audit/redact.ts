@@ -36,27 +36,44 @@ const MAX_DEPTH = 32;
 
 /** The secrets matcher of one secrets list, and the literals it was built from. */
 interface SecretsMatcher {
+  /** The list as passed (a copy): the next call with the same strings reuses this matcher. */
+  source: readonly string[];
   key: string;
   matcher: RegExp | null;
   literals: readonly string[];
+  /** Keys scrubbed with this matcher: records reuse a few dozen keys. */
+  keys: Map<string, string>;
 }
 
 /** The last secrets list seen and its matcher: the audit log passes the same list on every record. */
-let cached: SecretsMatcher = { key: "", matcher: null, literals: [] };
+let cached: SecretsMatcher = { source: [], key: "", matcher: null, literals: [], keys: new Map() };
 
 /** One global regex for every secret, longest first so a secret that contains another goes whole. */
 function secretsMatcher(secrets: readonly string[]): SecretsMatcher {
+  if (sameStrings(secrets, cached.source)) return cached;
   const literals = [...new Set(secrets.filter((s) => s.length > 0))].sort((a, b) => b.length - a.length);
   const key = literals.join("\u0000");
   if (key !== cached.key) {
     cached = {
+      source: [...secrets],
       key,
       matcher: literals.length === 0 ? null : new RegExp(literals.map(secretPatternSource).join("|"), "g"),
       literals,
+      keys: new Map(),
     };
+  } else {
+    cached = { ...cached, source: [...secrets] };
   }
   return cached;
 }
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const KEYS_CACHED = 1_024;
 
 /**
  * Every escaped form of a character (secret-pattern.ts) holds one of these: JSON `\`, URL `%` (or
@@ -103,6 +120,15 @@ export function redact(value: unknown, secrets: readonly string[] = []): unknown
     if (out.includes("://")) out = out.replace(URL_USERINFO, `$1${REDACTED}@`);
     return out;
   };
+  const scrubKey = (key: string): string => {
+    let clean = matcher.keys.get(key);
+    if (clean === undefined) {
+      clean = scrub(key);
+      if (matcher.keys.size >= KEYS_CACHED) matcher.keys.clear();
+      matcher.keys.set(key, clean);
+    }
+    return clean;
+  };
   const seen = new Set<object>();
 
   const walk = (v: unknown, depth: number): unknown => {
@@ -126,10 +152,10 @@ export function redact(value: unknown, secrets: readonly string[] = []): unknown
             }
           : (v as Record<string, unknown>);
       const out: Record<string, unknown> = {};
-      for (const [key, item] of Object.entries(source)) {
+      for (const key of Object.keys(source)) {
         if (isSecretKeyCached(key)) continue;
-        const clean = walk(item, depth + 1);
-        if (clean !== undefined) out[scrub(key)] = clean;
+        const clean = walk(source[key], depth + 1);
+        if (clean !== undefined) out[scrubKey(key)] = clean;
       }
       return out;
     } finally {
