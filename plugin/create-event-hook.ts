@@ -42,18 +42,21 @@ export interface EventHookOptions {
   now?: () => number;
 }
 
-/** The only event types the hook looks at; everything else returns at once. */
-const RELEVANT: ReadonlySet<string> = new Set([
-  "session.created",
-  "session.updated",
-  "session.status",
-  "session.idle",
-  "session.error",
-  "session.deleted",
-  "message.updated",
-  "message.part.updated",
-  "message.part.removed",
-  "message.removed",
+/**
+ * The only event types the hook looks at, and who reads them: the tracker (session state) or
+ * the turn recorder (what the turn produced). Everything else returns at once.
+ */
+const RELEVANT: ReadonlyMap<string, "session" | "message"> = new Map([
+  ["session.created", "session"],
+  ["session.updated", "session"],
+  ["session.status", "session"],
+  ["session.idle", "session"],
+  ["session.error", "session"],
+  ["session.deleted", "session"],
+  ["message.updated", "message"],
+  ["message.part.updated", "message"],
+  ["message.part.removed", "message"],
+  ["message.removed", "message"],
 ]);
 
 const DONE: Promise<void> = Promise.resolve();
@@ -158,15 +161,22 @@ export function createEventHook(options: EventHookOptions): EventHook {
     relay.submit(run ?? fallbackRun(end));
   }
 
+  /** Whether the hook has seen an event: the recorder trusts only prompts created since. */
+  let live = false;
   // A plain function returning one shared settled promise: an `async` hook would allocate a
   // fresh Promise for each of the thousands of delta events a streamed answer publishes.
   const hook = ({ event }: { event: TrackedEvent }) => {
     try {
       const type = event?.type;
-      if (!RELEVANT.has(type)) return DONE;
-      if (relay) recorder.handle(event);
+      const reader = RELEVANT.get(type);
+      if (reader === undefined) return DONE;
+      if (!live) {
+        live = true;
+        recorder.markLive();
+      }
       if (settling.size > 0) wakeSettling(event);
-      tracker.handle(event);
+      if (reader === "session") tracker.handle(event);
+      else if (relay) recorder.handle(event);
     } catch (error) {
       console.error(`opencode-callback-relay: event hook: ${String(error)}`);
     }

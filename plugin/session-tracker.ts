@@ -76,7 +76,10 @@ export interface SessionTracker {
   titleUnavailable(sessionId: string): void;
   /** The session's title as last seen in its events (or learned), if any: O(1), no I/O. */
   titleOf(sessionId: string): string | undefined;
-  /** Whether the session's turns are followed: tagged, or its title not known (yet). O(1). */
+  /**
+   * Whether the session's turns are followed: seen, and tagged or its title not known yet. A
+   * session never seen (created before the plugin started) is not, until its first busy. O(1).
+   */
   follows(sessionId: string): boolean;
   /** Sessions currently remembered. */
   size(): number;
@@ -272,7 +275,10 @@ export function createSessionTracker(options: SessionTrackerOptions): SessionTra
       if (state.turn.endedAt !== undefined) state.turn = undefined;
     },
     titleOf: (sessionId) => sessions.get(sessionId)?.title,
-    follows: (sessionId) => sessions.get(sessionId)?.tagged !== false,
+    follows: (sessionId) => {
+      const state = sessions.get(sessionId);
+      return state !== undefined && state.tagged !== false;
+    },
     size: () => sessions.size,
   };
 }

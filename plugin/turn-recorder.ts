@@ -21,9 +21,11 @@ import type { SessionMessage } from "./settle-run.ts";
  */
 export interface TurnRecorder {
   /**
-   * Feed one event (every event the hook looks at: the first one marks the hook live; only
-   * `message.*` events are recorded). O(1) in the session's length; never throws.
+   * The hook saw its first event: from now on every event reaches it, so a prompt created since
+   * (and all that followed it) is seen whole. Before this, nothing is trusted.
    */
+  markLive(): void;
+  /** Feed one `message.*` event. O(1) in the session's length; never throws. */
   handle(event: TrackedEvent): void;
   /**
    * The session's messages as the events told them, oldest first, if they hold its last turn
@@ -44,7 +46,7 @@ export interface TurnRecorderOptions {
   follows(sessionId: string): boolean;
   /** @default Date.now, the clock OpenCode stamps `time.created` with (same process) */
   now?: () => number;
-  /** Recordings kept before the least recently fed is dropped. @default 1000 */
+  /** Recordings kept before the one whose turn began longest ago is dropped. @default 1000 */
   maxSessions?: number;
 }
 
@@ -65,9 +67,6 @@ interface Recording {
   floor: number;
 }
 
-/** The part types `buildRun` reads; every other part (tool calls and their output) is skipped. */
-const KEPT_PARTS: ReadonlySet<string> = new Set(["text", "patch"]);
-
 export function createTurnRecorder(options: TurnRecorderOptions): TurnRecorder {
   const now = options.now ?? Date.now;
   const max = options.maxSessions ?? 1_000;
@@ -75,36 +74,32 @@ export function createTurnRecorder(options: TurnRecorderOptions): TurnRecorder {
   /** When the hook saw its first event: a prompt created before then may have been missed. */
   let liveSince: number | undefined;
 
-  function recordingOf(sessionId: string): Recording | undefined {
-    const recording = sessions.get(sessionId);
-    if (recording) {
-      sessions.delete(sessionId);
-      sessions.set(sessionId, recording);
-    }
-    return recording;
-  }
-
   function messageUpdated(info: SessionMessage["info"] & { sessionID?: unknown }): void {
     const sessionId = info.sessionID;
     const id = info.id;
     if (typeof sessionId !== "string" || typeof id !== "string") return;
-    if (!options.follows(sessionId)) {
-      sessions.delete(sessionId);
-      return;
-    }
-    let recording = recordingOf(sessionId);
+    let recording = sessions.get(sessionId);
+    // Only a prompt starts a recording: any other message of a session without one is skipped
+    // without asking whether the session is followed.
+    if (!recording && info.role !== "user") return;
     const known = recording?.messages.get(id);
     if (known) {
       known.info = info;
       return;
     }
     if (info.role === "user") {
+      if (!options.follows(sessionId)) {
+        sessions.delete(sessionId);
+        return;
+      }
       const created = info.time?.created ?? 0;
       if (recording && created <= recording.floor) return;
       // A new prompt starts the turn's recording; what came before it is no longer needed,
       // unless a run of the session is still being settled from it.
       if (!recording || recording.holds === 0) {
         recording = { messages: new Map(), holds: 0, floor: created };
+        // Once per turn: re-inserted, so the bound drops the turn that began longest ago.
+        sessions.delete(sessionId);
         sessions.set(sessionId, recording);
         if (sessions.size > max) {
           const oldest = sessions.keys().next().value;
@@ -123,13 +118,20 @@ export function createTurnRecorder(options: TurnRecorderOptions): TurnRecorder {
     type?: unknown;
   }): void {
     if (typeof part.sessionID !== "string" || typeof part.id !== "string") return;
-    if (typeof part.type !== "string" || !KEPT_PARTS.has(part.type)) return;
     const message =
       typeof part.messageID === "string"
         ? sessions.get(part.sessionID)?.messages.get(part.messageID)
         : undefined;
     if (message?.info.role === "assistant")
       message.parts.set(part.id, part as SessionMessage["parts"][number]);
+  }
+
+  /** `message.part.removed` (with `partID`) or `message.removed`: forget it. */
+  function removed({ sessionID, messageID, partID }: Record<string, unknown>): void {
+    if (typeof sessionID !== "string" || typeof messageID !== "string") return;
+    const messages = sessions.get(sessionID)?.messages;
+    if (typeof partID === "string") messages?.get(messageID)?.parts.delete(partID);
+    else messages?.delete(messageID);
   }
 
   /** Drop the settled turn: keep the recording from the next prompt on, if one came. */
@@ -156,37 +158,22 @@ export function createTurnRecorder(options: TurnRecorderOptions): TurnRecorder {
   }
 
   return {
+    markLive() {
+      liveSince ??= now();
+    },
     handle(event) {
       try {
-        liveSince ??= now();
         const p = event.properties as Record<string, unknown> | undefined;
-        switch (event.type) {
-          case "message.updated": {
-            const info = p?.info;
-            if (info && typeof info === "object") messageUpdated(info as SessionMessage["info"]);
-            return;
-          }
-          case "message.part.updated": {
-            const part = p?.part;
-            if (part && typeof part === "object") partUpdated(part);
-            return;
-          }
-          case "message.part.removed": {
-            const { sessionID, messageID, partID } = p ?? {};
-            if (typeof sessionID !== "string" || typeof messageID !== "string") return;
-            if (typeof partID === "string")
-              sessions.get(sessionID)?.messages.get(messageID)?.parts.delete(partID);
-            return;
-          }
-          case "message.removed": {
-            const { sessionID, messageID } = p ?? {};
-            if (typeof sessionID === "string" && typeof messageID === "string") {
-              sessions.get(sessionID)?.messages.delete(messageID);
-            }
-            return;
-          }
-          default:
-            return;
+        const type = event.type;
+        if (type === "message.part.updated") {
+          const part = p?.part as { type?: unknown } | undefined;
+          // Most part updates are steps and tool calls: dropped on their type alone.
+          if (part?.type === "text" || part?.type === "patch") partUpdated(part);
+        } else if (type === "message.updated") {
+          const info = p?.info;
+          if (info && typeof info === "object") messageUpdated(info as SessionMessage["info"]);
+        } else if (type === "message.part.removed" || type === "message.removed") {
+          removed(p ?? {});
         }
       } catch (caught) {
         console.error(

@@ -214,6 +214,9 @@ describe("createTurnRecorder", () => {
   it("holds one turn at a time, never tool output, and nothing once the run is settled", () => {
     const recorder = createTurnRecorder({ follows: () => true, now: () => 0 });
     for (const event of [user("u1", 10), ...assistant("a1", "u1", 11, "one")]) recorder.handle(event);
+    // Nothing is trusted before the hook is live: it may have missed the prompt's creation.
+    expect(recorder.view("s", 20)).toBeUndefined();
+    recorder.markLive();
     expect(recorder.view("s", 20)?.map((m) => m.parts.map((p) => p.type))).toEqual([[], ["text"]]);
     const release = recorder.hold("s");
     // The next prompt while the first run settles: both are kept, the view at the first end is the first turn.
@@ -230,6 +233,7 @@ describe("createTurnRecorder", () => {
 
   it("does not trust a settled message whose text part never ended: the listing is read instead", () => {
     const recorder = createTurnRecorder({ follows: () => true, now: () => 0 });
+    recorder.markLive();
     for (const event of [user("u1", 10), ...assistant("a1", "u1", 11, "one")]) recorder.handle(event);
     const streaming = {
       id: "a1-q",
@@ -248,12 +252,13 @@ describe("createTurnRecorder", () => {
     expect(recorder.view("s", 20)?.[1]?.parts.map((p) => p.text)).toEqual(["one", "two"]);
   });
 
-  it("forgets sessions that are not followed, and the least recently fed beyond its bound", () => {
+  it("forgets sessions that are not followed, and the turn that began longest ago beyond its bound", () => {
     let followed = true;
     const recorder = createTurnRecorder({ follows: () => followed, now: () => 0, maxSessions: 2 });
     recorder.handle(user("u1", 10));
     followed = false;
-    recorder.handle(user("u1", 10));
+    // Retitled untagged: its next prompt starts nothing, and what was recorded goes.
+    recorder.handle(user("u2", 20));
     expect(recorder.size()).toBe(0);
     followed = true;
     for (const s of ["a", "b", "c"]) {
