@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { link, lstat, mkdir, rename, rmdir, stat, unlink, utimes, writeFile } from "node:fs/promises";
+import { link, lstat, mkdir, rmdir, stat, unlink, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { markerName } from "./dedupe-store.ts";
 import { ignoreMissing, isMissing } from "./fs-errors.ts";
+import { holderFile } from "./holder-file.ts";
 import { HALF_WRITTEN_MS, judgeLease, LEASE_RENEW_MS, type LeaseHolderState } from "./judge-lease.ts";
 import { readFileNoFollow, readStartNoFollow } from "./open-no-follow.ts";
 import { currentOwner, type ProcessOwner } from "./process-owner.ts";
@@ -97,25 +98,32 @@ export function openLeases(dir: string, options: LeaseKeeperOptions): LeaseKeepe
       });
     }
   };
-  const release = async (key: string) => {
-    if (!held.delete(key)) return;
-    // Still ours only while it names our holder (a lease taken over names its new one). A holder
-    // file is one short line, so its start is enough; a file longer than that is not ours.
-    const text = await readStartNoFollow(leasePath(key), HOLDER_READ_BYTES).catch(() => "");
-    if (text.includes(holder)) await unlink(leasePath(key)).catch(() => undefined);
+  /** The holder file every lease of this keeper links to (holder-file.ts). */
+  const holderOnDisk = holderFile(join(options.holdersDir, `${holder}.holder`), () =>
+    JSON.stringify({ v: 2, owner, holder, takenAt: now() }),
+  );
+  const holderPath = holderOnDisk.path;
+  // Still ours only while it links our holder file or names our holder (a lease taken over names
+  // its new one). The lease is read only when it is not a link to ours: a copy of our holder file,
+  // or a file system whose inode numbers say nothing. A holder file is one short line: its start
+  // is enough.
+  const isOurs = async (path: string) =>
+    (await holderOnDisk.links(path)) ||
+    (await readStartNoFollow(path, HOLDER_READ_BYTES).catch(() => "")).includes(holder);
+  const releasing = new Set<Promise<void>>();
+  const release = (key: string): Promise<void> => {
+    if (!held.delete(key)) return Promise.resolve();
+    const done = (async () => {
+      if (await isOurs(leasePath(key))) await unlink(leasePath(key)).catch(() => undefined);
+    })().finally(() => releasing.delete(done));
+    releasing.add(done);
+    return done;
   };
-  const holderPath = join(options.holdersDir, `${holder}.holder`);
   let holderWritten = false;
   /** When the holder file's time was last set (written, stamped or renewed), keeper's clock. */
   let stampedAt = Number.NEGATIVE_INFINITY;
-  /** The holder file every lease of this keeper links to, written whole under a temporary name. */
   const writeHolder = async () => {
-    const temp = `${holderPath}.${randomBytes(4).toString("hex")}.tmp`;
-    await writeFile(temp, JSON.stringify({ v: 2, owner, holder, takenAt: now() }), { mode: 0o600 });
-    await rename(temp, holderPath).catch(async (error: unknown) => {
-      await unlink(temp).catch(() => undefined);
-      throw error;
-    });
+    await holderOnDisk.write();
     holderWritten = true;
     stampedAt = now();
   };
@@ -198,7 +206,9 @@ export function openLeases(dir: string, options: LeaseKeeperOptions): LeaseKeepe
       cancelRenewal?.();
       cancelRenewal = undefined;
       await Promise.all([...held].map(release));
+      await Promise.all([...releasing]);
       await unlink(holderPath).catch(() => undefined);
+      await holderOnDisk.close();
     },
   };
 }

@@ -115,6 +115,16 @@ describe("openOutbox: leases", () => {
     expect(await open().lease("s|over")).toBeNull();
   });
 
+  it("a lease that is a copy of its holder's file (not a link to it) is still released by that holder", async () => {
+    const a = open();
+    const lease = await a.lease("s|copy");
+    const text = await readFile(leasePath("s|copy"), "utf8");
+    await rm(leasePath("s|copy"));
+    await writeFile(leasePath("s|copy"), text);
+    await lease?.release();
+    await expect(stat(leasePath("s|copy"))).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
   it("races: of many concurrent takers exactly one wins", async () => {
     const takers = Array.from({ length: 8 }, () => open());
     const leases = await Promise.all(takers.map((t) => t.lease("s|race")));
