@@ -73,6 +73,9 @@ export function createTurnRecorder(options: TurnRecorderOptions): TurnRecorder {
   const sessions = new Map<string, Recording>();
   /** When the hook saw its first event: a prompt created before then may have been missed. */
   let liveSince: number | undefined;
+  /** Events the hook handed over, not recorded yet (see `handle`). */
+  let pending: TrackedEvent[] = [];
+  let scheduled = false;
 
   function messageUpdated(info: SessionMessage["info"] & { sessionID?: unknown }): void {
     const sessionId = info.sessionID;
@@ -134,6 +137,34 @@ export function createTurnRecorder(options: TurnRecorderOptions): TurnRecorder {
     else messages?.delete(messageID);
   }
 
+  function record(event: TrackedEvent): void {
+    try {
+      const p = event.properties as Record<string, unknown> | undefined;
+      const type = event.type;
+      if (type === "message.part.updated") {
+        const part = p?.part as { type?: unknown } | undefined;
+        // Most part updates are steps and tool calls: dropped on their type alone.
+        if (part?.type === "text" || part?.type === "patch") partUpdated(part);
+      } else if (type === "message.updated") {
+        const info = p?.info;
+        if (info && typeof info === "object") messageUpdated(info as SessionMessage["info"]);
+      } else if (type === "message.part.removed" || type === "message.removed") {
+        removed(p ?? {});
+      }
+    } catch (caught) {
+      console.error(`opencode-callback-relay: event ${String(event?.type)} not recorded: ${String(caught)}`);
+    }
+  }
+
+  /** Record what the hook queued, oldest first. */
+  function drain(): void {
+    scheduled = false;
+    if (pending.length === 0) return;
+    const events = pending;
+    pending = [];
+    for (const event of events) record(event);
+  }
+
   /** Drop the settled turn: keep the recording from the next prompt on, if one came. */
   function release(sessionId: string, recording: Recording, prompt: string | undefined): void {
     if (sessions.get(sessionId) !== recording) return; // dropped meanwhile (forgotten, untagged)
@@ -162,26 +193,16 @@ export function createTurnRecorder(options: TurnRecorderOptions): TurnRecorder {
       liveSince ??= now();
     },
     handle(event) {
-      try {
-        const p = event.properties as Record<string, unknown> | undefined;
-        const type = event.type;
-        if (type === "message.part.updated") {
-          const part = p?.part as { type?: unknown } | undefined;
-          // Most part updates are steps and tool calls: dropped on their type alone.
-          if (part?.type === "text" || part?.type === "patch") partUpdated(part);
-        } else if (type === "message.updated") {
-          const info = p?.info;
-          if (info && typeof info === "object") messageUpdated(info as SessionMessage["info"]);
-        } else if (type === "message.part.removed" || type === "message.removed") {
-          removed(p ?? {});
-        }
-      } catch (caught) {
-        console.error(
-          `opencode-callback-relay: event ${String(event?.type)} not recorded: ${String(caught)}`,
-        );
-      }
+      // Off the hook's stack: OpenCode publishes events in a synchronous loop, so the hook only
+      // queues the reference; the queue is recorded in order on a later turn of the event loop,
+      // and always before a terminal point holds the recording or a settle reads it.
+      pending.push(event);
+      if (scheduled) return;
+      scheduled = true;
+      setImmediate(drain);
     },
     view(sessionId, endedAt) {
+      drain();
       const recording = sessions.get(sessionId);
       if (!recording || liveSince === undefined) return undefined;
       const messages: SessionMessage[] = [];
@@ -202,6 +223,7 @@ export function createTurnRecorder(options: TurnRecorderOptions): TurnRecorder {
       return holdsLastTurn(messages, endedAt) ? messages : undefined;
     },
     hold(sessionId) {
+      drain();
       const held = sessions.get(sessionId);
       // No recording: the run is read, and a prompt sent meanwhile starts the next recording.
       if (!held) return () => {};
@@ -210,6 +232,9 @@ export function createTurnRecorder(options: TurnRecorderOptions): TurnRecorder {
       const prompt = first?.[1].info.role === "user" ? first[0] : undefined;
       return () => release(sessionId, held, prompt);
     },
-    size: () => sessions.size,
+    size() {
+      drain();
+      return sessions.size;
+    },
   };
 }
