@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { currentOwner, isOwner, ownerLiveness, type ProcessOwner } from "../state/index.ts";
 import { lockPath } from "./audit-files.ts";
@@ -79,36 +79,63 @@ async function acquire(dir: string, retries: number): Promise<string> {
 }
 
 /**
- * Take an abandoned lock out of the way: `true` when the lock is gone (taken over here, or released
- * meanwhile), so the caller tries again at once. The lock is first renamed aside, which only one
- * waiter can do, then checked to be the very lock judged (same token, or for an ownerless lock
- * the same inode and mtime); one that is not (another waiter took the lock over and holds it anew
- * between the judging and the rename) is put back.
+ * Take an abandoned lock out of the way: `true` when the lock is gone (removed here, or released
+ * meanwhile), so the caller tries again at once. Only the waiter holding the lock's breaker
+ * (`<lock>.break`, made with mkdir like the lock) may remove it, and it judges the lock again under
+ * the breaker: the lock must still be the very one judged (same token, or for an ownerless lock the
+ * same inode and mtime), and still abandoned. Waiters that judged one dead lock together can then
+ * never remove, or move, a lock one of them has since taken anew.
+ *
+ * What is left: a holder judged abandoned only for being untouched (a process stuck for 10 s, not
+ * a dead one) that releases its lock and sees it taken anew between that second judgement and the
+ * removal (a dead holder cannot release); and two waiters clearing, at the same instant, a breaker
+ * whose own holder died in the middle of a take-over.
  */
 async function takeOverAbandoned(dir: string): Promise<boolean> {
   const judged = await stat(dir).catch(() => null);
   if (judged === null) return true;
   const holder = await readHolder(dir);
   if (!abandoned(holder, judged.mtimeMs)) return false;
-  const aside = `${dir}.abandoned.${randomBytes(4).toString("hex")}`;
+  const breaker = await takeBreaker(dir);
+  if (breaker === null) return false; // another waiter is taking it over
   try {
-    await rename(dir, aside);
-  } catch {
-    return true; // moved or released by someone else: try again
+    const now = await stat(dir).catch(() => null);
+    if (now === null) return true;
+    const nowHolder = await readHolder(dir);
+    const same =
+      holder === null
+        ? nowHolder === null && now.ino === judged.ino && now.mtimeMs === judged.mtimeMs
+        : nowHolder?.token === holder.token;
+    if (!same || !abandoned(nowHolder, now.mtimeMs)) return false;
+    await rm(dir, { recursive: true, force: true });
+    return true;
+  } finally {
+    await release(`${dir}.break`, breaker);
   }
-  const moved = await stat(aside).catch(() => null);
-  const movedHolder = await readHolder(aside);
-  const same =
-    holder === null
-      ? movedHolder === null && moved?.ino === judged.ino && moved.mtimeMs === judged.mtimeMs
-      : movedHolder?.token === holder.token;
-  if (!same) {
-    // A live lock: give it back. Only a third writer creating the lock in this instant defeats it.
-    await rename(aside, dir).catch(() => undefined);
-    return false;
+}
+
+/**
+ * The lock's breaker, held by the one waiter taking the lock over: its token, or `null` when
+ * another waiter holds it. A breaker left by a waiter that died in the middle of a take-over is
+ * removed once abandoned itself (its holder dead, or untouched for AUDIT_LOCK_STALE_MS).
+ */
+async function takeBreaker(dir: string): Promise<string | null> {
+  const breaker = `${dir}.break`;
+  const token = randomBytes(8).toString("hex");
+  try {
+    await mkdir(breaker, { mode: 0o700 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") return null;
+    const since = await stat(breaker).catch(() => null);
+    if (since !== null && abandoned(await readHolder(breaker), since.mtimeMs)) {
+      await rm(breaker, { recursive: true, force: true }).catch(() => undefined);
+    }
+    return null;
   }
-  await rm(aside, { recursive: true, force: true }).catch(() => undefined);
-  return true;
+  await writeFile(join(breaker, OWNER_FILE), JSON.stringify({ owner: currentOwner(), token }), {
+    mode: 0o600,
+  }).catch(() => undefined);
+  return token;
 }
 
 /** Its holder is dead, or it has not been touched for AUDIT_LOCK_STALE_MS (whoever holds it). */

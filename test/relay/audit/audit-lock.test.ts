@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -126,6 +126,46 @@ describe("the audit log's lock", () => {
     expect(await readdir(lockPath(path))).toContain("owner.json"); // still the second's
     releaseSecond?.();
     await second;
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("lets one waiter at a time hold it when several take over a dead holder's lock together", async () => {
+    // Several writers find the same dead holder's lock at once: each judges it abandoned, and only
+    // one may take it over. A waiter that judged the dead lock must never move or remove the lock
+    // another waiter has taken anew meanwhile (that left two holders writing one chain).
+    const dead = { ...currentOwner(), pid: 999_999, startTime: "1" };
+    for (let round = 0; round < 25; round += 1) {
+      await mkdir(lockPath(path));
+      await writeFile(
+        join(lockPath(path), "owner.json"),
+        JSON.stringify({ owner: dead, token: `gone-${round}` }),
+      );
+      let inside = 0;
+      let most = 0;
+      await Promise.all(
+        Array.from({ length: 6 }, () =>
+          withAuditLock(path, async () => {
+            inside += 1;
+            most = Math.max(most, inside);
+            // Hold it across file-system round trips, as an append does.
+            await stat(lockPath(path)).catch(() => undefined);
+            await readdir(dir);
+            inside -= 1;
+          }),
+        ),
+      );
+      expect(most).toBe(1);
+      expect(await readdir(dir)).toEqual([]);
+    }
+  });
+
+  it("takes over a dead holder's lock even when a waiter died in the middle of taking it over", async () => {
+    const dead = { ...currentOwner(), pid: 999_999, startTime: "1" };
+    for (const folder of [lockPath(path), `${lockPath(path)}.break`]) {
+      await mkdir(folder);
+      await writeFile(join(folder, "owner.json"), JSON.stringify({ owner: dead, token: "gone" }));
+    }
+    expect(await withAuditLock(path, async () => "ran", FEW)).toBe("ran");
     expect(await readdir(dir)).toEqual([]);
   });
 
