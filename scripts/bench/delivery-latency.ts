@@ -161,7 +161,7 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
         note: `p50 ${(value.median - base.median).toFixed(2)} ms above bare`,
       });
       notes.push(
-        "Through the plugin the settle reads `session.messages` through the real v1 SDK client from a local stand-in HTTP server (in OpenCode the same call is answered by the server itself; 12–31 ms there per docs/facts).",
+        "Through the plugin the settle reads `session.messages` through the real v1 SDK client from a local stand-in HTTP server: the replayed stream's message stamps are the recording's, older than the plugin's start, so the turn recorder does not trust them and the settle takes its fallback read. In OpenCode the turn comes from the events (sections 5 and 7).",
       );
     } finally {
       await new Promise((resolve) => setTimeout(resolve, 200));
