@@ -174,9 +174,10 @@ export function createEventHook(options: EventHookOptions): EventHook {
         live = true;
         recorder.markLive();
       }
-      if (settling.size > 0) wakeSettling(event);
       if (reader === "session") tracker.handle(event);
       else if (relay) recorder.handle(event);
+      // After the recorder has it: a woken settle's next view includes this event.
+      if (settling.size > 0) wakeSettling(event);
     } catch (error) {
       console.error(`opencode-callback-relay: event hook: ${String(error)}`);
     }
