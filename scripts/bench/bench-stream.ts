@@ -11,7 +11,10 @@ export interface StreamEvent {
 /**
  * The recorded stream (record-stream.ts): a 2,000-chunk answer, a subagent and a 401, from a real
  * `opencode serve`. `round(k)` gives a copy whose session ids and runIds carry a `_r<k>` suffix,
- * so each replay is a new run to the plugin (dedupe is per session and runId).
+ * so each replay is a new run to the plugin (dedupe is per session and runId), and whose time
+ * stamps are moved to just before now (the recording's 6.6 s pressed into ~7 ms, order kept): a
+ * round's prompts are then newer than the plugin's start, as in OpenCode, so the plugin settles
+ * from the events instead of taking its fallback read of recorded messages.
  */
 export interface BenchStream {
   events: StreamEvent[];
@@ -34,6 +37,9 @@ export function internType(event: StreamEvent): StreamEvent {
   return event;
 }
 
+/** An epoch-ms stamp of the recording (2026-11): `time.created`, `time.completed`, part times. */
+const STAMP = /\b17\d{11}\b/g;
+
 export function loadBenchStream(): BenchStream {
   const text = readFileSync(STREAM_EVENTS, "utf8");
   const parse = (source: string) =>
@@ -41,8 +47,14 @@ export function loadBenchStream(): BenchStream {
       .split("\n")
       .filter((line) => line !== "")
       .map((line) => internType(JSON.parse(line) as StreamEvent));
-  const roundText = (k: number) =>
-    text.replace(/ses_[A-Za-z0-9]+/g, `$&_r${k}`).replaceAll("runId=run-", `runId=run-r${k}-`);
+  const latest = Math.max(...(text.match(STAMP) ?? []).map(Number));
+  const roundText = (k: number) => {
+    const now = Date.now();
+    return text
+      .replace(/ses_[A-Za-z0-9]+/g, `$&_r${k}`)
+      .replaceAll("runId=run-", `runId=run-r${k}-`)
+      .replace(STAMP, (stamp) => String(now - 1 - Math.ceil((latest - Number(stamp)) / 1000)));
+  };
   return {
     events: parse(text),
     messages: JSON.parse(readFileSync(STREAM_MESSAGES, "utf8")) as Record<string, unknown[]>,

@@ -161,7 +161,7 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
         note: `p50 ${(value.median - base.median).toFixed(2)} ms above bare`,
       });
       notes.push(
-        "Through the plugin the settle reads `session.messages` through the real v1 SDK client from a local stand-in HTTP server: the replayed stream's message stamps are the recording's, older than the plugin's start, so the turn recorder does not trust them and the settle takes its fallback read. In OpenCode the turn comes from the events (sections 5 and 7).",
+        "Through the plugin the settle takes the turn from the replayed events (their stamps moved to just before now, as a live OpenCode's are; bench-stream.ts); a local stand-in HTTP server answers `session.messages` for any fallback read.",
       );
     } finally {
       await new Promise((resolve) => setTimeout(resolve, 200));

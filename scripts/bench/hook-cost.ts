@@ -217,7 +217,7 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
     notes.push(
       `The no-op baseline is \`async () => {}\`, the smallest hook a plugin can write; its ns include the Promise every async hook returns. Batches: ${iters.toLocaleString()} calls cycling over the type's recorded instances, ${samples} samples, plugin and no-op alternating.`,
       `Allocation: \`gc()\`, \`process.memoryUsage().heapUsed\`, ${allocIters.toLocaleString()} calls over the recorded deltas, \`heapUsed\` again; the caller's \`{event}\` objects are built beforehand (OpenCode builds them for every plugin anyway).`,
-      `The plugin's async work (settle through a local stand-in for \`session.messages\`, relay, receiver) is waited for between samples: ${harness.receiver.requests.length} callbacks delivered during this measurement.`,
+      `The plugin's async work (settle from the replayed events, or a fallback read from a local stand-in for \`session.messages\`: ${harness.standInRequests()} reads; relay; receiver) is waited for between samples: ${harness.receiver.requests.length} callbacks delivered during this measurement. A replay hands a whole turn over without a loop turn between events, so the turn recorder's queue is drained on the terminal idle's stack: the idle row's p95 includes that.`,
     );
     log(`  ${harness.receiver.requests.length} callbacks, ${harness.standInRequests()} stand-in reads`);
   } finally {

@@ -131,7 +131,7 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
       "Two instances of the real plugin (plugin/create-hooks.ts) in one process, one with the run journal and one without, fed the recorded stream alternately (fresh session ids each round). Each busy event is timed alone; then, 100 ms (and 20 ms) after the turn's events (the journal writes during the turn, as in OpenCode), the rest of the stream from the first terminal idle is fed and the time until every tagged run's callback reached the receiver is taken.",
     rows,
     notes: [
-      `${busy.on.length} busy events and ${rounds} rounds per side and turn length; the settle reads messages from a local stand-in for OpenCode's API (the recording's stamps predate the plugin's start, so the fallback read). Each round has ${tagged} tagged runs, so ${tagged} journal entries (write, fsync, link, directory fsync) are written during the turn.`,
+      `${busy.on.length} busy events and ${rounds} rounds per side and turn length; the settle takes each turn from the replayed events (stamps moved to just before now); a local stand-in for OpenCode's API answers any fallback read. Each round has ${tagged} tagged runs, so ${tagged} journal entries (write, fsync, link, directory fsync) are written during the turn.`,
     ],
   };
 }
