@@ -10,10 +10,15 @@ import { startTimingReceiver, type TimedRequest } from "./timing-receiver.ts";
  * (5) End to end in OpenCode: `session.idle` → the callback received. A probe plugin in the same
  * server stamps the first `session.idle` of each session (epoch ms, sub-ms) and POSTs it at once
  * with a bare `fetch` to the same receiver: that POST is the baseline (the fastest any plugin can
- * get a request out after the idle), and its stamp is the start of both intervals.
+ * get a request out after the idle), and its stamp is the start of every interval. It also POSTs
+ * after writing and fsyncing a 1 KB file (`/probe-durable`): the floor for a plugin that makes
+ * its callback durable before sending it, as the relay does.
  */
 
-const PROBE = `const url = process.env.BENCH_PROBE_URL;
+const PROBE = `import { open, unlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+const url = process.env.BENCH_PROBE_URL;
 const seen = new Set();
 export const BenchIdleProbe = async () => ({
   event: async ({ event }) => {
@@ -22,7 +27,15 @@ export const BenchIdleProbe = async () => ({
     if (seen.has(id)) return;
     seen.add(id);
     const t = performance.timeOrigin + performance.now();
-    fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ sessionID: id, t }) }).catch(() => {});
+    const post = (path) => fetch(url + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ sessionID: id, t }) }).catch(() => {});
+    post("");
+    const file = join(tmpdir(), "bench-idle-probe-" + id);
+    const handle = await open(file, "w");
+    await handle.write("x".repeat(1024));
+    await handle.sync();
+    await handle.close();
+    post("-durable");
+    await unlink(file);
   },
 });
 `;
@@ -41,18 +54,22 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
     });
     const pluginMs: number[] = [];
     const probeMs: number[] = [];
+    const durableMs: number[] = [];
     for (let i = -2; i < turns; i++) {
       const session = await server.createSession(taggedTitle(`e2e-${i + 2}`));
       await server.prompt(session.id, "[[fake:text chunks=20]] a short answer", 60_000);
-      const got: TimedRequest[] = [await receiver.next(20_000), await receiver.next(20_000)];
+      const got: TimedRequest[] = [];
+      for (let n = 0; n < 3; n += 1) got.push(await receiver.next(20_000));
       const probe = got.find((r) => r.path === "/probe");
-      const callback = got.find((r) => r.path !== "/probe");
-      if (!probe || !callback)
-        throw new Error(`expected a probe and a callback, got ${got.map((r) => r.path)}`);
+      const durable = got.find((r) => r.path === "/probe-durable");
+      const callback = got.find((r) => !r.path.startsWith("/probe"));
+      if (!probe || !durable || !callback)
+        throw new Error(`expected probes and a callback, got ${got.map((r) => r.path)}`);
       const idleAt = (JSON.parse(probe.body) as { t: number }).t;
       if (i < 0) continue; // warm-up (the first turn also starts the plugin)
       pluginMs.push(callback.epoch - idleAt);
       probeMs.push(probe.epoch - idleAt);
+      durableMs.push(durable.epoch - idleAt);
     }
     const value = summarize(pluginMs);
     const baseline = summarize(probeMs);
@@ -66,6 +83,13 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
         baselineName: "bare fetch POST from a probe plugin at the same idle",
         target: "p50 < 25 ms (issue 12; was < 50 ms)",
         met: value.median < 25,
+      },
+      {
+        name: "session.idle → callback received, vs the probe's POST after a 1 KB write + fsync",
+        unit: "ms",
+        value,
+        baseline: summarize(durableMs),
+        baselineName: "the floor for a durable callback, same idle",
       },
     ];
     return {
