@@ -5,6 +5,7 @@ import type { TrackedEvent, TurnEnd } from "../../plugin/session-tracker.ts";
 import { buildRun, type SessionMessage } from "../../plugin/settle-run.ts";
 import type { TerminalRun } from "../../relay/callback/terminal-run.ts";
 import { waitFor } from "../../scripts/dev/wait-for.ts";
+import { stampOf } from "../helpers/event-stamp.ts";
 
 /**
  * Whatever a tagged session's turns look like (steps, tool calls, files written, a failure, the
@@ -206,20 +207,6 @@ function interleave(a: Generator<void>, b: Generator<void>, picks: boolean[]): v
   }
   while (!aDone) aDone = a.next().done === true;
   while (!bDone) bDone = b.next().done === true;
-}
-
-function stampOf(event: TrackedEvent): number {
-  const p = event.properties as {
-    info?: { time?: { created?: number; completed?: number } };
-    part?: { time?: { start?: number; end?: number } };
-  };
-  return Math.max(
-    0,
-    p.info?.time?.created ?? 0,
-    p.info?.time?.completed ?? 0,
-    p.part?.time?.start ?? 0,
-    p.part?.time?.end ?? 0,
-  );
 }
 
 describe("settling from the events, any turns", () => {

@@ -7,6 +7,7 @@ import type { AuditInput } from "../../relay/audit/audit-record.ts";
 import type { TerminalRun } from "../../relay/callback/terminal-run.ts";
 import { waitFor } from "../../scripts/dev/wait-for.ts";
 import { loadEvents, loadMessages, type RecordedEvent, type Scenario } from "../fixtures/load-fixture.ts";
+import { stampOf } from "../helpers/event-stamp.ts";
 
 /**
  * Settling from what the events told (turn-recorder.ts), against OpenCode 1.18.33's recorded event
@@ -14,21 +15,6 @@ import { loadEvents, loadMessages, type RecordedEvent, type Scenario } from "../
  */
 
 const WORKTREE = "/tmp/e2e/project";
-
-/** The latest instant an event carries (message and part stamps): the clock as the stream ran. */
-function stampOf(event: RecordedEvent): number {
-  const p = event.properties as {
-    info?: { time?: { created?: number; completed?: number } };
-    part?: { time?: { start?: number; end?: number } };
-  };
-  return Math.max(
-    0,
-    p.info?.time?.created ?? 0,
-    p.info?.time?.completed ?? 0,
-    p.part?.time?.start ?? 0,
-    p.part?.time?.end ?? 0,
-  );
-}
 
 interface Replay {
   submitted: TerminalRun[];
