@@ -2,6 +2,7 @@ import { startFakeModel } from "../dev/fake-model.ts";
 import { type OpencodeServer, startOpencodeServer } from "../dev/opencode-server.ts";
 import { benchRelayConfig, taggedTitle } from "./opencode-slowdown.ts";
 import { BENCH_TOKEN } from "./plugin-harness.ts";
+import { DURABLE_POST, PROBE_IMPORTS } from "./probe-source.ts";
 import type { Bench, BenchContext } from "./registry.ts";
 import { type Row, type Section, summarize } from "./stats.ts";
 import { startTimingReceiver, type TimedRequest } from "./timing-receiver.ts";
@@ -15,9 +16,7 @@ import { startTimingReceiver, type TimedRequest } from "./timing-receiver.ts";
  * its callback durable before sending it, as the relay does.
  */
 
-const PROBE = `import { open, unlink } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+const PROBE = `${PROBE_IMPORTS}
 const url = process.env.BENCH_PROBE_URL;
 const seen = new Set();
 export const BenchIdleProbe = async () => ({
@@ -29,13 +28,7 @@ export const BenchIdleProbe = async () => ({
     const t = performance.timeOrigin + performance.now();
     const post = (path) => fetch(url + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ sessionID: id, t }) }).catch(() => {});
     post("");
-    const file = join(tmpdir(), "bench-idle-probe-" + id);
-    const handle = await open(file, "w");
-    await handle.write("x".repeat(1024));
-    await handle.sync();
-    await handle.close();
-    post("-durable");
-    await unlink(file);
+    ${DURABLE_POST}
   },
 });
 `;

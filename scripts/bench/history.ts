@@ -4,6 +4,7 @@ import { measureSettleMemory, type SettleMemoryResult } from "./history-memory.t
 import { historySection, type Sizes, type TurnTiming } from "./history-section.ts";
 import { benchRelayConfig, taggedTitle } from "./opencode-slowdown.ts";
 import { BENCH_TOKEN } from "./plugin-harness.ts";
+import { DURABLE_POST, PROBE_IMPORTS } from "./probe-source.ts";
 import type { Bench, BenchContext } from "./registry.ts";
 import type { Section } from "./stats.ts";
 import { startTimingReceiver, type TimedRequest, type TimingReceiver } from "./timing-receiver.ts";
@@ -23,9 +24,7 @@ import { startTimingReceiver, type TimedRequest, type TimingReceiver } from "./t
  * its callback durable before sending it, as the relay does); and after reading the session's
  * newest 4 messages through its own client (`/probe-read`: the floor for a plugin that reads).
  */
-const TURN_PROBE = `import { open, unlink } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+const TURN_PROBE = `${PROBE_IMPORTS}
 const url = process.env.BENCH_PROBE_URL;
 const busy = new Set();
 export const BenchTurnProbe = async ({ client }) => ({
@@ -38,15 +37,7 @@ export const BenchTurnProbe = async ({ client }) => ({
     const post = (path) => fetch(url + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ sessionID: id, t }) }).catch(() => {});
     post("");
     setTimeout(() => post("-tick"), 0);
-    const file = join(tmpdir(), "bench-probe-" + id + "-" + t);
-    (async () => {
-      const handle = await open(file, "w");
-      await handle.write("x".repeat(1024));
-      await handle.sync();
-      await handle.close();
-      post("-durable");
-      await unlink(file);
-    })().catch(() => post("-durable"));
+    ${DURABLE_POST}
     await client.session.messages({ path: { id }, query: { limit: 4 } });
     post("-read");
   },
