@@ -1,11 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createEventHook, type SessionReader } from "../../plugin/create-event-hook.ts";
-import type { TrackedEvent, TurnEnd } from "../../plugin/session-tracker.ts";
-import { buildRun, type SessionMessage } from "../../plugin/settle-run.ts";
+import type { TrackedEvent } from "../../plugin/session-tracker.ts";
+import type { SessionMessage } from "../../plugin/settle-run.ts";
 import type { TerminalRun } from "../../relay/callback/terminal-run.ts";
 import { waitFor } from "../../scripts/dev/wait-for.ts";
 import { stampOf } from "../helpers/event-stamp.ts";
+import { listingRun } from "../helpers/listing-run.ts";
 
 /**
  * Whatever a tagged session's turns look like (steps, tool calls, files written, a failure, the
@@ -263,23 +264,8 @@ describe("settling from the events, any turns", () => {
           expect(submitted.map((run) => run.pinnedTitle)).toEqual(
             turns.map((_, k) => `T runId=run-${k} callbackSession=agent:main:main`),
           );
-          const prompts = tagged.listing.flatMap((m, i) => (m.info.role === "user" ? [i] : []));
           submitted.forEach((run, k) => {
-            const end: TurnEnd = {
-              sessionId: run.sessionId,
-              pinnedTitle: run.pinnedTitle,
-              currentTitle: run.currentTitle,
-              startedAt: run.startedAt,
-              endedAt: run.endedAt,
-              endedInRetry: false,
-              ...(run.error ? { error: run.error } : {}),
-            };
-            const cut = tagged.listing.slice(0, prompts[k + 1] ?? tagged.listing.length);
-            expect(run).toEqual({
-              ...buildRun(end, cut, WORKTREE),
-              outcome: run.outcome,
-              settledFrom: "events",
-            });
+            expect(run).toEqual(listingRun(run, tagged.listing, k, WORKTREE));
             const fail = turns[k]?.fail;
             expect(run.outcome).toBe(
               fail === null ? "completed" : fail === "APIError" ? "failed" : "aborted",

@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { createEventHook, type SessionReader } from "../../plugin/create-event-hook.ts";
-import type { TurnEnd } from "../../plugin/session-tracker.ts";
-import { buildRun, type SessionMessage } from "../../plugin/settle-run.ts";
+import type { SessionMessage } from "../../plugin/settle-run.ts";
 import { createTurnRecorder } from "../../plugin/turn-recorder.ts";
 import type { AuditInput } from "../../relay/audit/audit-record.ts";
 import type { TerminalRun } from "../../relay/callback/terminal-run.ts";
 import { waitFor } from "../../scripts/dev/wait-for.ts";
 import { loadEvents, loadMessages, type RecordedEvent, type Scenario } from "../fixtures/load-fixture.ts";
 import { stampOf } from "../helpers/event-stamp.ts";
+import { listingRun } from "../helpers/listing-run.ts";
 
 /**
  * Settling from what the events told (turn-recorder.ts), against OpenCode 1.18.33's recorded event
@@ -65,33 +65,14 @@ async function replay(
   return { submitted, audit, reads: () => reads };
 }
 
-/**
- * The run `buildRun` makes from the final listing, cut at the next turn's prompt: what a read right
- * at the turn's end would have seen. The events decide outcome and error in both paths.
- */
+/** The listing's run for turn `turnIndex` of a scenario (test/helpers/listing-run.ts). */
 function fromListing(
   scenario: Scenario,
   run: TerminalRun,
   turnIndex: number,
-  settledFrom: TerminalRun["settledFrom"] & string = "events",
+  settledFrom: "events" | "read" = "events",
 ): TerminalRun {
-  const all = loadMessages(scenario) as SessionMessage[];
-  const prompts = all.flatMap((m, i) => (m.info.role === "user" ? [i] : []));
-  const cut = prompts[turnIndex + 1] ?? all.length;
-  const end: TurnEnd = {
-    sessionId: run.sessionId,
-    pinnedTitle: run.pinnedTitle,
-    currentTitle: run.currentTitle,
-    startedAt: run.startedAt,
-    endedAt: run.endedAt,
-    endedInRetry: false,
-    ...(run.error ? { error: run.error } : {}),
-  };
-  return {
-    ...buildRun(end, all.slice(0, cut), WORKTREE),
-    outcome: run.outcome,
-    settledFrom,
-  };
+  return listingRun(run, loadMessages(scenario) as SessionMessage[], turnIndex, WORKTREE, settledFrom);
 }
 
 const SCENARIOS: Array<[Scenario, TerminalRun["outcome"]]> = [
