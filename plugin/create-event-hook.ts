@@ -161,20 +161,16 @@ export function createEventHook(options: EventHookOptions): EventHook {
     relay.submit(run ?? fallbackRun(end));
   }
 
-  /** Whether the hook has seen an event: the recorder trusts only prompts created since. */
-  let live = false;
   // A plain function returning one shared settled promise: an `async` hook would allocate a
   // fresh Promise for each of the thousands of delta events a streamed answer publishes.
   const hook = ({ event }: { event: TrackedEvent }) => {
     try {
       const type = event?.type;
-      const reader = RELEVANT.get(type);
-      if (reader === undefined) return DONE;
-      if (!live) {
-        live = true;
-        recorder.markLive();
-      }
-      if (reader === "session") tracker.handle(event);
+      const kind = RELEVANT.get(type);
+      if (kind === undefined) return DONE;
+      // From the first event on, the recorder trusts prompts created since (idempotent).
+      recorder.markLive();
+      if (kind === "session") tracker.handle(event);
       else if (relay) recorder.handle(event);
       // After the recorder has it: a woken settle's next view includes this event.
       if (settling.size > 0) wakeSettling(event);
