@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { link, lstat, open, readdir, stat, unlink } from "node:fs/promises";
+import { linkSync } from "node:fs";
+import { lstat, open, readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { type LazyDirsOptions, lazyDirs } from "./lazy-dirs.ts";
 import { symlinkRefused } from "./open-no-follow.ts";
@@ -65,7 +66,8 @@ export function openDedupeStore(
     async claimStaged(dedupeKey, stagedPath) {
       await ensureDir();
       try {
-        await link(stagedPath, markerPath(dedupeKey));
+        // Synchronous, like the staged write it links: the first attempt waits on it.
+        linkSync(stagedPath, markerPath(dedupeKey));
         return true;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST")

@@ -3,7 +3,7 @@ import { link, readdir, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { markerName } from "./dedupe-store.ts";
-import { writeDurableLines } from "./durable-file.ts";
+import { writeDurableLinesSync } from "./durable-file.ts";
 import { entryLines } from "./entry-lines.ts";
 import { type GroupCommit, groupCommit } from "./group-commit.ts";
 import { readFileNoFollow } from "./open-no-follow.ts";
@@ -72,7 +72,8 @@ export function openStager(options: StagerOptions): OutboxStager {
       const name = `${markerName(first)}.${HOST_TAG}.${process.pid}.${randomBytes(4).toString("hex")}.json`;
       const path = join(stagedDir, name);
       try {
-        await writeDurableLines(path, entries);
+        // Synchronous: the first attempt waits on this write (durable-file.ts says why).
+        writeDurableLinesSync(path, entries);
       } catch (error) {
         await unlink(path).catch(() => undefined);
         throw unwritable(error);
