@@ -4,7 +4,11 @@ import { toRelayError } from "../errors/index.ts";
 
 /** Work run off the caller's stack and counted, so drain() and close() can wait for it. */
 export interface BackgroundWork {
-  /** Run `work` on a later turn of the event loop; an escaped throw becomes a `failed` INTERNAL record. */
+  /**
+   * Run `work` off the caller's stack (once its synchronous work is done: a microtask, not a turn
+   * of the event loop, which waits behind the host's I/O); an escaped throw becomes a `failed`
+   * INTERNAL record.
+   */
   run(work: () => Promise<void>, ids: CallbackIds | (() => CallbackIds)): void;
   /** Resolves once no work is running. */
   idle(): Promise<void>;
@@ -18,9 +22,9 @@ export function backgroundWork(record: (input: AuditInput) => Promise<void>): Ba
   let waiting: Array<() => void> = [];
   return {
     run(work, ids) {
-      // Counted only once scheduled: a throw from setImmediate (stack exhausted) must not leave a
+      // Counted only once scheduled: a throw from queueMicrotask (stack exhausted) must not leave a
       // count that no callback will ever take back, or drain() and close() would never resolve.
-      setImmediate(() => {
+      queueMicrotask(() => {
         work()
           .catch((error: unknown) => {
             const err = toRelayError(error);

@@ -1,10 +1,16 @@
 /**
  * Group commit: writes that arrive together share one commit (one fsync). Node has no syncfs and
  * an fsync costs the same for one record as for sixty, so callers hand their item to `add()` and
- * wait; items that arrive in the same turn of the event loop, or while the previous commit is
- * still running, go into the next commit together. One commit runs at a time: while it is on the
- * disk the next group forms, so the busier the disk, the larger each group (and the fewer fsyncs
- * per record), and a lone item waits only one turn of the event loop.
+ * wait; items that arrive together, or while the previous commit is still running, go into the
+ * next commit together. One commit runs at a time: while it is on the disk the next group forms,
+ * so the busier the disk, the larger each group (and the fewer fsyncs per record).
+ *
+ * When it has been quiet (no commit in this turn of the event loop), a commit starts once the
+ * current synchronous work and its promise callbacks are done, not a turn later: in OpenCode's
+ * process after a turn, a turn of the event loop waits behind OpenCode's own I/O callbacks, 5 to
+ * 20 ms (BENCHMARKS.md, e2e), and a lone callback's first attempt waits on its commit. Once a
+ * commit has run in this turn, the next waits for the next turn, where everything handed over in
+ * between joins it: a burst yields to the host between its commits.
  */
 export interface GroupCommit<T, R> {
   /** Resolves (or rejects) with the result of the commit that carried `item`. */
@@ -31,16 +37,25 @@ export function groupCommit<T, R>(
   let queue: Array<Waiting<T, R>> = [];
   let running = false;
   let scheduled = false;
+  /** A commit started in this turn of the event loop. */
+  let hot = false;
+  const cool = () => {
+    hot = false;
+  };
 
   const kick = () => {
     if (running || scheduled || queue.length === 0) return;
     scheduled = true;
-    // One turn of the event loop: everything handed over in this turn joins the group.
-    setImmediate(run);
+    if (hot) setImmediate(run);
+    else queueMicrotask(run);
   };
   const run = async () => {
     scheduled = false;
     running = true;
+    if (!hot) {
+      hot = true;
+      setImmediate(cool);
+    }
     const group = queue.slice(0, maxItems);
     queue = queue.slice(group.length);
     try {

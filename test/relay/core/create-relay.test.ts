@@ -199,7 +199,7 @@ describe("createRelay: secrets and robustness", () => {
     expect(() => relay.submit({} as TerminalRun)).not.toThrow();
     // submit's one synchronous step can throw too (a hook called with the stack nearly full): the
     // throw must stay inside submit, and the relay must go on (drain and close still resolve).
-    const overflow = vi.spyOn(globalThis, "setImmediate").mockImplementation(() => {
+    const overflow = vi.spyOn(globalThis, "queueMicrotask").mockImplementation(() => {
       throw new RangeError("Maximum call stack size exceeded");
     });
     try {

@@ -71,4 +71,50 @@ describe("groupCommit", () => {
     await Promise.all(all);
     expect(groups).toEqual([[0, 1, 2], [3, 4, 5], [6]]);
   });
+  it("commits a lone item after a quiet spell before the next turn of the event loop", async () => {
+    // The turn waits behind the host's I/O callbacks (tens of ms in OpenCode after a turn), and a
+    // lone callback's first attempt waits on this commit.
+    let turned = false;
+    setImmediate(() => {
+      turned = true;
+    });
+    const seen: boolean[] = [];
+    const group = groupCommit(async (items: number[]) => {
+      seen.push(turned);
+      return items.length;
+    });
+    expect(await Promise.all([group.add(1), group.add(2)])).toEqual([2, 2]);
+    expect(seen).toEqual([false]);
+  });
+
+  it("once a commit has run in this turn, waits for the next turn and takes all that arrived meanwhile", async () => {
+    // A burst yields to the host between its commits, and its groups grow.
+    const groups: number[][] = [];
+    const turnAtCommit: boolean[] = [];
+    let turned = false;
+    const group = groupCommit(async (items: number[]) => {
+      groups.push(items);
+      turnAtCommit.push(turned);
+      return groups.length;
+    });
+    expect(await group.add(1)).toBe(1);
+    setImmediate(() => {
+      turned = true;
+    });
+    const second = [group.add(2)];
+    await Promise.resolve();
+    second.push(group.add(3));
+    expect(await Promise.all(second)).toEqual([2, 2]);
+    expect(groups).toEqual([[1], [2, 3]]);
+    expect(turnAtCommit).toEqual([false, true]);
+    // A whole turn without a commit: quiet again, the next lone item goes at once.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    turned = false;
+    setImmediate(() => {
+      turned = true;
+    });
+    expect(await group.add(4)).toBe(3);
+    expect(turnAtCommit).toEqual([false, true, false]);
+  });
 });
