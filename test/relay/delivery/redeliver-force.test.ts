@@ -1,4 +1,4 @@
-import { readdir, rm } from "node:fs/promises";
+import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { redeliver } from "../../../relay/delivery/redeliver.ts";
@@ -53,6 +53,33 @@ describe("redeliver --force", () => {
     expect(await readdir(join(fx.stateDir, "dedupe"))).toHaveLength(1);
     expect((await redeliver({ ...redeliverOptions(fx, "d1"), force: true })).ok).toBe(true);
     expect(fx.receiver.requests).toHaveLength(3);
+  });
+
+  it("resends a callback that was staged in one batch with others (its marker holds several lines)", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    const relay = relayOn(fx);
+    // Submitted together: one group commit, one staged file, both markers linked to it.
+    relay.submit(makeRun("b1"));
+    relay.submit(makeRun("b2"));
+    await relay.drain();
+    await relay.close();
+    const markers = await readdir(join(fx.stateDir, "dedupe"));
+    const inodes = new Set(
+      await Promise.all(markers.map(async (m) => (await stat(join(fx.stateDir, "dedupe", m))).ino)),
+    );
+    expect(markers).toHaveLength(2);
+    expect(inodes.size).toBe(1);
+
+    for (const runId of ["b1", "b2"]) {
+      expect(await redeliver({ ...redeliverOptions(fx, runId), force: true })).toEqual({
+        ok: true,
+        status: 200,
+      });
+    }
+    const sent = fx.receiver.requests.map((r) => r.headers["idempotency-key"]);
+    expect(sent).toHaveLength(4);
+    expect(sent.slice(2)).toEqual(sent.slice(0, 2));
   });
 
   it("records a forced resend the receiver refuses as failed, changing nothing on disk", async () => {
