@@ -2,7 +2,7 @@ import { startFakeModel } from "../dev/fake-model.ts";
 import { type OpencodeServer, startOpencodeServer } from "../dev/opencode-server.ts";
 import { benchRelayConfig, taggedTitle } from "./opencode-slowdown.ts";
 import { BENCH_TOKEN } from "./plugin-harness.ts";
-import { DURABLE_POST, PROBE_IMPORTS } from "./probe-source.ts";
+import { DURABLE_POST, DURABLE_SYNC_POST, PROBE_IMPORTS } from "./probe-source.ts";
 import type { Bench, BenchContext } from "./registry.ts";
 import { type Row, type Section, summarize } from "./stats.ts";
 import { startTimingReceiver, type TimedRequest } from "./timing-receiver.ts";
@@ -13,12 +13,16 @@ import { startTimingReceiver, type TimedRequest } from "./timing-receiver.ts";
  * with a bare `fetch` to the same receiver: that POST is the baseline (the fastest any plugin can
  * get a request out after the idle), and its stamp is the start of every interval. It also POSTs
  * after writing and fsyncing a 1 KB file (`/probe-durable`): the floor for a plugin that makes
- * its callback durable before sending it, as the relay does.
+ * its callback durable before sending it with asynchronous file calls; and, every other session,
+ * after the same write with synchronous calls (`/probe-durable-sync`, as the relay's staged
+ * write is made). The synchronous write holds the event loop, so those sessions' callbacks are
+ * left out of the callback rows.
  */
 
 const PROBE = `${PROBE_IMPORTS}
 const url = process.env.BENCH_PROBE_URL;
 const seen = new Set();
+let n = 0;
 export const BenchIdleProbe = async () => ({
   event: async ({ event }) => {
     if (event.type !== "session.idle") return;
@@ -26,15 +30,17 @@ export const BenchIdleProbe = async () => ({
     if (seen.has(id)) return;
     seen.add(id);
     const t = performance.timeOrigin + performance.now();
-    const post = (path) => fetch(url + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ sessionID: id, t }) }).catch(() => {});
+    const sync = n++ % 2 === 1;
+    const post = (path) => fetch(url + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ sessionID: id, t, sync }) }).catch(() => {});
     post("");
     ${DURABLE_POST}
+    if (sync) ${DURABLE_SYNC_POST}
   },
 });
 `;
 
 async function run({ quick, log }: BenchContext): Promise<Section> {
-  const turns = quick ? 5 : 30;
+  const turns = quick ? 10 : 60;
   const model = await startFakeModel();
   const receiver = await startTimingReceiver();
   let server: OpencodeServer | undefined;
@@ -48,18 +54,25 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
     const pluginMs: number[] = [];
     const probeMs: number[] = [];
     const durableMs: number[] = [];
+    const syncMs: number[] = [];
     for (let i = -2; i < turns; i++) {
       const session = await server.createSession(taggedTitle(`e2e-${i + 2}`));
       await server.prompt(session.id, "[[fake:text chunks=20]] a short answer", 60_000);
       const got: TimedRequest[] = [];
-      for (let n = 0; n < 3; n += 1) got.push(await receiver.next(20_000));
-      const probe = got.find((r) => r.path === "/probe");
-      const durable = got.find((r) => r.path === "/probe-durable");
+      const at = (path: string) => got.find((r) => r.path === path);
+      while (at("/probe") === undefined) got.push(await receiver.next(20_000));
+      const stamp = JSON.parse(at("/probe")?.body ?? "{}") as { t: number; sync: boolean };
+      while (got.length < (stamp.sync ? 4 : 3)) got.push(await receiver.next(20_000));
+      const [probe, durable, durableSync] = ["/probe", "/probe-durable", "/probe-durable-sync"].map(at);
       const callback = got.find((r) => !r.path.startsWith("/probe"));
-      if (!probe || !durable || !callback)
+      if (!probe || !durable || !callback || (stamp.sync && !durableSync))
         throw new Error(`expected probes and a callback, got ${got.map((r) => r.path)}`);
-      const idleAt = (JSON.parse(probe.body) as { t: number }).t;
+      const idleAt = stamp.t;
       if (i < 0) continue; // warm-up (the first turn also starts the plugin)
+      if (durableSync) {
+        syncMs.push(durableSync.epoch - idleAt);
+        continue;
+      }
       pluginMs.push(callback.epoch - idleAt);
       probeMs.push(probe.epoch - idleAt);
       durableMs.push(durable.epoch - idleAt);
@@ -82,13 +95,20 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
         unit: "ms",
         value,
         baseline: summarize(durableMs),
-        baselineName: "the floor for a durable callback, same idle",
+        baselineName: "the floor for a durable callback with asynchronous file calls, same idle",
+      },
+      {
+        name: "session.idle → callback received, vs the probe's POST after the same write made with synchronous calls",
+        unit: "ms",
+        value,
+        baseline: summarize(syncMs),
+        baselineName: "the floor with synchronous file calls (the other sessions)",
       },
     ];
     return {
       id: "e2e",
       title: "5. End to end in OpenCode (session.idle → receiver)",
-      method: `A real \`opencode serve\` with the plugin and a probe plugin; ${turns} tagged sessions of one short streamed turn each (after 2 warm-up turns). Both intervals start at the probe's stamp of the session's first \`session.idle\` and end when the receiver (in the bench process) has the body; clocks are the same machine's (performance.timeOrigin + now in Bun and Node).`,
+      method: `A real \`opencode serve\` with the plugin and a probe plugin; ${turns} tagged sessions of one short streamed turn each (after 2 warm-up turns). The probe times a synchronous write + fsync on every other session, which holds the event loop: the callback rows are the other ${turns / 2}. Both intervals start at the probe's stamp of the session's first \`session.idle\` and end when the receiver (in the bench process) has the body; clocks are the same machine's (performance.timeOrigin + now in Bun and Node).`,
       rows,
       notes: [
         "The plugin's interval includes its settle (the turn as the hook's events told it, plugin/turn-recorder.ts; no read of the session), then integrity, dedupe claim, outbox write and fsync, and audit before the POST.",

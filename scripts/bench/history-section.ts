@@ -22,6 +22,11 @@ export interface TurnTiming {
   probeDurableMs: number;
   /** Probe's idle stamp → the probe's POST after reading 4 messages through its client, ms. */
   probeReadMs: number;
+  /**
+   * Probe's idle stamp → the probe's POST after the write made with synchronous calls, ms; only on
+   * the turns the probe timed it (their callback waited for it: left out of the callback rows).
+   */
+  probeDurableSyncMs?: number;
 }
 
 /** The section `npm run bench` prints for the history measurement. */
@@ -29,20 +34,27 @@ export function historySection(
   sizes: Sizes,
   longBytes: number,
   buildS: number,
-  growth: number[],
-  longT: TurnTiming[],
-  freshT: TurnTiming[],
+  growthAll: TurnTiming[],
+  longAll: TurnTiming[],
+  freshAll: TurnTiming[],
   listing: { wholeLong: number[]; wholeFresh: number[]; windowLong: number[] },
   memory: { long: SettleMemoryResult[]; fresh: SettleMemoryResult[]; whole: SettleMemoryResult[] },
 ): Section {
   const mb = (longBytes / 2 ** 20).toFixed(1);
+  const timedSync = (t: TurnTiming) => t.probeDurableSyncMs !== undefined;
+  const [longT, freshT] = [longAll, freshAll].map((list) => list.filter((t) => !timedSync(t))) as [
+    TurnTiming[],
+    TurnTiming[],
+  ];
+  const syncMs = (list: TurnTiming[]) => list.flatMap((t) => t.probeDurableSyncMs ?? []);
+  const growth = growthAll.filter((t) => !timedSync(t)).map((t) => t.callbackMs);
   const callback = summarize(longT.map((t) => t.callbackMs));
   const freshCallback = summarize(freshT.map((t) => t.callbackMs));
   const peak = (list: SettleMemoryResult[]) => summarize(list.map((m) => m.peakRssAboveMb));
   const held = (list: SettleMemoryResult[]) => summarize(list.map((m) => m.heapHeldMb));
   const heapPeak = (list: SettleMemoryResult[]) => summarize(list.map((m) => m.peakHeapAboveMb));
-  const first = summarize(growth.slice(0, 20));
-  const last = summarize(growth.slice(-20));
+  const first = summarize(growth.slice(0, 10));
+  const last = summarize(growth.slice(-10));
   const rows: Row[] = [
     {
       name: `turn end → callback, session of ${sizes.turns}+ turns (${mb} MB)`,
@@ -66,6 +78,12 @@ export function historySection(
       baseline: summarize(freshT.map((t) => t.probeDurableMs)),
     },
     {
+      name: "turn end → POST from the probe after the same write made with synchronous calls (the floor the relay's staged write is made for), long / fresh",
+      unit: "ms",
+      value: summarize(syncMs(longAll)),
+      baseline: summarize(syncMs(freshAll)),
+    },
+    {
       name: "turn end → POST from the probe after one turn of OpenCode's event loop (setTimeout 0), long / fresh",
       unit: "ms",
       value: summarize(longT.map((t) => t.probeTickMs)),
@@ -84,7 +102,7 @@ export function historySection(
       baseline: summarize(freshT.map((t) => t.probeMs)),
     },
     {
-      name: `turn end → callback while the session grew, last 20 vs first 20 of ${sizes.turns} turns`,
+      name: `turn end → callback while the session grew, last 10 vs first 10 timed of ${sizes.turns} turns`,
       unit: "ms",
       value: last,
       baseline: first,
@@ -140,7 +158,7 @@ export function historySection(
   return {
     id: "history",
     title: "7. History (settling a long session vs a fresh one)",
-    method: `A real \`opencode serve\` with the plugin and a probe plugin; one tagged session grown to ${sizes.turns} turns (${buildS.toFixed(0)} s), each a streamed reply of ${sizes.chunks} chunks of ~${105 * sizes.repeat} bytes (~${(sizes.chunks * sizes.repeat * 20).toLocaleString("en-US")} words) under a new runId; then ${sizes.samples} turns on it interleaved with ${sizes.samples} one-turn fresh sessions. Intervals start at the probe's stamp of the turn's first \`session.idle\`. Memory: a fresh \`node --expose-gc\` per sample runs the plugin's read path (SDK client, readLastTurn, buildRun) against the same server after a warm-up settle, ${sizes.memoryRounds} rounds.`,
+    method: `A real \`opencode serve\` with the plugin and a probe plugin; one tagged session grown to ${sizes.turns} turns (${buildS.toFixed(0)} s), each a streamed reply of ${sizes.chunks} chunks of ~${105 * sizes.repeat} bytes (~${(sizes.chunks * sizes.repeat * 20).toLocaleString("en-US")} words) under a new runId; then ${sizes.samples} turns on it interleaved with ${sizes.samples} one-turn fresh sessions. The probe times a synchronous write + fsync on every other pair of turns, which holds the event loop: the callback rows are the other turns (${longT.length} long, ${freshT.length} fresh; every other pair while the session grew). Intervals start at the probe's stamp of the turn's first \`session.idle\`. Memory: a fresh \`node --expose-gc\` per sample runs the plugin's read path (SDK client, readLastTurn, buildRun) against the same server after a warm-up settle, ${sizes.memoryRounds} rounds.`,
     rows,
     notes: [
       "Settling takes the turn from the events the hook saw (plugin/turn-recorder.ts) and reads nothing; when they do not hold the turn whole it reads `GET /session/:id/message?limit=4`, growing the window ×4 only while the turn's user message is not in it (plugin/read-last-turn.ts). The memory rows measure that read; the whole-history rows show what a settle read before issue 12.",

@@ -4,7 +4,7 @@ import { measureSettleMemory, type SettleMemoryResult } from "./history-memory.t
 import { historySection, type Sizes, type TurnTiming } from "./history-section.ts";
 import { benchRelayConfig, taggedTitle } from "./opencode-slowdown.ts";
 import { BENCH_TOKEN } from "./plugin-harness.ts";
-import { DURABLE_POST, PROBE_IMPORTS } from "./probe-source.ts";
+import { DURABLE_POST, DURABLE_SYNC_POST, PROBE_IMPORTS } from "./probe-source.ts";
 import type { Bench, BenchContext } from "./registry.ts";
 import type { Section } from "./stats.ts";
 import { startTimingReceiver, type TimedRequest, type TimingReceiver } from "./timing-receiver.ts";
@@ -21,12 +21,17 @@ import { startTimingReceiver, type TimedRequest, type TimingReceiver } from "./t
  * Stamps the first `session.idle` after each busy of every session and POSTs the stamp at once
  * (`/probe`: the floor for any plugin); after one turn of OpenCode's event loop (`/probe-tick`);
  * after writing and fsyncing a small file (`/probe-durable`: the floor for a plugin that makes
- * its callback durable before sending it, as the relay does); and after reading the session's
- * newest 4 messages through its own client (`/probe-read`: the floor for a plugin that reads).
+ * its callback durable before sending it with asynchronous file calls); after reading the
+ * session's newest 4 messages through its own client (`/probe-read`: the floor for a plugin that
+ * reads); and, on every other pair of turns, after the write made with synchronous calls
+ * (`/probe-durable-sync`, as the relay's staged write is made). That write holds the event loop,
+ * so those turns are left out of the callback rows; in pairs, so that the interleaved long and
+ * fresh turns (the growth phase has an even number of turns) are timed alike.
  */
 const TURN_PROBE = `${PROBE_IMPORTS}
 const url = process.env.BENCH_PROBE_URL;
 const busy = new Set();
+let n = 0;
 export const BenchTurnProbe = async ({ client }) => ({
   event: async ({ event }) => {
     const id = event.properties && event.properties.sessionID;
@@ -34,10 +39,12 @@ export const BenchTurnProbe = async ({ client }) => ({
     if (event.type !== "session.idle" || !busy.has(id)) return;
     busy.delete(id);
     const t = performance.timeOrigin + performance.now();
-    const post = (path) => fetch(url + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ sessionID: id, t }) }).catch(() => {});
+    const sync = Math.floor(n++ / 2) % 2 === 1;
+    const post = (path) => fetch(url + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ sessionID: id, t, sync }) }).catch(() => {});
     post("");
     setTimeout(() => post("-tick"), 0);
     ${DURABLE_POST}
+    if (sync) ${DURABLE_SYNC_POST}
     await client.session.messages({ path: { id }, query: { limit: 4 } });
     post("-read");
   },
@@ -49,9 +56,9 @@ const PHRASE =
   "the_relay_settles_only_the_last_turn_of_a_long_session_so_every_callback_costs_the_same_however_long_it_grows";
 
 /** ~105 KB and ~20,000 words per reply: 200 turns make a ~20 MB session. */
-const FULL: Sizes = { turns: 200, chunks: 250, repeat: 4, samples: 15, memoryRounds: 5 };
+const FULL: Sizes = { turns: 200, chunks: 250, repeat: 4, samples: 24, memoryRounds: 5 };
 /** ~26 KB and ~5,000 words per reply, 40 turns: ~1.2 MB. */
-const QUICK: Sizes = { turns: 40, chunks: 250, repeat: 1, samples: 6, memoryRounds: 2 };
+const QUICK: Sizes = { turns: 40, chunks: 250, repeat: 1, samples: 8, memoryRounds: 2 };
 
 async function turn(
   server: OpencodeServer,
@@ -63,19 +70,23 @@ async function turn(
   await server.patchTitle(sessionId, taggedTitle(runId));
   await server.prompt(sessionId, prompt, 300_000);
   const got: TimedRequest[] = [];
-  for (let i = 0; i < 5; i += 1) got.push(await receiver.next(60_000));
   const at = (path: string) => got.find((r) => r.path === path);
-  const [probe, probeTick, probeDurable, probeRead] = [
+  while (at("/probe") === undefined) got.push(await receiver.next(60_000));
+  const stamp = JSON.parse(at("/probe")?.body ?? "{}") as { t: number; sync: boolean };
+  while (got.length < (stamp.sync ? 6 : 5)) got.push(await receiver.next(60_000));
+  const [probe, probeTick, probeDurable, probeRead, probeSync] = [
     "/probe",
     "/probe-tick",
     "/probe-durable",
     "/probe-read",
+    "/probe-durable-sync",
   ].map(at);
   const callback = got.find((r) => !r.path.startsWith("/probe"));
-  if (!probe || !probeTick || !probeDurable || !probeRead || !callback)
+  if (!probe || !probeTick || !probeDurable || !probeRead || !callback || (stamp.sync && !probeSync))
     throw new Error(`expected probes and a callback, got ${got.map((r) => r.path)}`);
-  const idleAt = (JSON.parse(probe.body) as { t: number }).t;
+  const idleAt = stamp.t;
   return {
+    ...(probeSync === undefined ? {} : { probeDurableSyncMs: probeSync.epoch - idleAt }),
     callbackMs: callback.epoch - idleAt,
     probeMs: probe.epoch - idleAt,
     probeTickMs: probeTick.epoch - idleAt,
@@ -109,9 +120,9 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
     });
     const long = await server.createSession(taggedTitle("history-0"));
     const t0 = performance.now();
-    const growth: number[] = [];
+    const growth: TurnTiming[] = [];
     for (let i = 0; i < sizes.turns; i += 1) {
-      growth.push((await turn(server, receiver, long.id, `history-${i}`, prompt)).callbackMs);
+      growth.push(await turn(server, receiver, long.id, `history-${i}`, prompt));
       if ((i + 1) % 25 === 0) log(`  ${i + 1} turns, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     }
     const buildS = (performance.now() - t0) / 1000;
