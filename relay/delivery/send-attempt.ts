@@ -3,6 +3,7 @@ import type { Dispatcher } from "undici";
 import { redact } from "../audit/index.ts";
 import { ERROR_CODES, type ErrorCode } from "../errors/index.ts";
 import { exchange } from "./exchange.ts";
+import { exchangeViaFetch } from "./exchange-fetch.ts";
 import { type AttemptVerdict, attemptVerdict, parseRetryAfter } from "./retry-policy.ts";
 
 /** The parts of a built request that go on the wire (see build-request.ts). */
@@ -44,6 +45,11 @@ export interface SendAttemptOptions {
   secrets?: readonly string[];
   /** Epoch-ms clock for Retry-After dates. @default Date.now */
   now?: () => number;
+  /**
+   * How the request leaves: undici's `dispatcher`, or the runtime's `fetch` (the dispatcher is then
+   * unused). @default "fetch" in Bun, "undici" in Node (DEFAULT_TRANSPORT)
+   */
+  transport?: "undici" | "fetch";
 }
 
 /** Longest excerpt kept of an answer. */
@@ -93,7 +99,7 @@ export async function sendAttempt(wire: WireRequest, options: SendAttemptOptions
   let sent = false;
   let timer: NodeJS.Timeout | undefined;
   try {
-    const exchanged = exchange(wire.url, {
+    const request = {
       dispatcher: options.dispatcher,
       method: wire.method,
       headers: wire.headers,
@@ -102,7 +108,11 @@ export async function sendAttempt(wire: WireRequest, options: SendAttemptOptions
       bodyTimeout: options.timeoutMs,
       maxBytes: MAX_READ_BYTES,
       excerptMs: EXCERPT_READ_MS,
-    });
+    };
+    const exchanged =
+      (options.transport ?? DEFAULT_TRANSPORT) === "fetch"
+        ? exchangeViaFetch(wire.url, request)
+        : exchange(wire.url, request);
     // headers/body timeouts do not cover connecting or a slow trickle: bound the whole attempt.
     timer = setTimeout(() => exchanged.abort(timeoutReason()), options.timeoutMs);
     timer.unref?.();
@@ -142,6 +152,12 @@ export async function sendAttempt(wire: WireRequest, options: SendAttemptOptions
   }
 }
 
+/**
+ * How requests leave: in Bun (OpenCode's runtime) through its own `fetch`, which writes at once
+ * (exchange-fetch.ts says why); in Node through undici's dispatcher.
+ */
+const DEFAULT_TRANSPORT: "undici" | "fetch" = "Bun" in globalThis ? "fetch" : "undici";
+
 /** What AbortSignal.timeout aborts with: a DOMException named TimeoutError (describeFailure). */
 function timeoutReason(): DOMException {
   return new DOMException("The operation was aborted due to timeout", "TimeoutError");
@@ -153,7 +169,10 @@ function timeoutReason(): DOMException {
  */
 function describeFailure(error: unknown, sent: boolean): { code: ErrorCode; unknown: boolean; text: string } {
   const err = error as { name?: unknown; code?: unknown; message?: unknown; cause?: unknown };
-  const errCode = typeof err?.code === "string" ? err.code : undefined;
+  // Node's fetch rejects with a TypeError whose cause is undici's error.
+  const cause = err?.cause as { code?: unknown } | undefined;
+  const errCode =
+    typeof err?.code === "string" ? err.code : typeof cause?.code === "string" ? cause.code : undefined;
   const name = typeof err?.name === "string" ? err.name : "Error";
   const text = `${errCode ?? name}: ${typeof err?.message === "string" ? err.message : String(error)}`;
   const timedOut =
@@ -165,6 +184,7 @@ function describeFailure(error: unknown, sent: boolean): { code: ErrorCode; unkn
   if (errCode === "UND_ERR_CONNECT_TIMEOUT") return { code: "DELIVERY_TIMEOUT", unknown: false, text };
   const neverLeft =
     errCode === "ECONNREFUSED" ||
+    errCode === "ConnectionRefused" || // Bun's fetch
     errCode === "ENOTFOUND" ||
     errCode === "EHOSTUNREACH" ||
     errCode === "EAI_AGAIN";

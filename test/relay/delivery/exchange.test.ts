@@ -32,37 +32,54 @@ const wire = (url: string) => ({
   body: '{"message":"hi"}',
 });
 
-describe("status decides: a body that drips after the status line", () => {
-  it("a 2xx is delivered with the excerpt that arrived, within the excerpt bound, not a timeout", async () => {
-    server = await startDrippingServer(200);
-    agent = new Agent();
-    const timeoutMs = EXCERPT_READ_MS + 2_000;
-    const result = await sendAttempt(wire(`${server.url}/hooks/agent`), { dispatcher: agent, timeoutMs });
-    expect(result).toMatchObject({ verdict: "delivered", result: "delivered", status: 200 });
-    expect(result.code).toBeUndefined();
-    expect(result.responseExcerpt.startsWith('{"ok":true,"runId":"r-')).toBe(true);
-    expect(result.durationMs).toBeLessThan(timeoutMs);
-  });
-
-  it("a 2xx is delivered even when the attempt's timeout ends the drip first", async () => {
-    server = await startDrippingServer(200);
-    agent = new Agent();
-    const result = await sendAttempt(wire(`${server.url}/x`), { dispatcher: agent, timeoutMs: 300 });
-    expect(result).toMatchObject({ verdict: "delivered", result: "delivered", status: 200 });
-  });
-
-  it("a 503 whose body drips is the retryable 503 it says, not a timeout", async () => {
-    server = await startDrippingServer(503);
-    agent = new Agent();
-    const result = await sendAttempt(wire(`${server.url}/x`), { dispatcher: agent, timeoutMs: 300 });
-    expect(result).toMatchObject({
-      verdict: "retry",
-      result: "failed",
-      status: 503,
-      code: "DELIVERY_HTTP_STATUS",
+describe.each(["undici", "fetch"] as const)(
+  "status decides, through %s: a body that drips after the status line",
+  (transport) => {
+    it("a 2xx is delivered with the excerpt that arrived, within the excerpt bound, not a timeout", async () => {
+      server = await startDrippingServer(200);
+      agent = new Agent();
+      const timeoutMs = EXCERPT_READ_MS + 2_000;
+      const result = await sendAttempt(wire(`${server.url}/hooks/agent`), {
+        dispatcher: agent,
+        transport,
+        timeoutMs,
+      });
+      expect(result).toMatchObject({ verdict: "delivered", result: "delivered", status: 200 });
+      expect(result.code).toBeUndefined();
+      expect(result.responseExcerpt.startsWith('{"ok":true,"runId":"r-')).toBe(true);
+      expect(result.durationMs).toBeLessThan(timeoutMs);
     });
-  });
 
+    it("a 2xx is delivered even when the attempt's timeout ends the drip first", async () => {
+      server = await startDrippingServer(200);
+      agent = new Agent();
+      const result = await sendAttempt(wire(`${server.url}/x`), {
+        dispatcher: agent,
+        transport,
+        timeoutMs: 300,
+      });
+      expect(result).toMatchObject({ verdict: "delivered", result: "delivered", status: 200 });
+    });
+
+    it("a 503 whose body drips is the retryable 503 it says, not a timeout", async () => {
+      server = await startDrippingServer(503);
+      agent = new Agent();
+      const result = await sendAttempt(wire(`${server.url}/x`), {
+        dispatcher: agent,
+        transport,
+        timeoutMs: 300,
+      });
+      expect(result).toMatchObject({
+        verdict: "retry",
+        result: "failed",
+        status: 503,
+        code: "DELIVERY_HTTP_STATUS",
+      });
+    });
+  },
+);
+
+describe("status decides: the relay", () => {
   it("the relay records a dripping 2xx as delivered, once: one request, no retry", async () => {
     fixture = await relayFixture();
     server = await startDrippingServer(200);

@@ -67,9 +67,9 @@ describe("classifyStatus", () => {
   });
 });
 
-describe("sendAttempt", () => {
+describe.each(["undici", "fetch"] as const)("sendAttempt through %s", (transport) => {
   it("posts the wire request and reports a 2xx as delivered with sizes and timing", async () => {
-    const result = await sendAttempt(wire(), { dispatcher: agent, timeoutMs: 2_000 });
+    const result = await sendAttempt(wire(), { dispatcher: agent, transport, timeoutMs: 2_000 });
     expect(result).toMatchObject({
       verdict: "delivered",
       result: "delivered",
@@ -84,7 +84,7 @@ describe("sendAttempt", () => {
 
   it("reads Retry-After on a retryable answer", async () => {
     reply({ status: 429, body: "slow down", headers: { "retry-after": "2" } });
-    const result = await sendAttempt(wire(), { dispatcher: agent, timeoutMs: 2_000 });
+    const result = await sendAttempt(wire(), { dispatcher: agent, transport, timeoutMs: 2_000 });
     expect(result).toMatchObject({
       verdict: "retry",
       status: 429,
@@ -100,6 +100,7 @@ describe("sendAttempt", () => {
     });
     const result = await sendAttempt(wire(), {
       dispatcher: agent,
+      transport,
       timeoutMs: 2_000,
       secrets: ["sekret-token"],
     });
@@ -115,7 +116,7 @@ describe("sendAttempt", () => {
     reply({ status: 401, body: `bad token: ${echoes.join(" | ")}` });
     const result = await sendAttempt(
       { ...wire(), headers: { "content-type": "application/json" } },
-      { dispatcher: agent, timeoutMs: 2_000, secrets: [token] },
+      { dispatcher: agent, transport, timeoutMs: 2_000, secrets: [token] },
     );
     expect(result).toMatchObject({ code: "DELIVERY_UNAUTHORIZED" });
     expect(result.responseExcerpt).toContain("bad token");
@@ -124,10 +125,10 @@ describe("sendAttempt", () => {
 
   it("consumes a large answer and keeps the connection usable", async () => {
     reply({ status: 500, body: "e".repeat(200_000) });
-    const first = await sendAttempt(wire(), { dispatcher: agent, timeoutMs: 2_000 });
+    const first = await sendAttempt(wire(), { dispatcher: agent, transport, timeoutMs: 2_000 });
     expect(first).toMatchObject({ verdict: "retry", status: 500 });
     reply({ status: 200, body: "ok" });
-    const second = await sendAttempt(wire(), { dispatcher: agent, timeoutMs: 2_000 });
+    const second = await sendAttempt(wire(), { dispatcher: agent, transport, timeoutMs: 2_000 });
     expect(second.verdict).toBe("delivered");
   });
 
@@ -135,26 +136,26 @@ describe("sendAttempt", () => {
     const closed = await startRecordingReceiver();
     const url = `${closed.url}/hooks/agent`;
     await closed.close();
-    const result = await sendAttempt(wire(url), { dispatcher: agent, timeoutMs: 2_000 });
+    const result = await sendAttempt(wire(url), { dispatcher: agent, transport, timeoutMs: 2_000 });
     expect(result).toMatchObject({ verdict: "retry", result: "failed", code: "DELIVERY_NETWORK" });
     expect(result.status).toBeUndefined();
   });
 
   it("reports a connection dropped after sending as a network failure with unknown result", async () => {
     reply({ status: 200, destroy: true });
-    const result = await sendAttempt(wire(), { dispatcher: agent, timeoutMs: 2_000 });
+    const result = await sendAttempt(wire(), { dispatcher: agent, transport, timeoutMs: 2_000 });
     expect(result).toMatchObject({ verdict: "retry", result: "unknown", code: "DELIVERY_NETWORK" });
   });
 
   it("times out a slow receiver as DELIVERY_TIMEOUT with unknown result", async () => {
     reply({ status: 200, delayMs: 1_000 });
-    const result = await sendAttempt(wire(), { dispatcher: agent, timeoutMs: 150 });
+    const result = await sendAttempt(wire(), { dispatcher: agent, transport, timeoutMs: 150 });
     expect(result).toMatchObject({ verdict: "retry", result: "unknown", code: "DELIVERY_TIMEOUT" });
     expect(result.durationMs).toBeLessThan(900);
   });
 
   it("never rejects, even for an unusable URL", async () => {
-    const result = await sendAttempt(wire("http://[::1"), { dispatcher: agent, timeoutMs: 200 });
+    const result = await sendAttempt(wire("http://[::1"), { dispatcher: agent, transport, timeoutMs: 200 });
     expect(result.verdict).toBe("retry");
   });
 });
