@@ -126,7 +126,7 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
   }
   return {
     id: "journal",
-    title: "7. Run journal (with vs. without, same process)",
+    title: "8. Run journal (with vs. without, same process)",
     method:
       "Two instances of the real plugin (plugin/create-hooks.ts) in one process, one with the run journal and one without, fed the recorded stream alternately (fresh session ids each round). Each busy event is timed alone; then, 100 ms (and 20 ms) after the turn's events (the journal writes during the turn, as in OpenCode), the rest of the stream from the first terminal idle is fed and the time until every tagged run's callback reached the receiver is taken.",
     rows,
