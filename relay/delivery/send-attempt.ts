@@ -47,7 +47,7 @@ export interface SendAttemptOptions {
   now?: () => number;
   /**
    * How the request leaves: undici's `dispatcher`, or the runtime's `fetch` (the dispatcher is then
-   * unused). @default "fetch" in Bun, "undici" in Node (DEFAULT_TRANSPORT)
+   * unused). @default defaultTransport(): "fetch" in Bun unless a proxy variable is set, else "undici"
    */
   transport?: "undici" | "fetch";
 }
@@ -110,7 +110,7 @@ export async function sendAttempt(wire: WireRequest, options: SendAttemptOptions
       excerptMs: EXCERPT_READ_MS,
     };
     const exchanged =
-      (options.transport ?? DEFAULT_TRANSPORT) === "fetch"
+      (options.transport ?? defaultTransport()) === "fetch"
         ? exchangeViaFetch(wire.url, request)
         : exchange(wire.url, request);
     // headers/body timeouts do not cover connecting or a slow trickle: bound the whole attempt.
@@ -152,11 +152,22 @@ export async function sendAttempt(wire: WireRequest, options: SendAttemptOptions
   }
 }
 
+/** Proxy settings Bun's `fetch` follows on its own; undici's Agent follows none. */
+const PROXY_VARIABLES = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"];
+
 /**
- * How requests leave: in Bun (OpenCode's runtime) through its own `fetch`, which writes at once
- * (exchange-fetch.ts says why); in Node through undici's dispatcher.
+ * How a request leaves: in Bun (OpenCode's runtime) through its own `fetch`, which writes at once
+ * (exchange-fetch.ts says why); in Node through undici's dispatcher. Also through undici in Bun
+ * while a proxy variable is set: Bun's `fetch` would send the callback (and its token) through
+ * that proxy, where the relay has always connected to the target itself.
  */
-const DEFAULT_TRANSPORT: "undici" | "fetch" = "Bun" in globalThis ? "fetch" : "undici";
+export function defaultTransport(
+  env: Record<string, string | undefined> = process.env,
+  bun: boolean = "Bun" in globalThis,
+): "undici" | "fetch" {
+  if (!bun) return "undici";
+  return PROXY_VARIABLES.some((name) => (env[name] ?? "") !== "") ? "undici" : "fetch";
+}
 
 /** What AbortSignal.timeout aborts with: a DOMException named TimeoutError (describeFailure). */
 function timeoutReason(): DOMException {

@@ -81,7 +81,11 @@ export interface E2EWorld {
 }
 
 export async function startWorld(
-  options: { relayConfig?: (receiverUrl: string) => string | object | null } = {},
+  options: {
+    relayConfig?: (receiverUrl: string) => string | object | null;
+    /** More environment for the server. */
+    env?: Record<string, string>;
+  } = {},
 ): Promise<E2EWorld> {
   const model = await startFakeModel();
   const receiver = await startRecordingReceiver();
@@ -90,7 +94,7 @@ export async function startWorld(
     server = await startOpencodeServer({
       modelBaseURL: model.baseURL,
       relayConfig: options.relayConfig ? options.relayConfig(receiver.url) : relayConfigFor(receiver.url),
-      env: { OCR_E2E_TOKEN: E2E_TOKEN },
+      env: { OCR_E2E_TOKEN: E2E_TOKEN, ...options.env },
     });
   } catch (error) {
     await Promise.all([model.close(), receiver.close()]);

@@ -2,6 +2,7 @@ import { Agent } from "undici";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   classifyStatus,
+  defaultTransport,
   RESPONSE_EXCERPT_CHARS,
   sendAttempt,
   type WireRequest,
@@ -158,4 +159,19 @@ describe.each(["undici", "fetch"] as const)("sendAttempt through %s", (transport
     const result = await sendAttempt(wire("http://[::1"), { dispatcher: agent, transport, timeoutMs: 200 });
     expect(result.verdict).toBe("retry");
   });
+});
+
+describe("defaultTransport", () => {
+  it("sends through fetch in Bun and through undici in Node", () => {
+    expect(defaultTransport({}, true)).toBe("fetch");
+    expect(defaultTransport({}, false)).toBe("undici");
+  });
+
+  it.each(["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"])(
+    "keeps undici in Bun while %s is set: Bun's fetch would send the callback through the proxy",
+    (name) => {
+      expect(defaultTransport({ [name]: "http://proxy.example:3128" }, true)).toBe("undici");
+      expect(defaultTransport({ [name]: "" }, true)).toBe("fetch");
+    },
+  );
 });
