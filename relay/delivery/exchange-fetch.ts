@@ -6,7 +6,7 @@ import type { Exchange, ExchangeOptions } from "./exchange.ts";
  * a turn of the event loop: after a long session's turn, OpenCode's own I/O callbacks come first,
  * and a callback sent 4 ms after the idle reached the receiver 20–70 ms later (BENCHMARKS.md,
  * history). Bun's `fetch` writes at once. Same bounds and answer as `exchange()`: the status line,
- * the first `Retry-After`, at most `maxBytes` of the body read for at most `excerptMs`; redirects
+ * its `Retry-After`, at most `maxBytes` of the body read for at most `excerptMs`; redirects
  * are answers, not followed. The dispatcher and undici's headers/body timeouts do not apply: the
  * attempt's own timeout (`abort`) bounds it.
  */
@@ -53,7 +53,9 @@ export function exchangeViaFetch(url: string, options: Omit<ExchangeOptions, "di
     settled = true;
     return {
       status: response.status,
-      retryAfter: response.headers.get("retry-after")?.split(",")[0]?.trim() ?? undefined,
+      // Whole: an HTTP date holds a comma. (Two Retry-After headers, joined by fetch, parse as
+      // neither, and the backoff applies.)
+      retryAfter: response.headers.get("retry-after") ?? undefined,
       body: Buffer.concat(chunks).subarray(0, options.maxBytes),
     };
   })();

@@ -94,6 +94,18 @@ describe.each(["undici", "fetch"] as const)("sendAttempt through %s", (transport
     });
   });
 
+  it("reads a Retry-After given as an HTTP date (which holds a comma)", async () => {
+    const now = Date.parse("2026-12-02T10:00:00Z");
+    reply({ status: 503, body: "busy", headers: { "retry-after": "Wed, 02 Dec 2026 10:00:30 GMT" } });
+    const result = await sendAttempt(wire(), {
+      dispatcher: agent,
+      transport,
+      timeoutMs: 2_000,
+      now: () => now,
+    });
+    expect(result).toMatchObject({ verdict: "retry", status: 503, retryAfterMs: 30_000 });
+  });
+
   it("classifies a plain-text 400 without assuming JSON and keeps a short, redacted excerpt", async () => {
     reply({
       status: 400,
