@@ -106,6 +106,13 @@ describe.each(["undici", "fetch"] as const)("sendAttempt through %s", (transport
     expect(result).toMatchObject({ verdict: "retry", status: 503, retryAfterMs: 30_000 });
   });
 
+  it("does not follow a redirect: the 3xx is the answer, and nothing else is sent", async () => {
+    reply({ status: 307, body: "", headers: { location: "/elsewhere" } });
+    const result = await sendAttempt(wire(), { dispatcher: agent, transport, timeoutMs: 2_000 });
+    expect(result).toMatchObject({ status: 307, result: "failed" });
+    expect(receiver.requests.map((r) => r.path)).toEqual(["/hooks/agent"]);
+  });
+
   it("classifies a plain-text 400 without assuming JSON and keeps a short, redacted excerpt", async () => {
     reply({
       status: 400,
