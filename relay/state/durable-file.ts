@@ -20,7 +20,7 @@ export async function writeDurable(path: string, value: unknown): Promise<void> 
 export async function writeDurableLines(path: string, values: readonly unknown[]): Promise<void> {
   const handle = await open(path, "wx", 0o600);
   try {
-    await handle.writeFile(values.map((value) => `${JSON.stringify(value)}\n`).join(""));
+    await handle.writeFile(jsonLines(values));
     await handle.sync();
   } finally {
     await handle.close();
@@ -39,11 +39,16 @@ export async function writeDurableLines(path: string, values: readonly unknown[]
 export function writeDurableLinesSync(path: string, values: readonly unknown[]): void {
   const fd = openSync(path, "wx", 0o600);
   try {
-    writeFileSync(fd, values.map((value) => `${JSON.stringify(value)}\n`).join(""));
+    writeFileSync(fd, jsonLines(values));
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
+}
+
+/** One JSON line per value: what a staged batch or a journal entry file holds. */
+function jsonLines(values: readonly unknown[]): string {
+  return values.map((value) => `${JSON.stringify(value)}\n`).join("");
 }
 
 /**
