@@ -2,10 +2,10 @@ import { startFakeModel } from "../dev/fake-model.ts";
 import { type OpencodeServer, startOpencodeServer } from "../dev/opencode-server.ts";
 import { benchRelayConfig, taggedTitle } from "./opencode-slowdown.ts";
 import { BENCH_TOKEN } from "./plugin-harness.ts";
-import { DURABLE_POST, DURABLE_SYNC_POST, PROBE_IMPORTS } from "./probe-source.ts";
+import { DURABLE_POST, DURABLE_SYNC_POST, PROBE_IMPORTS, takeProbedIdle } from "./probe-source.ts";
 import type { Bench, BenchContext } from "./registry.ts";
 import { type Row, type Section, summarize } from "./stats.ts";
-import { startTimingReceiver, type TimedRequest } from "./timing-receiver.ts";
+import { startTimingReceiver } from "./timing-receiver.ts";
 
 /**
  * (5) End to end in OpenCode: `session.idle` → the callback received. A probe plugin in the same
@@ -58,24 +58,15 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
     for (let i = -2; i < turns; i++) {
       const session = await server.createSession(taggedTitle(`e2e-${i + 2}`));
       await server.prompt(session.id, "[[fake:text chunks=20]] a short answer", 60_000);
-      const got: TimedRequest[] = [];
-      const at = (path: string) => got.find((r) => r.path === path);
-      while (at("/probe") === undefined) got.push(await receiver.next(20_000));
-      const stamp = JSON.parse(at("/probe")?.body ?? "{}") as { t: number; sync: boolean };
-      while (got.length < (stamp.sync ? 4 : 3)) got.push(await receiver.next(20_000));
-      const [probe, durable, durableSync] = ["/probe", "/probe-durable", "/probe-durable-sync"].map(at);
-      const callback = got.find((r) => !r.path.startsWith("/probe"));
-      if (!probe || !durable || !callback || (stamp.sync && !durableSync))
-        throw new Error(`expected probes and a callback, got ${got.map((r) => r.path)}`);
-      const idleAt = stamp.t;
+      const idle = await takeProbedIdle(receiver, ["/probe", "/probe-durable"], 20_000);
       if (i < 0) continue; // warm-up (the first turn also starts the plugin)
-      if (durableSync) {
-        syncMs.push(durableSync.epoch - idleAt);
+      if (idle.stamp.sync) {
+        syncMs.push(idle.after("/probe-durable-sync") ?? Number.NaN);
         continue;
       }
-      pluginMs.push(callback.epoch - idleAt);
-      probeMs.push(probe.epoch - idleAt);
-      durableMs.push(durable.epoch - idleAt);
+      pluginMs.push(idle.callbackMs);
+      probeMs.push(idle.after("/probe") ?? Number.NaN);
+      durableMs.push(idle.after("/probe-durable") ?? Number.NaN);
     }
     const value = summarize(pluginMs);
     const baseline = summarize(probeMs);

@@ -55,6 +55,13 @@ export function historySection(
   const heapPeak = (list: SettleMemoryResult[]) => summarize(list.map((m) => m.peakHeapAboveMb));
   const first = summarize(growth.slice(0, 10));
   const last = summarize(growth.slice(-10));
+  /** A row of the same measure on the long session's turns and the fresh sessions' turns, ms. */
+  const longFresh = (name: string, ms: (t: TurnTiming) => number): Row => ({
+    name,
+    unit: "ms",
+    value: summarize(longT.map(ms)),
+    baseline: summarize(freshT.map(ms)),
+  });
   const rows: Row[] = [
     {
       name: `turn end → callback, session of ${sizes.turns}+ turns (${mb} MB)`,
@@ -65,42 +72,29 @@ export function historySection(
       target: "≤ 1.1×",
       met: callback.median <= 1.1 * freshCallback.median,
     },
-    {
-      name: "turn end → POST from a probe plugin after it read 4 messages through its client, long / fresh",
-      unit: "ms",
-      value: summarize(longT.map((t) => t.probeReadMs)),
-      baseline: summarize(freshT.map((t) => t.probeReadMs)),
-    },
-    {
-      name: "turn end → POST from the probe after a 1 KB file write + fsync (the floor for a durable callback), long / fresh",
-      unit: "ms",
-      value: summarize(longT.map((t) => t.probeDurableMs)),
-      baseline: summarize(freshT.map((t) => t.probeDurableMs)),
-    },
+    longFresh(
+      "turn end → POST from a probe plugin after it read 4 messages through its client, long / fresh",
+      (t) => t.probeReadMs,
+    ),
+    longFresh(
+      "turn end → POST from the probe after a 1 KB file write + fsync (the floor for a durable callback), long / fresh",
+      (t) => t.probeDurableMs,
+    ),
     {
       name: "turn end → POST from the probe after the same write made with synchronous calls (the floor the relay's staged write is made for), long / fresh",
       unit: "ms",
       value: summarize(syncMs(longAll)),
       baseline: summarize(syncMs(freshAll)),
     },
-    {
-      name: "turn end → POST from the probe after one turn of OpenCode's event loop (setTimeout 0), long / fresh",
-      unit: "ms",
-      value: summarize(longT.map((t) => t.probeTickMs)),
-      baseline: summarize(freshT.map((t) => t.probeTickMs)),
-    },
-    {
-      name: "the plugin's own part: callback − the probe's fsync-then-POST of the same turn, long / fresh",
-      unit: "ms",
-      value: summarize(longT.map((t) => t.callbackMs - t.probeDurableMs)),
-      baseline: summarize(freshT.map((t) => t.callbackMs - t.probeDurableMs)),
-    },
-    {
-      name: "turn end → bare POST from the probe plugin (the floor), long / fresh",
-      unit: "ms",
-      value: summarize(longT.map((t) => t.probeMs)),
-      baseline: summarize(freshT.map((t) => t.probeMs)),
-    },
+    longFresh(
+      "turn end → POST from the probe after one turn of OpenCode's event loop (setTimeout 0), long / fresh",
+      (t) => t.probeTickMs,
+    ),
+    longFresh(
+      "the plugin's own part: callback − the probe's bare POST of the same turn, long / fresh",
+      (t) => t.callbackMs - t.probeMs,
+    ),
+    longFresh("turn end → bare POST from the probe plugin (the floor), long / fresh", (t) => t.probeMs),
     {
       name: `turn end → callback while the session grew, last 10 vs first 10 timed of ${sizes.turns} turns`,
       unit: "ms",

@@ -4,10 +4,10 @@ import { measureSettleMemory, type SettleMemoryResult } from "./history-memory.t
 import { historySection, type Sizes, type TurnTiming } from "./history-section.ts";
 import { benchRelayConfig, taggedTitle } from "./opencode-slowdown.ts";
 import { BENCH_TOKEN } from "./plugin-harness.ts";
-import { DURABLE_POST, DURABLE_SYNC_POST, PROBE_IMPORTS } from "./probe-source.ts";
+import { DURABLE_POST, DURABLE_SYNC_POST, PROBE_IMPORTS, takeProbedIdle } from "./probe-source.ts";
 import type { Bench, BenchContext } from "./registry.ts";
 import type { Section } from "./stats.ts";
-import { startTimingReceiver, type TimedRequest, type TimingReceiver } from "./timing-receiver.ts";
+import { startTimingReceiver, type TimingReceiver } from "./timing-receiver.ts";
 
 /**
  * (7) History: does settling cost grow with the session? One tagged session grown to `turns`
@@ -69,29 +69,19 @@ async function turn(
 ): Promise<TurnTiming> {
   await server.patchTitle(sessionId, taggedTitle(runId));
   await server.prompt(sessionId, prompt, 300_000);
-  const got: TimedRequest[] = [];
-  const at = (path: string) => got.find((r) => r.path === path);
-  while (at("/probe") === undefined) got.push(await receiver.next(60_000));
-  const stamp = JSON.parse(at("/probe")?.body ?? "{}") as { t: number; sync: boolean };
-  while (got.length < (stamp.sync ? 6 : 5)) got.push(await receiver.next(60_000));
-  const [probe, probeTick, probeDurable, probeRead, probeSync] = [
-    "/probe",
-    "/probe-tick",
-    "/probe-durable",
-    "/probe-read",
-    "/probe-durable-sync",
-  ].map(at);
-  const callback = got.find((r) => !r.path.startsWith("/probe"));
-  if (!probe || !probeTick || !probeDurable || !probeRead || !callback || (stamp.sync && !probeSync))
-    throw new Error(`expected probes and a callback, got ${got.map((r) => r.path)}`);
-  const idleAt = stamp.t;
+  const idle = await takeProbedIdle(
+    receiver,
+    ["/probe", "/probe-tick", "/probe-durable", "/probe-read"],
+    60_000,
+  );
+  const ms = (path: string) => idle.after(path) ?? Number.NaN; // takeProbedIdle checked each is there
   return {
-    ...(probeSync === undefined ? {} : { probeDurableSyncMs: probeSync.epoch - idleAt }),
-    callbackMs: callback.epoch - idleAt,
-    probeMs: probe.epoch - idleAt,
-    probeTickMs: probeTick.epoch - idleAt,
-    probeDurableMs: probeDurable.epoch - idleAt,
-    probeReadMs: probeRead.epoch - idleAt,
+    ...(idle.stamp.sync ? { probeDurableSyncMs: ms("/probe-durable-sync") } : {}),
+    callbackMs: idle.callbackMs,
+    probeMs: ms("/probe"),
+    probeTickMs: ms("/probe-tick"),
+    probeDurableMs: ms("/probe-durable"),
+    probeReadMs: ms("/probe-read"),
   };
 }
 
