@@ -7,7 +7,7 @@ import {
   type TrackedEvent,
   type TurnEnd,
 } from "./session-tracker.ts";
-import { type SessionMessage, settleRun } from "./settle-run.ts";
+import { type SessionMessage, settledNow, settleRun } from "./settle-run.ts";
 import { createTurnRecorder } from "./turn-recorder.ts";
 
 /** What the plugin reads through OpenCode's client: the calls it makes, nothing more. */
@@ -79,14 +79,29 @@ export function createEventHook(options: EventHookOptions): EventHook {
    * next change. A change seen while a read is in flight must not be missed, hence the counter.
    */
   const settling = new Map<string, { version: number; waiters: Set<() => void> }>();
+  /** Sessions with runs being settled off the hook's stack, and how many. */
+  const offStack = new Map<string, number>();
 
   const tracker = createSessionTracker({
     onTerminal: (end) => {
       if (!relay) return;
+      // Settled already in what the events told (a completed turn): submitted on the hook's own
+      // stack, where the relay stages it and sends its first request at once. A microtask queued
+      // here runs 2–3 ms later, behind the promise callbacks OpenCode queues after a turn, and
+      // later still after a long session's (BENCHMARKS.md, history).
+      // Not while an earlier run of the session is still settling: runs are submitted in order.
+      if (!offStack.has(end.sessionId) && submitSettled(end, relay)) return;
       // Kept until settled, even if the caller prompts again at once.
       const release = recorder.hold(end.sessionId);
+      offStack.set(end.sessionId, (offStack.get(end.sessionId) ?? 0) + 1);
+      const done = () => {
+        release();
+        const left = (offStack.get(end.sessionId) ?? 1) - 1;
+        if (left > 0) offStack.set(end.sessionId, left);
+        else offStack.delete(end.sessionId);
+      };
       // Off the hook's stack: the settle may wait for the message to settle, or read it.
-      queueMicrotask(() => void settleAndSubmit(end, relay).finally(release));
+      queueMicrotask(() => void settleAndSubmit(end, relay).finally(done));
     },
     onUnknownTitle: (sessionId) => {
       queueMicrotask(() => {
@@ -104,6 +119,24 @@ export function createEventHook(options: EventHookOptions): EventHook {
     follows: (sessionId) => tracker.follows(sessionId),
     ...(options.now === undefined ? {} : { now: options.now }),
   });
+
+  /** Submit the run now if the events hold its turn whole and settled; false to settle it off the stack. */
+  function submitSettled(end: TurnEnd, relay: Pick<Relay, "submit">): boolean {
+    let run: TerminalRun | undefined;
+    try {
+      const told = recorder.view(end.sessionId, end.endedAt);
+      run = told && settledNow(end, told, options.worktree);
+    } catch (error) {
+      console.error(
+        `opencode-callback-relay: settling ${end.sessionId} from its events failed: ${String(error)}`,
+      );
+      return false;
+    }
+    if (run === undefined) return false;
+    run.settledFrom = "events";
+    relay.submit(run);
+    return true;
+  }
 
   async function settleAndSubmit(end: TurnEnd, relay: Pick<Relay, "submit">): Promise<void> {
     let run: TerminalRun | undefined;

@@ -83,13 +83,31 @@ export async function settleRun(options: SettleOptions): Promise<Settled> {
     } catch (error) {
       fetchError = error;
     }
-    const last = lastAssistant(messages, end.endedAt);
     const remaining = deadline - now();
-    if ((fetchError === undefined && (!last || isSettled(last))) || remaining <= 0) break;
+    if ((fetchError === undefined && turnSettled(messages, end.endedAt)) || remaining <= 0) break;
     await options.waitForChange(end.sessionId, remaining);
   }
   const run = buildRun(end, messages, options.worktree);
   return fetchError === undefined ? { run } : { run, fetchError };
+}
+
+/**
+ * The run at once, when `messages` (what the events told) already hold the turn settled: its last
+ * assistant message completed or failed, or no answer at all. `undefined` when settleRun() must
+ * wait for the message to settle (after an error or abort the first idle comes before it).
+ */
+export function settledNow(
+  end: TurnEnd,
+  messages: SessionMessage[],
+  worktree: string,
+): TerminalRun | undefined {
+  return turnSettled(messages, end.endedAt) ? buildRun(end, messages, worktree) : undefined;
+}
+
+/** Whether the turn that ended at `endedAt` has nothing left to settle in `messages`. */
+function turnSettled(messages: SessionMessage[], endedAt: number): boolean {
+  const last = lastAssistant(messages, endedAt);
+  return !last || isSettled(last);
 }
 
 /**

@@ -37,6 +37,11 @@ export interface AuditLog {
    * disk; undefined when there is none. Does not wait for queued records. Never rejects.
    */
   anchor?(): Promise<string | undefined>;
+  /**
+   * anchor() without reading the disk: the last record this process wrote, as `SEQ:HASH`;
+   * undefined when it wrote none yet (then ask anchor()). Never throws.
+   */
+  anchorNow?(): string | undefined;
 }
 
 const DEFAULT_MAX_BYTES = 10 * 1024 * 1024; // 10 MiB
@@ -109,6 +114,10 @@ export function openAuditLog(options: AuditLogOptions): AuditLog {
     async anchor(): Promise<string | undefined> {
       const head = auditWriterFor(path).lastWritten() ?? (await readHead(path).catch(() => null));
       return head === null || head === "malformed" ? undefined : `${head.seq}:${head.hash}`;
+    },
+    anchorNow(): string | undefined {
+      const head = auditWriterFor(path).lastWritten();
+      return head === undefined ? undefined : `${head.seq}:${head.hash}`;
     },
   };
 }

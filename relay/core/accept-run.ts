@@ -8,9 +8,20 @@ import { type RelayState, rememberClaim } from "./relay-state.ts";
  * Accept one terminal run: integrity → write-ahead stage → dedupe claim → `accepted` → delivery.
  * A burst of runs ending together (a CI fan-out) must not start hundreds of file-operation chains
  * at once in OpenCode's process: runs are accepted a few at a time, in submission order.
+ *
+ * After a quiet spell the whole way to the first attempt's request runs on the caller's stack: a
+ * free slot, the audit head known, a batch of its own staged and claimed with synchronous calls,
+ * the request handed to the transport. In OpenCode's process any `await` on that way waits 2–3 ms
+ * behind the promise callbacks OpenCode queued after the turn, more after a long session's turn
+ * (BENCHMARKS.md, history). Whatever is not ready at once (a folder not made yet, a commit on the
+ * disk, a full semaphore) is waited for as before.
  */
-export async function acceptRun(state: RelayState, run: TerminalRun): Promise<void> {
-  await state.accepting.acquire();
+export function acceptRun(state: RelayState, run: TerminalRun): Promise<void> {
+  if (state.accepting.tryAcquire()) return acceptHeld(state, run);
+  return state.accepting.acquire().then(() => acceptHeld(state, run));
+}
+
+async function acceptHeld(state: RelayState, run: TerminalRun): Promise<void> {
   try {
     await acceptNow(state, run);
   } finally {
@@ -39,7 +50,7 @@ async function acceptNow(state: RelayState, run: TerminalRun): Promise<void> {
   }
   const callback = buildCallback(run, verdict, state.now());
   // The audit head at acceptance goes out with the callback: the receiver's copy anchors the log.
-  const anchor = await state.audit.anchor?.().catch(() => undefined);
+  const anchor = state.audit.anchorNow?.() ?? (await state.audit.anchor?.().catch(() => undefined));
   if (anchor !== undefined) callback.auditAnchor = anchor;
   const ids = callbackIds(callback);
   if (state.claims.has(callback.dedupeKey)) {
@@ -56,11 +67,16 @@ async function acceptNow(state: RelayState, run: TerminalRun): Promise<void> {
     // Write-ahead: the callback is on disk before it is claimed, and the claim is a hard link
     // to that file (created only if no marker exists: whoever links first calls back, in any
     // process). A crash between claiming and promoting leaves a staged file recover() finds.
-    const staged = await outbox.stage(item.entry);
-    const claimed = await dedupe.claimStaged(callback.dedupeKey, staged).catch(async (error: unknown) => {
+    const staged = outbox.stageNow(item.entry) ?? (await outbox.stage(item.entry));
+    let claimed: boolean;
+    try {
+      claimed =
+        dedupe.claimStagedNow(callback.dedupeKey, staged) ??
+        (await dedupe.claimStaged(callback.dedupeKey, staged));
+    } catch (error) {
       await outbox.discard(staged);
       throw error;
-    });
+    }
     if (!claimed) {
       await outbox.discard(staged);
       await record({ ...ids, phase: "deduped" });
@@ -79,7 +95,8 @@ async function acceptNow(state: RelayState, run: TerminalRun): Promise<void> {
     await record(stateErrorRecord(ids, error));
     if (await dedupe.isClaimed(callback.dedupeKey)) return void (await record({ ...ids, phase: "deduped" }));
   }
-  await record({
+  // Not awaited (it never rejects and does not wait for the disk): the first attempt goes out now.
+  void record({
     ...ids,
     phase: "accepted",
     outcome: callback.routing.outcome,

@@ -10,6 +10,12 @@ export interface BackgroundWork {
    * INTERNAL record.
    */
   run(work: () => Promise<void>, ids: CallbackIds | (() => CallbackIds)): void;
+  /**
+   * Run `work` at once, on the caller's stack up to its first `await`, counted and recorded like
+   * run(): for the first steps of a callback, which must not wait behind the host's promise
+   * callbacks either (a microtask from OpenCode's event hook runs 2–3 ms later).
+   */
+  runNow(work: () => Promise<void>, ids: CallbackIds | (() => CallbackIds)): void;
   /** Resolves once no work is running. */
   idle(): Promise<void>;
   /** How many pieces of work are running. */
@@ -20,31 +26,48 @@ export interface BackgroundWork {
 export function backgroundWork(record: (input: AuditInput) => Promise<void>): BackgroundWork {
   let busy = 0;
   let waiting: Array<() => void> = [];
+  /** Start `work`, counted (the caller has counted it): an escaped throw becomes a `failed` record. */
+  const start = (work: () => Promise<void>, ids: CallbackIds | (() => CallbackIds)) => {
+    let running: Promise<void>;
+    try {
+      running = work();
+    } catch (error) {
+      running = Promise.reject(error);
+    }
+    running
+      .catch((error: unknown) => {
+        const err = toRelayError(error);
+        return record({
+          ...safeIds(ids),
+          phase: "failed",
+          code: err.code,
+          reason: err.message,
+          hint: err.hint,
+        });
+      })
+      .catch(() => undefined)
+      .finally(done);
+  };
+  const done = () => {
+    if (--busy > 0) return;
+    const waiters = waiting;
+    waiting = [];
+    for (const wake of waiters) wake();
+  };
   return {
     run(work, ids) {
       // Counted only once scheduled: a throw from queueMicrotask (stack exhausted) must not leave a
       // count that no callback will ever take back, or drain() and close() would never resolve.
-      queueMicrotask(() => {
-        work()
-          .catch((error: unknown) => {
-            const err = toRelayError(error);
-            return record({
-              ...safeIds(ids),
-              phase: "failed",
-              code: err.code,
-              reason: err.message,
-              hint: err.hint,
-            });
-          })
-          .catch(() => undefined)
-          .finally(() => {
-            if (--busy > 0) return;
-            const waiters = waiting;
-            waiting = [];
-            for (const wake of waiters) wake();
-          });
-      });
+      queueMicrotask(() => start(work, ids));
       busy++;
+    },
+    runNow(work, ids) {
+      busy++;
+      try {
+        start(work, ids);
+      } catch {
+        done(); // the stack was exhausted before the work was followed: not counted
+      }
     },
     idle: () => (busy === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiting.push(resolve))),
     get busy() {

@@ -55,7 +55,12 @@ export interface RelayOptions {
 }
 
 export interface Relay {
-  /** Synchronous, O(1), never throws: takes a terminal run; all work happens off the caller's stack. */
+  /**
+   * Synchronous, never throws, never waits on the network: takes a terminal run. After a quiet
+   * spell the run is staged, claimed and its first request handed to the transport on the caller's
+   * stack (one small file written and fsynced, about a millisecond); otherwise, and for everything
+   * after the request, the work happens off the caller's stack.
+   */
   submit(run: TerminalRun): void;
   /** Resolves when every submitted run is processed and no attempt is in flight (scheduled retries may remain). */
   drain(): Promise<void>;
@@ -114,6 +119,7 @@ export function createRelay(options: RelayOptions): Relay {
       dedupe,
       record,
       run: work.run,
+      runNow: work.runNow,
       now,
       schedule: options.schedule ?? unrefTimeout,
       ...(options.random ? { random: options.random } : {}),
@@ -148,7 +154,8 @@ export function createRelay(options: RelayOptions): Relay {
     submit(terminal) {
       try {
         if (closed) return;
-        work.run(
+        // On this stack up to the first attempt's request when it has been quiet (accept-run.ts).
+        work.runNow(
           () => acceptRun(state, terminal),
           () => ({ sessionId: String(terminal.sessionId) }),
         );

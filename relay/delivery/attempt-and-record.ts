@@ -61,7 +61,9 @@ export async function attemptAndRecord(options: AttemptAndRecordOptions): Promis
   const { target, delivery } = config;
   let result: AttemptResult;
   let url: string;
-  await options.slots?.acquire();
+  // A free slot is taken at once: the request leaves on the caller's stack (accept-run.ts says why).
+  const slots = options.slots;
+  if (slots !== undefined && !slots.tryAcquire()) await slots.acquire();
   try {
     if (options.stillWanted?.() === false) return { kind: "skipped" };
     const wire = buildRequest(callback, target, { summaryMaxChars: config.summaryMaxChars, now });

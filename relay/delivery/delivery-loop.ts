@@ -21,6 +21,8 @@ export interface DeliveryLoopOptions {
   record(input: AuditInput): Promise<void>;
   /** Runs work off the caller's stack, counted by the relay's drain(). */
   run(work: () => Promise<void>, ids: CallbackIds): void;
+  /** Runs work at once, on the caller's stack up to its first `await`, counted like run(). @default run */
+  runNow?(work: () => Promise<void>, ids: CallbackIds): void;
   now: () => number;
   schedule: Schedule;
   random?: () => number;
@@ -29,7 +31,10 @@ export interface DeliveryLoopOptions {
 export interface DeliveryLoop {
   /** Whether this loop owns the callback of this dedupe key. */
   has(dedupeKey: string): boolean;
-  /** Own a callback from now on: attempt it when due, retry, and settle it. */
+  /**
+   * Own a callback from now on: attempt it when due, retry, and settle it. A callback due now is
+   * attempted at once: its request leaves before start() returns when a delivery slot is free.
+   */
   start(item: PendingCallback): void;
   /**
    * Attempt an owned callback that waits for its retry now (an operator's `audit redeliver --now`).
@@ -152,9 +157,10 @@ export function createDeliveryLoop(options: DeliveryLoopOptions): DeliveryLoop {
   }
 
   /** Attempt when due: at once (counted by drain) or on an unref'd timer. */
-  function wake(item: PendingCallback) {
+  function wake(item: PendingCallback, onThisStack = false) {
     if (stopped) return;
-    const go = () => options.run(() => attempt(item), callbackIds(item.entry.callback));
+    const run = onThisStack ? (options.runNow ?? options.run) : options.run;
+    const go = () => run(() => attempt(item), callbackIds(item.entry.callback));
     const delay = item.entry.dueAt - now();
     if (delay <= 0) return go();
     item.cancel = options.schedule(() => {
@@ -167,7 +173,7 @@ export function createDeliveryLoop(options: DeliveryLoopOptions): DeliveryLoop {
     has: (key) => owned.has(key),
     start(item) {
       owned.set(item.entry.callback.dedupeKey, item);
-      wake(item);
+      wake(item, true);
     },
     nudge(key) {
       const item = owned.get(key);

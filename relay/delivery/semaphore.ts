@@ -6,6 +6,12 @@ export function semaphore(limit: number) {
   let free = limit;
   const waiting: Array<() => void> = [];
   return {
+    /** Take a free slot at once: false when none is free (then acquire() waits for one). */
+    tryAcquire(): boolean {
+      if (free === 0) return false;
+      free--;
+      return true;
+    },
     acquire(): Promise<void> {
       if (free > 0) {
         free--;

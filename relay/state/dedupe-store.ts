@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { linkSync } from "node:fs";
+import { linkSync, lstatSync, type Stats } from "node:fs";
 import { lstat, open, readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { type LazyDirsOptions, lazyDirs } from "./lazy-dirs.ts";
@@ -23,6 +23,11 @@ export interface DedupeStore {
    * `true`: claimed by this caller; `false`: already claimed. Throws STATE_UNWRITABLE.
    */
   claimStaged(dedupeKey: string, stagedPath: string): Promise<boolean>;
+  /**
+   * claimStaged() at once, on the caller's stack, once the store's folder exists; `undefined` before
+   * that (use claimStaged()). Throws like claimStaged().
+   */
+  claimStagedNow(dedupeKey: string, stagedPath: string): boolean | undefined;
   /**
    * Claim a run that was already delivered from memory (its callback could not be staged: a full
    * disk). The marker is an empty file: creating one needs an inode and a name, no data block, so
@@ -61,22 +66,34 @@ export function openDedupeStore(
   });
   const markerPath = (dedupeKey: string) => join(dir, `${markerName(dedupeKey)}.json`);
 
+  /** Synchronous, like the staged write it links: the first attempt waits on it. */
+  const claim = (dedupeKey: string, stagedPath: string): boolean => {
+    try {
+      linkSync(stagedPath, markerPath(dedupeKey));
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST")
+        throw stateUnwritable("the dedupe store", dir, error);
+      // Taken: by a claim (a regular file), unless someone planted a link there.
+      let existing: Stats | null = null;
+      try {
+        existing = lstatSync(markerPath(dedupeKey));
+      } catch {
+        // Gone again (pruned): still not ours; the claim stays lost.
+      }
+      if (existing?.isSymbolicLink()) throw symlinkRefused(markerPath(dedupeKey));
+      return false;
+    }
+  };
+
   return {
     dir,
     async claimStaged(dedupeKey, stagedPath) {
       await ensureDir();
-      try {
-        // Synchronous, like the staged write it links: the first attempt waits on it.
-        linkSync(stagedPath, markerPath(dedupeKey));
-        return true;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EEXIST")
-          throw stateUnwritable("the dedupe store", dir, error);
-        // Taken: by a claim (a regular file), unless someone planted a link there.
-        const existing = await lstat(markerPath(dedupeKey)).catch(() => null);
-        if (existing?.isSymbolicLink()) throw symlinkRefused(markerPath(dedupeKey));
-        return false;
-      }
+      return claim(dedupeKey, stagedPath);
+    },
+    claimStagedNow(dedupeKey, stagedPath) {
+      return ensureDir.made ? claim(dedupeKey, stagedPath) : undefined;
     },
     async markDelivered(dedupeKey) {
       try {

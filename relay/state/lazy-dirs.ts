@@ -12,6 +12,12 @@ export interface LazyDirsOptions {
   onTightened?: (dir: string) => void;
 }
 
+/** Resolves when the folders exist; `made` says so without waiting. */
+export type LazyDirs = (() => Promise<void>) & {
+  /** The folders were made (or found) by an earlier call: a synchronous path may use them. */
+  readonly made: boolean;
+};
+
 /**
  * Create `dirs` (mode 0700, with parents) on first use, once, each private (private-dir.ts: a
  * folder open to others is tightened when ours, refused with STATE_FOLDER_INSECURE when not): the
@@ -22,16 +28,19 @@ export function lazyDirs(
   dirs: readonly string[],
   fail: (error: unknown) => Error,
   options: LazyDirsOptions = {},
-): () => Promise<void> {
+): LazyDirs {
   let ready: Promise<void> | undefined;
+  let made = false;
   const ensure = async () => {
     for (const dir of foldersToCheck(dirs, options.root)) {
       if ((await ensurePrivateDir(dir)) === "tightened") options.onTightened?.(dir);
     }
   };
-  return () => {
+  const ensureDirs = () => {
     ready ??= ensure().then(
-      () => undefined,
+      () => {
+        made = true;
+      },
       (error: unknown) => {
         ready = undefined;
         throw fail(error);
@@ -39,6 +48,7 @@ export function lazyDirs(
     );
     return ready;
   };
+  return Object.defineProperty(ensureDirs, "made", { get: () => made }) as LazyDirs;
 }
 
 /** `root`, then each folder from it down to every dir (parents first), without repeats. */

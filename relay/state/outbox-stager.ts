@@ -6,6 +6,7 @@ import { markerName } from "./dedupe-store.ts";
 import { writeDurableLinesSync } from "./durable-file.ts";
 import { entryLines } from "./entry-lines.ts";
 import { type GroupCommit, groupCommit } from "./group-commit.ts";
+import type { LazyDirs } from "./lazy-dirs.ts";
 import { readFileNoFollow } from "./open-no-follow.ts";
 import type { OutboxEntry } from "./outbox-entry.ts";
 import { HALF_WRITTEN_MS, olderThan } from "./outbox-lease.ts";
@@ -28,6 +29,12 @@ export interface OutboxStager {
   /** Write `entry` in the next batch; resolves with the batch file's path once it is fsynced. */
   stage(entry: OutboxEntry): Promise<string>;
   /**
+   * Write `entry` at once, on the caller's stack, in a batch of its own, when nothing else is being
+   * staged (group-commit.ts `addNow`) and the folders exist: the batch file's path once fsynced.
+   * `undefined` when not now: use stage(). Throws STATE_UNWRITABLE like stage().
+   */
+  stageNow(entry: OutboxEntry): string | undefined;
+  /**
    * Link a claimed callback of a staged batch to its pending name (already there is fine), and
    * resolve once this process is done with the batch (its staged name gone) and the pending name is
    * durable. Throws (the caller wraps it) when the link cannot be made.
@@ -44,8 +51,8 @@ export interface OutboxStager {
 export interface StagerOptions {
   outboxDir: string;
   stagedDir: string;
-  /** Creates the folders; throws STATE_UNWRITABLE. */
-  ensureDirs(): Promise<void>;
+  /** Creates the folders; throws STATE_UNWRITABLE. `made` once they exist. */
+  ensureDirs: LazyDirs;
   /** Wraps a file-system error as STATE_UNWRITABLE. */
   unwritable(error: unknown): Error;
   /** A group-committed fsync of the outbox folder. */
@@ -66,27 +73,28 @@ interface Batch {
 export function openStager(options: StagerOptions): OutboxStager {
   const { outboxDir, stagedDir, unwritable } = options;
   const batches = new Map<string, Batch>();
-  const writer: GroupCommit<OutboxEntry, string> = groupCommit(
-    async (entries) => {
-      const first = entries[0]?.callback.dedupeKey ?? "";
-      const name = `${markerName(first)}.${HOST_TAG}.${process.pid}.${randomBytes(4).toString("hex")}.json`;
-      const path = join(stagedDir, name);
-      try {
-        // Synchronous: the first attempt waits on this write (durable-file.ts says why).
-        writeDurableLinesSync(path, entries);
-      } catch (error) {
-        await unlink(path).catch(() => undefined);
-        throw unwritable(error);
-      }
-      let finish = () => {};
-      const done = new Promise<void>((resolve) => {
-        finish = resolve;
-      });
-      batches.set(path, { open: entries.length, keep: false, done, finish });
-      return path;
-    },
-    { maxItems: options.maxBatch ?? 64 },
-  );
+  /** One batch, written and fsynced with synchronous calls: the first attempt waits on it (durable-file.ts says why). */
+  const writeBatch = (entries: OutboxEntry[]): string => {
+    const first = entries[0]?.callback.dedupeKey ?? "";
+    const name = `${markerName(first)}.${HOST_TAG}.${process.pid}.${randomBytes(4).toString("hex")}.json`;
+    const path = join(stagedDir, name);
+    try {
+      writeDurableLinesSync(path, entries);
+    } catch (error) {
+      unlink(path).catch(() => undefined);
+      throw unwritable(error);
+    }
+    let finish = () => {};
+    const done = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    batches.set(path, { open: entries.length, keep: false, done, finish });
+    return path;
+  };
+  const writer: GroupCommit<OutboxEntry, string> = groupCommit(async (entries) => writeBatch(entries), {
+    maxItems: options.maxBatch ?? 64,
+    now: writeBatch,
+  });
 
   const settle = async (path: string, failed: boolean) => {
     const batch = batches.get(path);
@@ -102,6 +110,9 @@ export function openStager(options: StagerOptions): OutboxStager {
     async stage(entry) {
       await options.ensureDirs();
       return writer.add(entry);
+    },
+    stageNow(entry) {
+      return options.ensureDirs.made ? writer.addNow(entry)?.result : undefined;
     },
     async promote(stagedPath, key) {
       const pendingPath = join(outboxDir, `${markerName(key)}.json`);

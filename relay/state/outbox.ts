@@ -38,6 +38,11 @@ export interface Outbox {
    */
   stage(entry: OutboxEntry): Promise<string>;
   /**
+   * stage() at once, on the caller's stack, in a batch of its own, when nothing else is being staged
+   * and the folders exist (outbox-stager.ts); `undefined` when not now.
+   */
+  stageNow(entry: OutboxEntry): string | undefined;
+  /**
    * Make a staged callback the pending entry for `dedupeKey` (a link to its batch), resolving once
    * its batch's staged name is gone and the entry is durable. Every staged callback must be
    * promoted or discarded.
@@ -129,6 +134,7 @@ export function openOutbox(stateDir: string, options: OutboxOptions = {}): Outbo
       });
     },
     stage: stager.stage,
+    stageNow: stager.stageNow,
     promote: stager.promote,
     discard: stager.discard,
     staged: stager.staged,

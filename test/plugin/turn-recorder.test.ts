@@ -133,6 +133,44 @@ describe("settling from the events", () => {
     expect(r.submitted.map((run) => run.summary)).toEqual(["Done.", "Second."]);
   });
 
+  it("submits a turn settled in its events on the terminal idle's own stack, one still settling off it", async () => {
+    // In OpenCode a microtask queued from the hook runs 2–3 ms later, behind OpenCode's own promise
+    // callbacks: a completed turn's run is handed to the relay before the hook returns.
+    const onStack = (scenario: Scenario) => {
+      const submitted: TerminalRun[] = [];
+      let clock = 0;
+      const hook = createEventHook({
+        relay: { submit: (run) => submitted.push(run) },
+        audit: { append: async () => undefined },
+        reader: {
+          title: async () => "unused",
+          messages: async () => loadMessages(scenario) as SessionMessage[],
+        },
+        worktree: WORKTREE,
+        graceMs: 5_000,
+        now: () => clock,
+      });
+      const events = loadEvents(scenario);
+      for (const [index, event] of events.entries()) {
+        clock = Math.max(clock, stampOf(event));
+        void hook({ event: event as never });
+        if (submitted.length > 0) return { event, index, submitted };
+      }
+      return { event: undefined, index: -1, submitted };
+    };
+    for (const scenario of ["completed", "streamed", "write", "task"] as const) {
+      const { event, submitted } = onStack(scenario);
+      expect(event, scenario).toMatchObject({
+        type: "session.status",
+        properties: { status: { type: "idle" } },
+      });
+      expect(submitted[0]).toMatchObject({ outcome: "completed", settledFrom: "events" });
+    }
+    // A failed turn's first idle comes before the error is on its message: settled off the stack.
+    const failed = onStack("error401");
+    expect(failed.submitted).toEqual([]);
+  });
+
   it("reads instead when the hook went live after the turn's prompt was created", async () => {
     const events = loadEvents("streamed");
     const prompt = events.find(

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -6,7 +7,9 @@ import { verifyAudit } from "../../../relay/audit/verify-audit.ts";
 import { parseReportBlock } from "../../../relay/callback/build-report.ts";
 import type { TerminalRun } from "../../../relay/callback/terminal-run.ts";
 import { createRelay, type Relay } from "../../../relay/core/create-relay.ts";
+import { Agent } from "../../../relay/delivery/http-client.ts";
 import type { ErrorCode } from "../../../relay/errors/errors.ts";
+import { markerName } from "../../../relay/state/dedupe-store.ts";
 import type { Reply } from "../../helpers/recording-receiver.ts";
 import {
   INSTANCE,
@@ -128,6 +131,39 @@ describe("createRelay: delivery", () => {
   });
 });
 
+describe("createRelay: the first steps on the caller's stack", () => {
+  it("after a quiet spell, stages, claims and hands the first request to the HTTP client before submit returns", async () => {
+    // In OpenCode any await on this way waits behind the host's promise callbacks (accept-run.ts).
+    const { fx, relay } = await setup();
+    relay.submit(makeRun("r-first")); // makes the state folders and writes the audit head
+    await relay.drain();
+    await new Promise((resolve) => setImmediate(resolve)); // a turn with no commit: quiet again
+    const marker = (runId: string) =>
+      join(fx.stateDir, "dedupe", `${markerName(`ses_${runId}|${runId}`)}.json`);
+    const dispatch = vi.spyOn(Agent.prototype, "dispatch");
+    try {
+      relay.submit(makeRun("r-now"));
+      relay.submit(makeRun("r-next")); // same turn: waits for the next group commit
+      // Nothing awaited since: this happened on submit's stack.
+      expect(existsSync(marker("r-now"))).toBe(true);
+      expect(dispatch).toHaveBeenCalledTimes(1);
+      expect(existsSync(marker("r-next"))).toBe(false);
+    } finally {
+      dispatch.mockRestore();
+    }
+    await relay.drain();
+    expect(fx.receiver.requests).toHaveLength(3);
+    const records = await fx.records();
+    for (const runId of ["r-now", "r-next"]) {
+      expect(records.filter((r) => r.runId === runId).map((r) => r.phase)).toEqual([
+        "accepted",
+        "attempt",
+        "delivered",
+      ]);
+    }
+  });
+});
+
 describe("createRelay: dedupe", () => {
   it("sends one request when the same run is submitted twice, and audits the second as deduped", async () => {
     const { fx, relay } = await setup();
@@ -197,18 +233,23 @@ describe("createRelay: secrets and robustness", () => {
     expect(() => relay.submit(makeRun("r12"))).not.toThrow();
     expect(() => relay.submit(null as unknown as TerminalRun)).not.toThrow();
     expect(() => relay.submit({} as TerminalRun)).not.toThrow();
-    // submit's one synchronous step can throw too (a hook called with the stack nearly full): the
-    // throw must stay inside submit, and the relay must go on (drain and close still resolve).
-    const overflow = vi.spyOn(globalThis, "queueMicrotask").mockImplementation(() => {
+    // submit's synchronous steps can throw too (a hook called with the stack nearly full; here the
+    // group commit's timer and every microtask): the throw must stay inside submit, the relay must go
+    // on (drain and close still resolve), and the run is still delivered.
+    const overflow = () => {
       throw new RangeError("Maximum call stack size exceeded");
-    });
+    };
+    const spies = [
+      vi.spyOn(globalThis, "queueMicrotask").mockImplementation(overflow),
+      vi.spyOn(globalThis, "setImmediate").mockImplementation(overflow),
+    ];
     try {
-      expect(() => relay.submit(makeRun("r12-lost"))).not.toThrow();
+      expect(() => relay.submit(makeRun("r12-deep"))).not.toThrow();
     } finally {
-      overflow.mockRestore();
+      for (const spy of spies) spy.mockRestore();
     }
     await relay.drain();
-    expect(fx.receiver.requests).toHaveLength(1);
+    expect(fx.receiver.requests).toHaveLength(2);
   });
 
   it("turns an unexpected exception into an INTERNAL record", async () => {

@@ -117,4 +117,31 @@ describe("groupCommit", () => {
     expect(await group.add(4)).toBe(3);
     expect(turnAtCommit).toEqual([false, true, false]);
   });
+
+  it("addNow commits a lone item on the caller's stack after a quiet spell, and declines otherwise", async () => {
+    const groups: number[][] = [];
+    const commitNow = (items: number[]) => {
+      groups.push(items);
+      if (items.includes(13)) throw new Error("EIO");
+      return groups.length;
+    };
+    const group = groupCommit(async (items: number[]) => commitNow(items), { now: commitNow });
+    expect(group.addNow(1)).toEqual({ result: 1 });
+    expect(groups).toEqual([[1]]);
+    // A commit ran in this turn: the next item waits for the next turn, with what joins it.
+    expect(group.addNow(2)).toBeUndefined();
+    const later = [group.add(2), group.add(3)];
+    expect(group.addNow(4)).toBeUndefined();
+    expect(await Promise.all(later)).toEqual([2, 2]);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    // Quiet again: at once; a failed commit throws to the caller.
+    expect(() => group.addNow(13)).toThrow("EIO");
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(group.addNow(5)).toEqual({ result: 4 });
+    expect(groups).toEqual([[1], [2, 3], [13], [5]]);
+    // Without a synchronous commit there is no addNow.
+    expect(groupCommit(async (items: number[]) => items.length).addNow(1)).toBeUndefined();
+  });
 });
