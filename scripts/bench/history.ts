@@ -4,7 +4,15 @@ import { measureSettleMemory, type SettleMemoryResult } from "./history-memory.t
 import { historySection, type Sizes, type TurnTiming } from "./history-section.ts";
 import { benchRelayConfig, taggedTitle } from "./opencode-slowdown.ts";
 import { BENCH_TOKEN } from "./plugin-harness.ts";
-import { DURABLE_POST, DURABLE_SYNC_POST, PROBE_IMPORTS, takeProbedIdle } from "./probe-source.ts";
+import {
+  DURABLE_POST,
+  DURABLE_SYNC_POST,
+  IS_IDLE_STATUS,
+  PLUGIN_FILES,
+  PROBE_IMPORTS,
+  PROBE_POST,
+  takeProbedIdle,
+} from "./probe-source.ts";
 import type { Bench, BenchContext } from "./registry.ts";
 import type { Section } from "./stats.ts";
 import { startTimingReceiver, type TimingReceiver } from "./timing-receiver.ts";
@@ -12,13 +20,14 @@ import { startTimingReceiver, type TimingReceiver } from "./timing-receiver.ts";
 /**
  * (7) History: does settling cost grow with the session? One tagged session grown to `turns`
  * turns of a long streamed reply each (a new runId per turn), then turns on it interleaved with
- * turns on fresh sessions: turn end (the first `session.idle` after busy, stamped by a probe
+ * turns on fresh sessions: turn end (the first idle after busy, `session.status` idle, stamped by a probe
  * plugin) → callback received. Then the memory a settle holds, in fresh Node processes running
  * the plugin's read path against the same server: the long session vs a fresh one.
  */
 
 /**
- * Stamps the first `session.idle` after each busy of every session and POSTs the stamp at once
+ * Stamps the first idle (`session.status` idle: the plugin's terminal point) after each busy of
+ * every session, before the plugin's hook has it (PLUGIN_FILES), and POSTs the stamp at once
  * (`/probe`: the floor for any plugin); after one turn of OpenCode's event loop (`/probe-tick`);
  * after writing and fsyncing a small file (`/probe-durable`: the floor for a plugin that makes
  * its callback durable before sending it with asynchronous file calls); after reading the
@@ -36,11 +45,11 @@ export const BenchTurnProbe = async ({ client }) => ({
   event: async ({ event }) => {
     const id = event.properties && event.properties.sessionID;
     if (event.type === "session.status" && event.properties.status && event.properties.status.type === "busy") busy.add(id);
-    if (event.type !== "session.idle" || !busy.has(id)) return;
+    if (!${IS_IDLE_STATUS} || !busy.has(id)) return;
     busy.delete(id);
     const t = performance.timeOrigin + performance.now();
     const sync = Math.floor(n++ / 2) % 2 === 1;
-    const post = (path) => fetch(url + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ sessionID: id, t, sync }) }).catch(() => {});
+    ${PROBE_POST}
     post("");
     setTimeout(() => post("-tick"), 0);
     ${DURABLE_POST}
@@ -104,7 +113,8 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
     server = await startOpencodeServer({
       modelBaseURL: model.baseURL,
       relayConfig: benchRelayConfig(receiver),
-      extraPlugins: { "bench-turn-probe.js": TURN_PROBE },
+      bundlePath: null,
+      extraPlugins: PLUGIN_FILES(TURN_PROBE),
       env: { BENCH_HOOKS_TOKEN: BENCH_TOKEN, BENCH_PROBE_URL: `${receiver.url}/probe` },
       requestTimeoutMs: 300_000,
     });

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { DEFAULT_BUNDLE } from "../dev/opencode-server.ts";
 import type { TimedRequest, TimingReceiver } from "./timing-receiver.ts";
 
 /** Imports a probe plugin's source needs for DURABLE_POST. */
@@ -5,6 +7,49 @@ export const PROBE_IMPORTS = `import { closeSync, fsyncSync, openSync, unlinkSyn
 import { open, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";`;
+
+/**
+ * Probe plugin source, an expression of `event`: the plugin's terminal point, the first
+ * `session.status` idle after busy (a `session.idle` follows it on the same stack). The plugin
+ * stages and sends a settled run on that event's own stack, so a probe stamping the later
+ * `session.idle` would start its intervals after the plugin's work.
+ */
+export const IS_IDLE_STATUS = `(event.type === "session.status" && event.properties && event.properties.status && event.properties.status.type === "idle")`;
+
+/**
+ * Probe plugin source, a statement: \`post(path)\`, a bare \`fetch\` POST of the idle's stamp to the
+ * receiver. Needs \`url\`, \`id\`, \`t\` (the stamp) and \`sync\` in scope.
+ */
+export const PROBE_POST = `const post = (path) => fetch(url + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ sessionID: id, t, sync }) }).catch(() => {});`;
+
+/**
+ * The plugin and a probe plugin (\`probe\`: a module whose one export is a plugin) as a bench
+ * installs them: \`startOpencodeServer({ bundlePath: null, extraPlugins: PLUGIN_FILES(probe) })\`.
+ * One plugin file under the bundle's usual name (so at the bundle's place in OpenCode's plugin
+ * order) runs both: the probe's hook, then the real bundle's, for every event. The probe thus
+ * stamps every idle before the plugin has it, whatever order OpenCode gives the plugin files (it
+ * varies with the file system's directory order: here it put a probe file after the plugin), and
+ * its bare POST is the fastest any plugin at that place gets a request out. The bundle and the
+ * probe go under names OpenCode does not scan (\`.mjs\`).
+ */
+export function PLUGIN_FILES(probe: string): Record<string, string> {
+  return {
+    "opencode-callback-relay.js": `import { CallbackRelayPlugin as plugin } from "./callback-relay-bundle.mjs";
+import * as probeModule from "./bench-probe.mjs";
+export const CallbackRelayPlugin = async (input, options) => {
+  const probe = await Object.values(probeModule)[0](input, options);
+  const hooks = await plugin(input, options);
+  const hook = hooks.event;
+  return { ...hooks, event: (arg) => {
+    probe.event(arg).catch(() => {});
+    return hook(arg);
+  } };
+};
+`,
+    "callback-relay-bundle.mjs": readFileSync(DEFAULT_BUNDLE, "utf8"),
+    "bench-probe.mjs": probe,
+  };
+}
 
 /**
  * Probe plugin source, a statement: write and fsync 1 KB in OpenCode's process, then
@@ -53,8 +98,8 @@ export interface ProbedIdle {
 
 /**
  * Take one idle's requests from `receiver`: `paths` (the probes the plugin always sends, `/probe`
- * among them), `/probe-durable-sync` when the stamp says it was timed, and the callback. Throws
- * when one of them is missing.
+ * and `/probe-durable` among them), `/probe-durable-sync` when the stamp says it was timed, and the
+ * callback. Throws when one of them is missing.
  */
 export async function takeProbedIdle(
   receiver: TimingReceiver,
