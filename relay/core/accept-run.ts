@@ -95,7 +95,9 @@ async function acceptNow(state: RelayState, run: TerminalRun): Promise<void> {
     await record(stateErrorRecord(ids, error));
     if (await dedupe.isClaimed(callback.dedupeKey)) return void (await record({ ...ids, phase: "deduped" }));
   }
-  // Not awaited (it never rejects and does not wait for the disk): the first attempt goes out now.
+  // The first attempt goes out at once, then `accepted` is recorded (queued for the log, not waited
+  // for): every later record of the callback follows an await, so the log keeps this order.
+  state.loop.start(item);
   void record({
     ...ids,
     phase: "accepted",
@@ -107,7 +109,6 @@ async function acceptNow(state: RelayState, run: TerminalRun): Promise<void> {
     durable: item.durable,
     ...(run.settledFrom === undefined ? {} : { settledFrom: run.settledFrom }),
   });
-  state.loop.start(item);
 }
 
 /**

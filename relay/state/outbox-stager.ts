@@ -73,10 +73,14 @@ interface Batch {
 export function openStager(options: StagerOptions): OutboxStager {
   const { outboxDir, stagedDir, unwritable } = options;
   const batches = new Map<string, Batch>();
+  let nonce: string | undefined;
+  let written = 0;
   /** One batch, written and fsynced with synchronous calls: the first attempt waits on it (durable-file.ts says why). */
   const writeBatch = (entries: OutboxEntry[]): string => {
     const first = entries[0]?.callback.dedupeKey ?? "";
-    const name = `${markerName(first)}.${HOST_TAG}.${process.pid}.${randomBytes(4).toString("hex")}.json`;
+    // The random part tells this process's batches from a former process's of the same pid.
+    nonce ??= randomBytes(4).toString("hex");
+    const name = `${markerName(first)}.${HOST_TAG}.${process.pid}.${nonce}${(++written).toString(36)}.json`;
     const path = join(stagedDir, name);
     try {
       writeDurableLinesSync(path, entries);

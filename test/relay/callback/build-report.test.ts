@@ -33,6 +33,22 @@ describe("buildReport", () => {
     }
   });
 
+  it("groups any token count as en-US does", () => {
+    const en = new Intl.NumberFormat("en-US");
+    const tokens = fc.oneof(
+      fc.integer({ min: -1e7, max: 1e7 }),
+      fc.maxSafeInteger(),
+      fc.double({ noNaN: true }),
+    );
+    fc.assert(
+      fc.property(tokens, tokens, (input, output) => {
+        const t = { input, output, reasoning: 0, cacheRead: 0, cacheWrite: 0 };
+        const text = buildReport(callback({ report: { tokens: t } }), { summaryMaxChars: 4000 });
+        expect(text).toContain(`Tokens: ${en.format(input)} in, ${en.format(output)} out, 0 reasoning,`);
+      }),
+    );
+  });
+
   it("names the error of a failed run", () => {
     const text = buildReport(
       callback({
