@@ -65,7 +65,7 @@ const PHRASE =
   "the_relay_settles_only_the_last_turn_of_a_long_session_so_every_callback_costs_the_same_however_long_it_grows";
 
 /** ~105 KB and ~20,000 words per reply: 200 turns make a ~20 MB session. */
-const FULL: Sizes = { turns: 200, chunks: 250, repeat: 4, samples: 24, memoryRounds: 5 };
+const FULL: Sizes = { turns: 200, chunks: 250, repeat: 4, samples: 40, memoryRounds: 5 };
 /** ~26 KB and ~5,000 words per reply, 40 turns: ~1.2 MB. */
 const QUICK: Sizes = { turns: 40, chunks: 250, repeat: 1, samples: 8, memoryRounds: 2 };
 
