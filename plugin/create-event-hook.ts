@@ -69,8 +69,11 @@ export type EventHook = ((input: { event: TrackedEvent }) => Promise<void>) & {
 
 /**
  * The plugin's `event` hook. OpenCode calls it in a synchronous loop and does not await it, so
- * its synchronous part is O(1) and never throws (a sync throw would stop later plugins from
- * seeing the event); reading messages and submitting to the relay happen off that stack.
+ * its synchronous part never throws (a sync throw would stop later plugins from seeing the event)
+ * and is O(1) for every event but a turn's end: a turn the events hold settled is submitted there,
+ * and the relay stages it and sends its first request before the hook returns (any later and it
+ * waits behind OpenCode's own promise callbacks). Reading messages, and waiting for a turn to
+ * settle, happen off that stack.
  */
 export function createEventHook(options: EventHookOptions): EventHook {
   const { relay, audit, reader } = options;
