@@ -65,6 +65,8 @@ const DONE: Promise<void> = Promise.resolve();
 export type EventHook = ((input: { event: TrackedEvent }) => Promise<void>) & {
   /** A session's title as its events last said, if seen: O(1), no I/O. */
   titleOf(sessionId: string): string | undefined;
+  /** Messages the hook holds in memory: those of turns in progress or still settling. */
+  heldMessages(): number;
 };
 
 /**
@@ -92,10 +94,10 @@ export function createEventHook(options: EventHookOptions): EventHook {
       // stack, where the relay stages it and sends its first request at once. A microtask queued
       // here runs 2–3 ms later, behind the promise callbacks OpenCode queues after a turn, and
       // later still after a long session's (BENCHMARKS.md, history).
-      // Not while an earlier run of the session is still settling: runs are submitted in order.
-      if (!offStack.has(end.sessionId) && submitSettled(end, relay)) return;
-      // Kept until settled, even if the caller prompts again at once.
+      // Kept until settled, even if the caller prompts again at once; dropped once settled.
       const release = recorder.hold(end.sessionId);
+      // Not while an earlier run of the session is still settling: runs are submitted in order.
+      if (!offStack.has(end.sessionId) && submitSettled(end, relay)) return release();
       offStack.set(end.sessionId, (offStack.get(end.sessionId) ?? 0) + 1);
       const done = () => {
         release();
@@ -215,7 +217,10 @@ export function createEventHook(options: EventHookOptions): EventHook {
     }
     return DONE;
   };
-  return Object.assign(hook, { titleOf: (sessionId: string) => tracker.titleOf(sessionId) });
+  return Object.assign(hook, {
+    titleOf: (sessionId: string) => tracker.titleOf(sessionId),
+    heldMessages: () => recorder.messageCount(),
+  });
 
   function wakeSettling(event: TrackedEvent): void {
     const p = event.properties as { sessionID?: unknown; info?: { sessionID?: unknown } } | undefined;

@@ -39,6 +39,8 @@ export interface TurnRecorder {
   hold(sessionId: string): () => void;
   /** Sessions with a recording. */
   size(): number;
+  /** Messages held, in every recording (each a turn in progress or one still settling). */
+  messageCount(): number;
 }
 
 export interface TurnRecorderOptions {
@@ -235,6 +237,12 @@ export function createTurnRecorder(options: TurnRecorderOptions): TurnRecorder {
     size() {
       drain();
       return sessions.size;
+    },
+    messageCount() {
+      drain();
+      let count = 0;
+      for (const recording of sessions.values()) count += recording.messages.size;
+      return count;
     },
   };
 }

@@ -154,17 +154,19 @@ describe("settling from the events", () => {
       for (const [index, event] of events.entries()) {
         clock = Math.max(clock, stampOf(event));
         void hook({ event: event as never });
-        if (submitted.length > 0) return { event, index, submitted };
+        if (submitted.length > 0) return { event, index, submitted, held: hook.heldMessages() };
       }
-      return { event: undefined, index: -1, submitted };
+      return { event: undefined, index: -1, submitted, held: hook.heldMessages() };
     };
     for (const scenario of ["completed", "streamed", "write", "task"] as const) {
-      const { event, submitted } = onStack(scenario);
+      const { event, submitted, held } = onStack(scenario);
       expect(event, scenario).toMatchObject({
         type: "session.status",
         properties: { status: { type: "idle" } },
       });
       expect(submitted[0]).toMatchObject({ outcome: "completed", settledFrom: "events" });
+      // Settled: the turn's messages are not kept (one turn per session in progress, at most).
+      expect(held, scenario).toBe(0);
     }
     // A failed turn's first idle comes before the error is on its message: settled off the stack.
     const failed = onStack("error401");
