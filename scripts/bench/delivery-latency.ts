@@ -1,3 +1,4 @@
+import { closeSync, fsyncSync, openSync, unlinkSync, writeSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,6 +37,34 @@ async function barePost(
   const response = await request(url, { dispatcher: agent, method: "POST", headers, body });
   await response.body.dump();
   return (await arrived).at - t0;
+}
+
+/**
+ * The floor of a durable callback: a new file of `body`'s size written and fsynced in `dir` with
+ * synchronous calls (as the relay stages a callback), then the bare POST; timed from the open.
+ */
+async function durablePost(
+  agent: Agent,
+  receiver: TimingReceiver,
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  file: string,
+): Promise<number> {
+  const t0 = performance.now();
+  const fd = openSync(file, "wx", 0o600);
+  try {
+    writeSync(fd, body);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  const arrived = receiver.next();
+  const response = await request(url, { dispatcher: agent, method: "POST", headers, body });
+  await response.body.dump();
+  const ms = (await arrived).at - t0;
+  unlinkSync(file);
+  return ms;
 }
 
 async function run({ quick, log }: BenchContext): Promise<Section> {
@@ -85,6 +114,8 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
       const relay = createRelay({ config, instance, audit, stateDir: variant.stateDir });
       const measured: number[] = [];
       const baseline: number[] = [];
+      const durableFloor: number[] = [];
+      const onDisk = index === 0;
       for (let i = -5; i < samples; i++) {
         const arrived = receiver.next();
         const t0 = performance.now();
@@ -104,13 +135,18 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
         }
         measured.push(got.at - t0);
         baseline.push(await barePost(agent, receiver, `${receiver.url}${got.path}`, headers, body));
+        if (onDisk) {
+          const file = join(variant.dir, `floor-${i}`);
+          durableFloor.push(
+            await durablePost(agent, receiver, `${receiver.url}${got.path}`, headers, body, file),
+          );
+        }
       }
       await relay.close();
       await audit.flush?.();
       bare = bare.concat(baseline);
       const value = summarize(measured);
       const base = summarize(baseline);
-      const onDisk = index === 0;
       rows.push({
         name: `relay.submit → received: ${variant.name}`,
         unit: "ms",
@@ -121,9 +157,21 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
         note: `p50 ${(value.median - base.median).toFixed(2)} ms above bare`,
       });
       log(`  ${variant.name}: p50 ${value.median.toFixed(2)} ms vs bare ${base.median.toFixed(2)} ms`);
+      if (onDisk) {
+        const floor = summarize(durableFloor);
+        rows.push({
+          name: "relay.submit → received, vs the floor of a durable callback on the same disk",
+          unit: "ms",
+          value,
+          baseline: floor,
+          baselineName:
+            "a new file of the body's size written and fsynced with synchronous calls, then the bare POST",
+          note: `p50 ${(value.median - floor.median).toFixed(2)} ms above it; the floor is ${(floor.median - base.median).toFixed(2)} ms above the bare POST`,
+        });
+      }
     }
     notes.push(
-      `Body ${Buffer.byteLength(body).toLocaleString()} bytes (an OpenClaw /agent callback quoting a 4,000-character summary). ${samples} samples per variant; each relay sample waits for \`relay.drain()\` (the \`delivered\` record and outbox removal) before the next.`,
+      `Body ${Buffer.byteLength(body).toLocaleString()} bytes (an OpenClaw /agent callback quoting a 4,000-character summary). ${samples} samples per variant; each relay sample waits for \`relay.drain()\` (the \`delivered\` record and outbox removal) before the next. On disk, each sample also times the floor of a durable callback: the bare POST after a new file of the body's size is written and fsynced with synchronous calls in the same folder, what the relay's staging costs at least; this disk's fsync latency moves from run to run, and the target row moves with it.`,
       "The relay has no durability switch; 'off' is the relay's own degraded mode: a stateDir that cannot be created makes it audit `state_error` once per callback and deliver from memory (no dedupe marker, no outbox file).",
     );
 
