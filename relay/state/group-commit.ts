@@ -15,6 +15,9 @@
  * With a synchronous commit (`now`), a lone item after a quiet spell can be committed on the
  * caller's own stack (`addNow`): in OpenCode's process, even a microtask queued from the event hook
  * runs 2–3 ms later, behind the promise callbacks OpenCode queued first (BENCHMARKS.md, history).
+ * Such a lone commit does not close the turn: what is handed over right after it (more runs ending
+ * on the same stack) is committed together once that stack is done, as after a quiet spell; only
+ * the commit after that waits for the next turn.
  */
 export interface GroupCommit<T, R> {
   /** Resolves (or rejects) with the result of the commit that carried `item`. */
@@ -49,27 +52,32 @@ export function groupCommit<T, R>(
   let queue: Array<Waiting<T, R>> = [];
   let running = false;
   let scheduled = false;
-  /** A commit started in this turn of the event loop. */
-  let hot = false;
+  /** Commits started in this turn of the event loop, and whether the first was addNow's lone one. */
+  let commits = 0;
+  let loneFirst = false;
   const cool = () => {
-    hot = false;
+    commits = 0;
+    loneFirst = false;
   };
 
   const kick = () => {
     if (running || scheduled || queue.length === 0) return;
     scheduled = true;
-    if (hot) setImmediate(run);
-    else queueMicrotask(run);
+    // Quiet, or only a lone commit so far: once the current stack is done; else the next turn.
+    if (commits === 0 || (loneFirst && commits === 1)) queueMicrotask(run);
+    else setImmediate(run);
   };
-  const heat = () => {
-    if (hot) return;
-    setImmediate(cool); // first: should it throw (a stack nearly full), the group is not left hot
-    hot = true;
+  const heat = (lone: boolean) => {
+    if (commits === 0) {
+      setImmediate(cool); // first: should it throw (a stack nearly full), the group is not left hot
+      loneFirst = lone;
+    }
+    commits += 1;
   };
   const run = async () => {
     scheduled = false;
     running = true;
-    heat();
+    heat(false);
     const group = queue.slice(0, maxItems);
     queue = queue.slice(group.length);
     try {
@@ -92,8 +100,8 @@ export function groupCommit<T, R>(
     },
     addNow(item) {
       const now = options.now;
-      if (now === undefined || hot || running || scheduled || queue.length > 0) return undefined;
-      heat();
+      if (now === undefined || commits > 0 || running || scheduled || queue.length > 0) return undefined;
+      heat(true);
       return { result: now([item]) };
     },
   };

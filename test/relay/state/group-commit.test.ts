@@ -120,27 +120,38 @@ describe("groupCommit", () => {
 
   it("addNow commits a lone item on the caller's stack after a quiet spell, and declines otherwise", async () => {
     const groups: number[][] = [];
+    const turnAtCommit: boolean[] = [];
+    let turned = false;
     const commitNow = (items: number[]) => {
       groups.push(items);
+      turnAtCommit.push(turned);
       if (items.includes(13)) throw new Error("EIO");
       return groups.length;
     };
     const group = groupCommit(async (items: number[]) => commitNow(items), { now: commitNow });
+    setImmediate(() => {
+      turned = true;
+    });
     expect(group.addNow(1)).toEqual({ result: 1 });
     expect(groups).toEqual([[1]]);
-    // A commit ran in this turn: the next item waits for the next turn, with what joins it.
+    // A lone commit ran: the next item is not committed at once, but what joins it on this stack
+    // is committed together before the next turn (more runs ending on the same stack)...
     expect(group.addNow(2)).toBeUndefined();
     const later = [group.add(2), group.add(3)];
     expect(group.addNow(4)).toBeUndefined();
     expect(await Promise.all(later)).toEqual([2, 2]);
+    // ...and the commit after that waits for the next turn.
+    expect(await group.add(5)).toBe(3);
+    expect(groups).toEqual([[1], [2, 3], [5]]);
+    expect(turnAtCommit).toEqual([false, false, true]);
     await new Promise<void>((resolve) => setImmediate(resolve));
     await new Promise<void>((resolve) => setImmediate(resolve));
     // Quiet again: at once; a failed commit throws to the caller.
     expect(() => group.addNow(13)).toThrow("EIO");
     await new Promise<void>((resolve) => setImmediate(resolve));
     await new Promise<void>((resolve) => setImmediate(resolve));
-    expect(group.addNow(5)).toEqual({ result: 4 });
-    expect(groups).toEqual([[1], [2, 3], [13], [5]]);
+    expect(group.addNow(6)).toEqual({ result: 5 });
+    expect(groups).toEqual([[1], [2, 3], [5], [13], [6]]);
     // Without a synchronous commit there is no addNow.
     expect(groupCommit(async (items: number[]) => items.length).addNow(1)).toBeUndefined();
   });
