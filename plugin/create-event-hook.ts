@@ -74,7 +74,7 @@ export type EventHook = ((input: { event: TrackedEvent }) => Promise<void>) & {
  * its synchronous part never throws (a sync throw would stop later plugins from seeing the event)
  * and is O(1) for every event but a turn's end: a turn the events hold settled is submitted there,
  * and the relay stages it and sends its first request before the hook returns (any later and it
- * waits behind OpenCode's own promise callbacks). Reading messages, and waiting for a turn to
+ * waits behind OpenCode's own work after the turn). Reading messages, and waiting for a turn to
  * settle, happen off that stack.
  */
 export function createEventHook(options: EventHookOptions): EventHook {
@@ -90,13 +90,13 @@ export function createEventHook(options: EventHookOptions): EventHook {
   const tracker = createSessionTracker({
     onTerminal: (end) => {
       if (!relay) return;
-      // Settled already in what the events told (a completed turn): submitted on the hook's own
-      // stack, where the relay stages it and sends its first request at once. A microtask queued
-      // here runs 2–3 ms later, behind the promise callbacks OpenCode queues after a turn, and
-      // later still after a long session's (BENCHMARKS.md, history).
       // Kept until settled, even if the caller prompts again at once; dropped once settled.
       const release = recorder.hold(end.sessionId);
-      // Not while an earlier run of the session is still settling: runs are submitted in order.
+      // A turn settled already in what the events told (a completed turn) is submitted on the
+      // hook's own stack, where the relay stages it and sends its first request at once: a
+      // microtask queued here runs 2–3 ms later, behind OpenCode's own work after a turn, and later
+      // still after a long session's (BENCHMARKS.md, section 9). Not while an earlier run of the
+      // session is still settling: runs are submitted in order.
       if (!offStack.has(end.sessionId) && submitSettled(end, relay)) return release();
       offStack.set(end.sessionId, (offStack.get(end.sessionId) ?? 0) + 1);
       const done = () => {

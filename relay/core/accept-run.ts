@@ -12,8 +12,8 @@ import { type RelayState, rememberClaim } from "./relay-state.ts";
  * After a quiet spell the whole way to the first attempt's request runs on the caller's stack: a
  * free slot, the audit head known, a batch of its own staged and claimed with synchronous calls,
  * the request handed to the transport. In OpenCode's process any `await` on that way waits 2–3 ms
- * behind the promise callbacks OpenCode queued after the turn, more after a long session's turn
- * (BENCHMARKS.md, history). Whatever is not ready at once (a folder not made yet, a commit on the
+ * behind OpenCode's own work after the turn, more after a long session's turn (BENCHMARKS.md,
+ * section 9). Whatever is not ready at once (a folder not made yet, a commit on the
  * disk, a full semaphore) is waited for as before.
  */
 export function acceptRun(state: RelayState, run: TerminalRun): Promise<void> {

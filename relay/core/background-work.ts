@@ -12,8 +12,8 @@ export interface BackgroundWork {
   run(work: () => Promise<void>, ids: CallbackIds | (() => CallbackIds)): void;
   /**
    * Run `work` at once, on the caller's stack up to its first `await`, counted and recorded like
-   * run(): for the first steps of a callback, which must not wait behind the host's promise
-   * callbacks either (a microtask from OpenCode's event hook runs 2–3 ms later).
+   * run(): for the first steps of a callback, which must not wait behind the host's own work
+   * either (a microtask queued from OpenCode's event hook runs 2–3 ms later).
    */
   runNow(work: () => Promise<void>, ids: CallbackIds | (() => CallbackIds)): void;
   /** Resolves once no work is running. */

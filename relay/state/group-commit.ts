@@ -14,7 +14,7 @@
  *
  * With a synchronous commit (`now`), a lone item after a quiet spell can be committed on the
  * caller's own stack (`addNow`): in OpenCode's process, even a microtask queued from the event hook
- * runs 2–3 ms later, behind the promise callbacks OpenCode queued first (BENCHMARKS.md, history).
+ * runs 2–3 ms later, behind OpenCode's own work after a turn (BENCHMARKS.md, section 9).
  * Such a lone commit does not close the turn: what is handed over right after it (more runs ending
  * on the same stack) is committed together once that stack is done, as after a quiet spell; only
  * the commit after that waits for the next turn.
