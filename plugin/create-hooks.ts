@@ -184,7 +184,11 @@ export async function createHooks(
       audit,
       reader,
       worktree: input.worktree,
-      ...(internals.journal === false ? {} : { onRunStart: journaller.start }),
+      // A tagged run began: ready the relay's folders and audit head for its end, and journal it.
+      onRunStart: (sessionId, pin, startedAt) => {
+        relay.prepare();
+        if (internals.journal !== false) journaller.start(sessionId, pin, startedAt);
+      },
     });
     if (internals.journal === false) return { event };
     return { event, "chat.message": createPromptHook({ titleOf: event.titleOf, reader, journaller }) };

@@ -50,7 +50,10 @@ async function acceptNow(state: RelayState, run: TerminalRun): Promise<void> {
   }
   const callback = buildCallback(run, verdict, state.now());
   // The audit head at acceptance goes out with the callback: the receiver's copy anchors the log.
-  const anchor = state.audit.anchorNow?.() ?? (await state.audit.anchor?.().catch(() => undefined));
+  const prepared = state.preparedAnchor;
+  const anchor =
+    state.audit.anchorNow?.() ??
+    (prepared ? prepared.head : await state.audit.anchor?.().catch(() => undefined));
   if (anchor !== undefined) callback.auditAnchor = anchor;
   const ids = callbackIds(callback);
   if (state.claims.has(callback.dedupeKey)) {

@@ -62,6 +62,14 @@ export interface Relay {
    * after the request, the work happens off the caller's stack.
    */
   submit(run: TerminalRun): void;
+  /**
+   * Ready, off the caller's stack, what a run's first steps on the submitting stack need: the state
+   * folders, and the audit head when this process has written no record yet. Call it when a run
+   * begins (synchronous, O(1) after the first call, never throws): its end is then staged, claimed
+   * and sent at once even if it is the first run of the process. Without it the first run's steps
+   * wait for the folders to be made.
+   */
+  prepare(): void;
   /** Resolves when every submitted run is processed and no attempt is in flight (scheduled retries may remain). */
   drain(): Promise<void>;
   /** Resume callbacks left pending in the outbox (after a crash/restart); audited as `recovered`. Idempotent. */
@@ -137,6 +145,7 @@ export function createRelay(options: RelayOptions): Relay {
     record,
   };
   let closed = false;
+  let prepared = false;
   const stopNudges = watchNudges(state, options.nudgePollMs);
   // After the first recover(), look again now and then for entries whose holder died meanwhile.
   const rescanSchedule = options.leases?.schedule ?? unrefTimeout;
@@ -161,6 +170,22 @@ export function createRelay(options: RelayOptions): Relay {
         );
       } catch {
         // submit runs on OpenCode's event hook: a sync throw would stop later plugins' hooks.
+      }
+    },
+    prepare() {
+      if (closed || prepared) return;
+      prepared = true;
+      try {
+        work.run(async () => {
+          // A folder that cannot be made now is reported by the accept that needs it; try again later.
+          await Promise.all([outbox.prepare(), dedupe.prepare()]).catch(() => {
+            prepared = false;
+          });
+          if (audit.anchorNow?.() === undefined)
+            state.preparedAnchor = { head: await audit.anchor?.().catch(() => undefined) };
+        }, {});
+      } catch {
+        prepared = false; // prepare runs on OpenCode's event hook: never throw into it
       }
     },
     async drain() {

@@ -26,6 +26,12 @@ export interface RelayState {
   taken(dedupeKey: string): void;
   /** Appends an audit record without waiting for the disk; never rejects. */
   record(input: AuditInput): Promise<void>;
+  /**
+   * The audit head as Relay.prepare() read it from disk (`head` undefined: the log had none), for a
+   * run accepted before this process wrote any record: maybe older than the current head, but a
+   * record the log holds.
+   */
+  preparedAnchor?: { head: string | undefined };
 }
 
 /** Dedupe keys remembered in memory (in front of the disk markers) before the oldest are forgotten. */

@@ -45,6 +45,8 @@ export interface DedupeStore {
   isClaimed(dedupeKey: string): Promise<boolean>;
   /** Remove markers older than `maxAgeMs` (by wall-clock modification time). Returns how many were removed. */
   prune(maxAgeMs: number): Promise<number>;
+  /** Make the store's folder now, so that claimStagedNow() can claim. Throws STATE_UNWRITABLE. */
+  prepare(): Promise<void>;
 }
 
 /** Markers are kept this long by default, then pruned on recover(). */
@@ -95,6 +97,7 @@ export function openDedupeStore(
     claimStagedNow(dedupeKey, stagedPath) {
       return ensureDir.made ? claim(dedupeKey, stagedPath) : undefined;
     },
+    prepare: () => ensureDir(),
     async markDelivered(dedupeKey) {
       try {
         await ensureDir();

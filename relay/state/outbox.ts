@@ -58,6 +58,8 @@ export interface Outbox {
   staged(): Promise<Array<{ path: string; entry: OutboxEntry }>>;
   /** Remove a staged batch file once every claimed callback in it has been promoted. */
   retireStaged(stagedPath: string): Promise<void>;
+  /** Make the outbox's folders now, so that stageNow() can stage. Throws STATE_UNWRITABLE. */
+  prepare(): Promise<void>;
   /** The pending entry for a key as it is on disk now, or null when there is none. */
   read(dedupeKey: string): Promise<OutboxEntry | null>;
   /** Forget a delivered entry. */
@@ -135,6 +137,7 @@ export function openOutbox(stateDir: string, options: OutboxOptions = {}): Outbo
     },
     stage: stager.stage,
     stageNow: stager.stageNow,
+    prepare: () => ensureDirs(),
     promote: stager.promote,
     discard: stager.discard,
     staged: stager.staged,

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { AuditLog } from "../../../relay/audit/audit-log.ts";
+import { type AuditLog, openAuditLog } from "../../../relay/audit/audit-log.ts";
 import { verifyAudit } from "../../../relay/audit/verify-audit.ts";
 import { parseReportBlock } from "../../../relay/callback/build-report.ts";
 import type { TerminalRun } from "../../../relay/callback/terminal-run.ts";
@@ -161,6 +161,39 @@ describe("createRelay: the first steps on the caller's stack", () => {
         "delivered",
       ]);
     }
+  });
+});
+
+describe("createRelay: prepare", () => {
+  it("prepared when its run began, a fresh relay sends even its first run from submit's stack; unprepared, it waits for its folders", async () => {
+    const { fx, relay } = await setup();
+    const marker = (runId: string) =>
+      join(fx.stateDir, "dedupe", `${markerName(`ses_${runId}|${runId}`)}.json`);
+    const dispatch = vi.spyOn(Agent.prototype, "dispatch");
+    try {
+      relay.submit(makeRun("r-unprepared")); // a fresh relay: no folders made, no record written
+      expect(existsSync(marker("r-unprepared"))).toBe(false);
+      expect(dispatch).not.toHaveBeenCalled();
+      await relay.drain();
+
+      // Another state dir and a log this process has not written to: the head is read from disk.
+      const other = join(fx.stateDir, "other");
+      await mkdir(other, { recursive: true });
+      const fresh = newRelay({ stateDir: other, audit: openAuditLog({ path: join(other, "audit.jsonl") }) });
+      fresh.prepare();
+      fresh.prepare(); // once is enough; again is nothing
+      await fresh.drain();
+      dispatch.mockClear();
+      fresh.submit(makeRun("r-prepared"));
+      expect(
+        existsSync(join(fx.stateDir, "other", "dedupe", `${markerName("ses_r-prepared|r-prepared")}.json`)),
+      ).toBe(true);
+      expect(dispatch).toHaveBeenCalledTimes(1);
+      await fresh.drain();
+    } finally {
+      dispatch.mockRestore();
+    }
+    expect(fx.receiver.requests).toHaveLength(2);
   });
 });
 
