@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +9,7 @@ import { createHooks } from "../../plugin/create-hooks.ts";
 import { defaultAuditPath, defaultStateDir } from "../../relay/config/default-paths.ts";
 import { openRunJournal } from "../../relay/state/run-journal.ts";
 import { readAuditRecords } from "../helpers/read-audit-records.ts";
+import { TOKEN } from "../helpers/relay-fixture.ts";
 
 let dir: string;
 const saved = {
@@ -80,5 +82,25 @@ describe("createHooks with unusable configuration", () => {
       { sessionId: "ses_held", runId: "run-held", pinnedTitle: title, heldCode: "CONFIG_INVALID" },
     ]);
     expect(entries[0]?.owner.pid).toBe(process.pid);
+  });
+});
+
+describe("createHooks with a usable configuration", () => {
+  it("readies the relay's folders when a tagged run begins, so its end can be staged on the hook's stack", async () => {
+    const hooks = await init({
+      target: { url: "http://127.0.0.1:9/hooks", token: TOKEN },
+      callbackSessionPrefixes: ["agent:main:"],
+    });
+    const stateDir = defaultStateDir(process.env);
+    const ready = () =>
+      existsSync(join(stateDir, "dedupe")) && existsSync(join(stateDir, "outbox", "staged"));
+    const event = (type: string, properties: unknown) =>
+      void hooks.event?.({ event: { type, properties } as never });
+    event("session.created", { info: { id: "ses_p", title: "P runId=run-p callbackSession=agent:main:p" } });
+    // Not made at start-up (recovery and the journal make none of them: without the call at the
+    // run's start this test times out below).
+    expect(ready()).toBe(false);
+    event("session.status", { sessionID: "ses_p", status: { type: "busy" } });
+    await expect.poll(ready, { timeout: 5_000 }).toBe(true);
   });
 });
