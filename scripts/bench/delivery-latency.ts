@@ -165,7 +165,7 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
       }
     }
     notes.push(
-      `Body ${Buffer.byteLength(body).toLocaleString()} bytes (an OpenClaw /agent callback quoting a 4,000-character summary). ${samples} samples per variant; each relay sample waits for \`relay.drain()\` (the \`delivered\` record and outbox removal) before the next. On disk, each sample also times the floor of a durable callback: the bare POST after a new file of the body's size is written and fsynced with synchronous calls in the same folder, what the relay's staging costs at least; this disk's fsync latency moves from run to run, and the target row moves with it.`,
+      `Body ${Buffer.byteLength(body).toLocaleString()} bytes (an OpenClaw /agent callback quoting a 4,000-character summary). ${samples} samples per variant; each relay sample waits for \`relay.drain()\` (the \`delivered\` record and outbox removal) before the next. On disk, each sample also times the floor of a durable callback: the bare POST after the body is staged in the same folder the way the relay stages a callback (a new file written and fsynced with synchronous calls), what the relay's staging costs at least; this disk's fsync latency moves from run to run, and the target row moves with it.`,
       "The relay has no durability switch; 'off' is the relay's own degraded mode: a stateDir that cannot be created makes it audit `state_error` once per callback and deliver from memory (no dedupe marker, no outbox file).",
     );
 
