@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { unlinkSync } from "node:fs";
 import { link, readdir, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -85,7 +86,12 @@ export function openStager(options: StagerOptions): OutboxStager {
     try {
       writeDurableLinesSync(path, entries);
     } catch (error) {
-      unlink(path).catch(() => undefined);
+      // A torn batch goes before the error does: no other process's recovery ever reads it.
+      try {
+        unlinkSync(path);
+      } catch {
+        // Never created (the open failed), or the disk refuses even this: recovery drops torn batches.
+      }
       throw unwritable(error);
     }
     let finish = () => {};
