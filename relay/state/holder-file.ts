@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { type FileHandle, lstat, open, rename, unlink } from "node:fs/promises";
+import { lstatSync } from "node:fs";
+import { type FileHandle, open, rename, unlink } from "node:fs/promises";
 
 /**
  * The file every lease of one keeper links to (outbox-lease.ts), `holders/<holder>.holder`: the
@@ -18,8 +19,11 @@ export interface HolderFile {
    * flight share it. Throws what the file system throws.
    */
   write(): Promise<void>;
-  /** Whether the file at `leasePath` (never followed) is a link to a version of this holder file. */
-  links(leasePath: string): Promise<boolean>;
+  /**
+   * Whether the file at `leasePath` (never followed) is a link to a version of this holder file:
+   * one synchronous lstat.
+   */
+  linksNow(leasePath: string): boolean;
   /** Close the versions kept open (once no lease of the keeper is being released). */
   close(): Promise<void>;
 }
@@ -29,6 +33,13 @@ interface Version {
   dev: bigint;
   ino: bigint;
 }
+
+/**
+ * Whether a plain (number) lstat's dev and ino are exact: past 2^53 a number is rounded, and only
+ * the bigint form tells two files apart. A plain lstat costs a third of a bigint one.
+ */
+const exact = (info: { dev: number; ino: number }) =>
+  Number.isSafeInteger(info.dev) && Number.isSafeInteger(info.ino);
 
 /** The holder file at `path`, holding `text` (the keeper's owner and holder id). */
 export function holderFile(path: string, text: () => string): HolderFile {
@@ -60,10 +71,17 @@ export function holderFile(path: string, text: () => string): HolderFile {
       });
       return writing;
     },
-    async links(leasePath) {
-      const info = await lstat(leasePath, { bigint: true }).catch(() => null);
-      if (info === null || !info.isFile()) return false;
-      return versions.some((v) => v.dev === info.dev && v.ino === info.ino);
+    linksNow(leasePath) {
+      try {
+        const plain = lstatSync(leasePath);
+        if (!plain.isFile()) return false;
+        const info = exact(plain)
+          ? { dev: BigInt(plain.dev), ino: BigInt(plain.ino) }
+          : lstatSync(leasePath, { bigint: true });
+        return versions.some((v) => v.dev === info.dev && v.ino === info.ino);
+      } catch {
+        return false; // gone (released, taken over and released), or unreadable: not a link to ours
+      }
     },
     async close() {
       closed = true;

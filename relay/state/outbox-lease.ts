@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { link, lstat, mkdir, rmdir, stat, unlink, utimes } from "node:fs/promises";
+import { linkSync, unlinkSync, utimesSync } from "node:fs";
+import { lstat, mkdir, rmdir, stat, unlink, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { markerName } from "./dedupe-store.ts";
 import { ignoreMissing, isMissing } from "./fs-errors.ts";
@@ -108,13 +109,29 @@ export function openLeases(dir: string, options: LeaseKeeperOptions): LeaseKeepe
   // or a file system whose inode numbers say nothing. A holder file is one short line: its start
   // is enough.
   const isOurs = async (path: string) =>
-    (await holderOnDisk.links(path)) ||
     (await readStartNoFollow(path, HOLDER_READ_BYTES).catch(() => "")).includes(holder);
   const releasing = new Set<Promise<void>>();
+  const unlinkLease = (path: string) => {
+    try {
+      unlinkSync(path);
+    } catch {
+      // Gone already (taken over and released, or removed by hand): nothing of ours is left.
+    }
+  };
+  /**
+   * A lease that links our holder file is ours: released with two synchronous calls (lstat,
+   * unlink), like the link that took it (see tryCreate). Only a lease that does not (a copy of our
+   * holder file, a file system whose inode numbers say nothing, a lease taken over) is read.
+   */
   const release = (key: string): Promise<void> => {
     if (!held.delete(key)) return Promise.resolve();
+    const path = leasePath(key);
+    if (holderOnDisk.linksNow(path)) {
+      unlinkLease(path);
+      return Promise.resolve();
+    }
     const done = (async () => {
-      if (await isOurs(leasePath(key))) await unlink(leasePath(key)).catch(() => undefined);
+      if (await isOurs(path)) unlinkLease(path);
     })().finally(() => releasing.delete(done));
     releasing.add(done);
     return done;
@@ -127,17 +144,25 @@ export function openLeases(dir: string, options: LeaseKeeperOptions): LeaseKeepe
     holderWritten = true;
     stampedAt = now();
   };
+  /**
+   * The lease is linked with a synchronous call, as the claim before it (dedupe-store.ts) and the
+   * promote after it (outbox-stager.ts) are: a link costs ~10 µs of the event loop, while the same
+   * call made asynchronously costs more of it (a request, a thread-pool hop, a promise), and in
+   * OpenCode's process waits behind OpenCode's own file work (durable-file.ts). In a burst each
+   * callback makes five such calls (claim, lease, promote, forget, release): BENCHMARKS.md,
+   * section 11.
+   */
   const tryCreate = async (key: string): Promise<boolean> => {
     const at = now();
     try {
       if (!holderWritten) await writeHolder();
       try {
-        await link(holderPath, leasePath(key));
+        linkSync(holderPath, leasePath(key));
       } catch (error) {
         // The holder file was removed under us (an operator, a sweep): write it again.
         if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
         await writeHolder();
-        await link(holderPath, leasePath(key));
+        linkSync(holderPath, leasePath(key));
       }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
@@ -147,7 +172,11 @@ export function openLeases(dir: string, options: LeaseKeeperOptions): LeaseKeepe
     // file (one inode for all of this keeper's leases) was stamped within a renewal interval. An
     // injected clock stamps every time, as renewals use it.
     if (options.now !== undefined || at - stampedAt > LEASE_RENEW_MS) {
-      await utimes(leasePath(key), new Date(at), new Date(at)).catch(() => undefined);
+      try {
+        utimesSync(leasePath(key), new Date(at), new Date(at));
+      } catch {
+        // Stamped at the next renewal; until then the holder file's own time stands for it.
+      }
       stampedAt = at;
     }
     held.add(key);

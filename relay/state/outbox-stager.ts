@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
-import { unlinkSync } from "node:fs";
-import { link, readdir, stat, unlink } from "node:fs/promises";
+import { linkSync, unlinkSync } from "node:fs";
+import { readdir, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { markerName } from "./dedupe-store.ts";
@@ -112,7 +112,13 @@ export function openStager(options: StagerOptions): OutboxStager {
     if (failed) batch.keep = true;
     if (--batch.open > 0) return;
     batches.delete(path);
-    if (!batch.keep) await unlink(path).catch(() => undefined);
+    if (!batch.keep) {
+      try {
+        unlinkSync(path); // synchronous, like the write that made it
+      } catch {
+        // Gone already (a recovery retired it after promoting every claimed callback in it).
+      }
+    }
     batch.finish();
   };
 
@@ -127,7 +133,7 @@ export function openStager(options: StagerOptions): OutboxStager {
     async promote(stagedPath, key) {
       const pendingPath = join(outboxDir, `${markerName(key)}.json`);
       try {
-        await link(stagedPath, pendingPath);
+        linkSync(stagedPath, pendingPath); // synchronous, like the claim's link (outbox-lease.ts says why)
       } catch (error) {
         // EEXIST: promoted already (a recovery got here first); ENOENT likewise if it then retired
         // the batch, which it does only after promoting every claimed callback in it.

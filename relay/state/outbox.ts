@@ -1,3 +1,4 @@
+import { unlinkSync } from "node:fs";
 import { lstat, readdir, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { ErrorCode } from "../errors/index.ts";
@@ -151,7 +152,12 @@ export function openOutbox(stateDir: string, options: OutboxOptions = {}): Outbo
       }
     },
     async remove(key) {
-      await unlink(entryPath(dir, key)).catch(ignoreMissing);
+      // Synchronous, like the promote's link that made the name (outbox-lease.ts says why).
+      try {
+        unlinkSync(entryPath(dir, key));
+      } catch (error) {
+        ignoreMissing(error);
+      }
     },
     async moveToFailed(entry, code, failedAt) {
       await ensureDirs();

@@ -13,8 +13,8 @@ import { buildTitle } from "../../relay/title/build-title.ts";
  *
  * - `mode: "burst"`: submit `runs` runs at once and drain. With `killAt`, the process SIGKILLs
  *   itself at the `killAt`-th file operation of a batch commit (writing, fsyncing, linking or
- *   removing a staged batch, fsyncing the outbox folder): before it starts, or (`killAfter`) right
- *   after it completed. Nothing is faked: every operation runs for real; the child only counts.
+ *   removing a staged batch, fsyncing the outbox folder), synchronous or not: before it starts, or
+ *   (`killAfter`) right after it completed. Nothing is faked: every operation runs for real; the child only counts.
  * - `mode: "recover"`: a fresh relay on the same state dir recovers, then sees every run again (as
  *   the plugin's journal would resubmit runs it has not seen claimed), and drains.
  *
@@ -69,7 +69,53 @@ async function counted<T>(isBatchOp: boolean, op: () => Promise<T>): Promise<T> 
   return result;
 }
 
+/** counted() for a synchronous call. */
+function countedSync<T>(isBatchOp: boolean, op: () => T): T {
+  const mine = isBatchOp ? ++count : 0;
+  if (mine > 0 && mine === input.killAt && !input.killAfter) process.kill(process.pid, "SIGKILL");
+  const result = op();
+  if (mine > 0 && mine === input.killAt && input.killAfter) process.kill(process.pid, "SIGKILL");
+  return result;
+}
+
+/** Say a pending outbox entry was removed (a delivered callback forgotten). */
+function noteForgotten(path: unknown): void {
+  const name = relative(outboxDir, String(path));
+  if (!name.includes("/") && name.endsWith(".json")) fs.writeSync(1, `forgot ${name}\n`);
+}
+
+/**
+ * The synchronous calls the relay makes on a batch (it writes and fsyncs a staged batch, links its
+ * claims, leases and pending names, and removes them, with synchronous calls): counted like the
+ * asynchronous ones. A staged batch's descriptor is followed from its open to its close.
+ */
+function instrumentSync(): void {
+  const sync = fs as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const original = { ...sync };
+  const batchFds = new Set<number>();
+  const call = (name: string, args: unknown[]) => (original[name] as (...a: unknown[]) => unknown)(...args);
+  sync.openSync = (path, ...rest) =>
+    countedSync(inBatch(path), () => {
+      const fd = call("openSync", [path, ...rest]) as number;
+      if (inBatch(path)) batchFds.add(fd);
+      return fd;
+    });
+  sync.linkSync = (from, to) => countedSync(inBatch(from), () => call("linkSync", [from, to]));
+  sync.unlinkSync = (path) => {
+    const result = countedSync(inBatch(path), () => call("unlinkSync", [path]));
+    noteForgotten(path);
+    return result;
+  };
+  for (const name of ["writeFileSync", "fsyncSync"]) {
+    sync[name] = (target, ...rest) =>
+      countedSync(typeof target === "number" && batchFds.has(target), () => call(name, [target, ...rest]));
+  }
+  sync.closeSync = (fd) =>
+    countedSync(typeof fd === "number" && batchFds.delete(fd), () => call("closeSync", [fd]));
+}
+
 async function instrument(): Promise<void> {
+  instrumentSync();
   const promises = fs.promises as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
   const batchHandles = new WeakSet<object>();
   const original = { ...promises };
@@ -82,8 +128,7 @@ async function instrument(): Promise<void> {
   promises.link = (from, to) => counted(inBatch(from), () => original.link?.(from, to) as Promise<unknown>);
   promises.unlink = async (path) => {
     const result = await counted(inBatch(path), () => original.unlink?.(path) as Promise<unknown>);
-    const name = relative(outboxDir, String(path));
-    if (!name.includes("/") && name.endsWith(".json")) fs.writeSync(1, `forgot ${name}\n`);
+    noteForgotten(path);
     return result;
   };
   syncBuiltinESMExports();

@@ -1,4 +1,4 @@
-import { copyFile, link, mkdtemp, readdir, readFile, rm, unlink } from "node:fs/promises";
+import { copyFile, link, mkdtemp, readdir, readFile, rm, symlink, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -36,10 +36,13 @@ describe("holderFile", () => {
     await link(file.path, join(dir, "a.lease"));
     await copyFile(file.path, join(dir, "copy.lease"));
     await link(other.path, join(dir, "b.lease"));
-    expect(await file.links(join(dir, "a.lease"))).toBe(true);
-    expect(await file.links(join(dir, "copy.lease"))).toBe(false);
-    expect(await file.links(join(dir, "b.lease"))).toBe(false);
-    expect(await file.links(join(dir, "missing.lease"))).toBe(false);
+    expect(file.linksNow(join(dir, "a.lease"))).toBe(true);
+    expect(file.linksNow(join(dir, "copy.lease"))).toBe(false);
+    expect(file.linksNow(join(dir, "b.lease"))).toBe(false);
+    expect(file.linksNow(join(dir, "missing.lease"))).toBe(false);
+    // A symbolic link to the holder file was planted, never taken: lstat does not follow it.
+    await symlink(file.path, join(dir, "planted.lease"));
+    expect(file.linksNow(join(dir, "planted.lease"))).toBe(false);
   });
 
   it("still knows the links of a version whose name was removed and written again", async () => {
@@ -49,7 +52,7 @@ describe("holderFile", () => {
     await unlink(file.path); // an operator, or a sweep
     await file.write();
     await link(file.path, join(dir, "b.lease"));
-    expect(await file.links(join(dir, "a.lease"))).toBe(true);
-    expect(await file.links(join(dir, "b.lease"))).toBe(true);
+    expect(file.linksNow(join(dir, "a.lease"))).toBe(true);
+    expect(file.linksNow(join(dir, "b.lease"))).toBe(true);
   });
 });
