@@ -51,9 +51,7 @@ async function acceptNow(state: RelayState, run: TerminalRun): Promise<void> {
   const callback = buildCallback(run, verdict, state.now());
   // The audit head at acceptance goes out with the callback: the receiver's copy anchors the log.
   const prepared = state.preparedAnchor;
-  const anchor =
-    state.audit.anchorNow?.() ??
-    (prepared ? prepared.head : await state.audit.anchor?.().catch(() => undefined));
+  const anchor = state.audit.anchorNow?.() ?? (prepared ? prepared.head : await readAnchor(state));
   if (anchor !== undefined) callback.auditAnchor = anchor;
   const ids = callbackIds(callback);
   if (state.claims.has(callback.dedupeKey)) {
@@ -112,6 +110,22 @@ async function acceptNow(state: RelayState, run: TerminalRun): Promise<void> {
     durable: item.durable,
     ...(run.settledFrom === undefined ? {} : { settledFrom: run.settledFrom }),
   });
+}
+
+/**
+ * The audit head from disk, for runs accepted before this process wrote a record and without
+ * Relay.prepare(): read once, as prepare() does, and kept as its `preparedAnchor`. Runs accepted
+ * meanwhile share the read (a burst's first runs would otherwise each open the head file, most of
+ * them before anything was written to it).
+ */
+function readAnchor(state: RelayState): Promise<string | undefined> {
+  state.anchorRead ??= (state.audit.anchor?.() ?? Promise.resolve(undefined))
+    .catch(() => undefined)
+    .then((head) => {
+      state.preparedAnchor ??= { head };
+      return head;
+    });
+  return state.anchorRead;
 }
 
 /**

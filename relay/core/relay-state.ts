@@ -27,11 +27,13 @@ export interface RelayState {
   /** Appends an audit record without waiting for the disk; never rejects. */
   record(input: AuditInput): Promise<void>;
   /**
-   * The audit head as Relay.prepare() read it from disk (`head` undefined: the log had none), for a
-   * run accepted before this process wrote any record: maybe older than the current head, but a
-   * record the log holds.
+   * The audit head as Relay.prepare() (or the first run accepted without it) read it from disk
+   * (`head` undefined: the log had none), for a run accepted before this process wrote any record:
+   * maybe older than the current head, but a record the log holds.
    */
   preparedAnchor?: { head: string | undefined };
+  /** The audit head's read from disk for `preparedAnchor`, shared by the runs accepted meanwhile (accept-run.ts). */
+  anchorRead?: Promise<string | undefined>;
 }
 
 /** Dedupe keys remembered in memory (in front of the disk markers) before the oldest are forgotten. */

@@ -367,4 +367,26 @@ describe("createRelay: audit anchors", () => {
     const anchors = [{ seq: Number(seq), hash: hash! }];
     expect(await verifyAudit(fx.auditPath, { anchors })).toMatchObject({ ok: true, anchors: 1 });
   });
+
+  it("reads the head from disk once for runs accepted together before any record is written", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    // The relay's view of the log: the real one, with its reads of the head from disk counted.
+    let reads = 0;
+    const audit: AuditLog = {
+      path: fx.audit.path,
+      append: (input) => fx.audit.append(input),
+      flush: () => fx.audit.flush(),
+      anchorNow: () => fx.audit.anchorNow?.(),
+      anchor: () => {
+        reads++;
+        return fx.audit.anchor?.() ?? Promise.resolve(undefined);
+      },
+    };
+    const relay = newRelay({ audit });
+    for (let i = 0; i < 40; i++) relay.submit(makeRun(`burst-anchor-${i}`));
+    await relay.drain();
+    expect(fx.receiver.requests).toHaveLength(40);
+    expect(reads).toBe(1);
+  });
 });
