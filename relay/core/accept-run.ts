@@ -85,10 +85,13 @@ async function acceptNow(state: RelayState, run: TerminalRun): Promise<void> {
     }
     state.taken(callback.dedupeKey);
     item.stagedPath = staged;
-    // The staged file and the claim already hold the callback on disk: take the lease and
-    // promote it while the first attempt goes out (the loop waits for this before touching
-    // the outbox again). A crash before the promote leaves the staged file for recover().
-    item.ready = promoteLeased(state, item, staged);
+    // The staged file and the claim already hold the callback on disk: the first attempt goes
+    // out from them. The lease and the pending name are taken only if it does not deliver, or
+    // takes long (pending-callback.ts); a crash before leaves the staged file for recover().
+    item.promote = () => {
+      item.ready ??= promoteLeased(state, item, staged);
+      return item.ready;
+    };
   } catch (error) {
     // Not on disk (a full or unwritable state dir): delivered from memory, and claimed on disk
     // once delivered. A run already claimed there (delivered before a restart) is not sent again.

@@ -130,6 +130,7 @@ export function createRelay(options: RelayOptions): Relay {
       runNow: work.runNow,
       now,
       schedule: options.schedule ?? unrefTimeout,
+      promoteSchedule: options.leases?.schedule ?? unrefTimeout,
       ...(options.random ? { random: options.random } : {}),
     }),
     claims: new Set(),
@@ -205,6 +206,8 @@ export function createRelay(options: RelayOptions): Relay {
       state.loop.stop();
       // In-flight attempts finish (bounded by timeoutMs); what they leave pending stays in the outbox.
       while (work.busy > 0) await work.idle();
+      // What stop() kept from being sent waits in the outbox, leased until the outbox closes.
+      await state.loop.promoteStaged();
       await state.loop.close();
       await outbox.close().catch(() => undefined);
     },

@@ -14,10 +14,11 @@ export async function recoverOutbox(state: RelayState): Promise<void> {
   // Compaction: old markers and old failed entries go; a run that old will not be seen again.
   await dedupe.prune(DEDUPE_RETENTION_MS).catch(() => 0);
   await outbox.pruneFailed(DEDUPE_RETENTION_MS).catch(() => 0);
-  // A staged batch left by a crash: promote (link) every callback in it that holds its claim, then
-  // remove the batch's staged name; the pending loop below leases and resumes them. Promoting is
-  // idempotent and a staged name never outlives a delivered callback (outbox-stager.ts), so this
-  // cannot resurrect one. Claims that lost are left to their winners.
+  // A staged batch left by a crash: promote (link) every callback in it that holds its claim and
+  // was not delivered from it, then remove the batch's staged name; the pending loop below leases
+  // and resumes them. Promoting is idempotent, and a delivered callback is either marked delivered
+  // from the batch (`.delivered`) or was promoted before, which removes the staged name first
+  // (outbox-stager.ts): this cannot resurrect one. Claims that lost are left to their winners.
   const batches = new Map<string, string[]>();
   for (const { path, entry } of await outbox.staged()) {
     const keys = batches.get(path) ?? [];
@@ -26,13 +27,22 @@ export async function recoverOutbox(state: RelayState): Promise<void> {
   }
   for (const [path, keys] of batches) {
     let promotedAll = true;
+    const delivered: string[] = [];
     for (const key of keys) {
-      if (!(await dedupe.isClaimOf(key, path))) continue;
+      if (!(await dedupe.isClaimOf(key, path))) continue; // claimed by another batch
+      // Delivered from this one before the crash: not to be sent again.
+      if (await dedupe.deliveredFrom(key, path)) {
+        delivered.push(key);
+        continue;
+      }
       await outbox.promote(path, key).catch(() => {
         promotedAll = false; // the staged file stays: the next recovery tries again
       });
     }
-    if (promotedAll) await outbox.retireStaged(path);
+    if (!promotedAll) continue;
+    await outbox.retireStaged(path);
+    // Only once the batch is gone: until then they keep its delivered callbacks from being resent.
+    for (const key of delivered) await dedupe.removeDeliveredMark(key);
   }
   // What a crash left beside the entries (temp files, orphan leases), then the entries themselves.
   await outbox.compact();

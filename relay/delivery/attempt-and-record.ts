@@ -27,8 +27,11 @@ export interface AttemptAndRecordOptions {
   slots?: ReturnType<typeof semaphore>;
   /** Asked once a slot is held: false sends nothing (the relay is closing). @default () => true */
   stillWanted?: () => boolean;
-  /** Awaited after sending, before anything is recorded or forgotten. Must not reject. */
-  ready?: Promise<void>;
+  /**
+   * Called once the answer is in (`delivered`: whether it was a 2xx), before anything is recorded
+   * or forgotten; what it returns is awaited. Must not reject.
+   */
+  ready?: (delivered: boolean) => Promise<void> | undefined;
   /** An operator's redelivery: its records say so. @default false */
   redelivery?: boolean;
 }
@@ -79,7 +82,7 @@ export async function attemptAndRecord(options: AttemptAndRecordOptions): Promis
   } finally {
     options.slots?.release();
   }
-  await options.ready;
+  await options.ready?.(result.verdict === "delivered");
   const ids = callbackIds(callback);
   const redelivery = options.redelivery ? { redelivery: true } : {};
   await record({

@@ -2,7 +2,7 @@ import type { AuditInput } from "../audit/index.ts";
 import { type CallbackIds, callbackIds } from "../callback/index.ts";
 import type { RelayConfig } from "../config/index.ts";
 import type { ErrorCode } from "../errors/index.ts";
-import type { DedupeStore, Outbox, Schedule } from "../state/index.ts";
+import { type DedupeStore, type Outbox, type Schedule, unrefTimeout } from "../state/index.ts";
 import { attemptAndRecord } from "./attempt-and-record.ts";
 import { failedRecord } from "./failed-record.ts";
 import { forgetDelivered } from "./forget-delivered.ts";
@@ -11,6 +11,13 @@ import type { PendingCallback } from "./pending-callback.ts";
 import { decideRetry, isExpired } from "./retry-policy.ts";
 import { semaphore } from "./semaphore.ts";
 import { stateErrorRecord } from "./state-error-record.ts";
+
+/**
+ * How long a first attempt may be in flight before its callback is promoted from its staged batch
+ * to the outbox (pending-callback.ts): well inside HALF_WRITTEN_MS (10 s), after which another
+ * process's recovery would take the batch.
+ */
+export const PROMOTE_AFTER_MS = 2_000;
 
 export interface DeliveryLoopOptions {
   config: RelayConfig;
@@ -25,6 +32,11 @@ export interface DeliveryLoopOptions {
   runNow?(work: () => Promise<void>, ids: CallbackIds): void;
   now: () => number;
   schedule: Schedule;
+  /**
+   * The PROMOTE_AFTER_MS timer's: wall-clock time, as the age of a staged file is judged by the
+   * file's time (outbox-lease.ts olderThan), never by an injected clock. @default an unref'd setTimeout
+   */
+  promoteSchedule?: Schedule;
   random?: () => number;
 }
 
@@ -43,6 +55,11 @@ export interface DeliveryLoop {
   nudge(dedupeKey: string): boolean;
   /** Cancel scheduled attempts; attempts in flight finish and leave their entries pending. */
   stop(): void;
+  /**
+   * Promote every owned callback still only in its staged batch (an attempt skipped by stop()),
+   * so that it waits in the outbox like the rest. Call after in-flight attempts have finished.
+   */
+  promoteStaged(): Promise<void>;
   /** Close the keep-alive dispatcher (call after in-flight attempts have finished). */
   close(): Promise<void>;
 }
@@ -76,7 +93,14 @@ export function createDeliveryLoop(options: DeliveryLoopOptions): DeliveryLoop {
       record,
       slots,
       stillWanted: () => !stopped,
-      ...(item.ready === undefined ? {} : { ready: item.ready }),
+      ready: (delivered) => {
+        stopPromoteTimer(item);
+        // Delivered before any promote: it never will be (forget marks it delivered from its
+        // staged batch instead). Not delivered: it waits for a retry, or is kept as failed, in
+        // the outbox.
+        if (delivered && item.ready === undefined) return undefined;
+        return item.promote?.() ?? item.ready;
+      },
       forget: async () => {
         owned.delete(callback.dedupeKey);
         await forgetDelivered(item, { outbox, dedupe: options.dedupe, record });
@@ -122,7 +146,8 @@ export function createDeliveryLoop(options: DeliveryLoopOptions): DeliveryLoop {
     const { entry } = item;
     const ids = callbackIds(entry.callback);
     owned.delete(entry.callback.dedupeKey);
-    await item.ready;
+    stopPromoteTimer(item);
+    await (item.promote?.() ?? item.ready);
     if (item.durable) {
       const kept = await outbox.moveToFailed(entry, why.code, now()).then(
         () => true,
@@ -169,11 +194,28 @@ export function createDeliveryLoop(options: DeliveryLoopOptions): DeliveryLoop {
     }, delay);
   }
 
+  /**
+   * Promote a callback still in flight after PROMOTE_AFTER_MS (pending-callback.ts): another
+   * process's recovery takes a staged batch older than HALF_WRITTEN_MS, the lease keeps it off.
+   */
+  function armPromoteTimer(item: PendingCallback) {
+    if (item.promote === undefined || item.ready !== undefined) return;
+    item.cancelPromote = (options.promoteSchedule ?? unrefTimeout)(() => {
+      delete item.cancelPromote;
+      void item.promote?.();
+    }, PROMOTE_AFTER_MS);
+  }
+  function stopPromoteTimer(item: PendingCallback) {
+    item.cancelPromote?.();
+    delete item.cancelPromote;
+  }
+
   return {
     has: (key) => owned.has(key),
     start(item) {
       owned.set(item.entry.callback.dedupeKey, item);
       wake(item, true);
+      if (owned.get(item.entry.callback.dedupeKey) === item) armPromoteTimer(item);
     },
     nudge(key) {
       const item = owned.get(key);
@@ -186,7 +228,13 @@ export function createDeliveryLoop(options: DeliveryLoopOptions): DeliveryLoop {
     },
     stop() {
       stopped = true;
-      for (const item of owned.values()) item.cancel?.();
+      for (const item of owned.values()) {
+        item.cancel?.();
+        stopPromoteTimer(item);
+      }
+    },
+    async promoteStaged() {
+      await Promise.all([...owned.values()].map((item) => item.promote?.()));
     },
     close: () => agent.close().catch(() => undefined),
   };

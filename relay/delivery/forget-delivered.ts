@@ -19,9 +19,21 @@ export async function forgetDelivered(
   const { outbox, dedupe, record } = stores;
   const key = item.entry.callback.dedupeKey;
   const unmarked: unknown[] = [];
-  await outbox.remove(key).catch((error: unknown) => unmarked.push(error));
+  let deliveredMark: string | undefined;
+  if (item.ready === undefined && item.stagedPath !== undefined) {
+    // Delivered straight from its staged batch, never promoted: no pending name, no lease. Its
+    // claim still links the batch, which recovery would promote and send again: say it is done,
+    // for as long as the batch's staged name is there.
+    try {
+      deliveredMark = dedupe.markStagedDelivered(key, item.stagedPath);
+    } catch (error) {
+      unmarked.push(error);
+    }
+  } else {
+    await outbox.remove(key).catch((error: unknown) => unmarked.push(error));
+  }
   if (item.stagedPath !== undefined) {
-    await outbox.discard(item.stagedPath);
+    await outbox.discard(item.stagedPath, deliveredMark);
     delete item.stagedPath;
   }
   if (!item.durable) await dedupe.markDelivered(key).catch((error: unknown) => unmarked.push(error));

@@ -20,10 +20,21 @@ export interface PendingCallback {
   /** Cancels the scheduled next attempt. */
   cancel?: () => void;
   /**
-   * Settles once the entry's lease is taken and its staged file promoted to the outbox. The first
-   * attempt does not wait for it (the staged file and the claim already hold the callback on
-   * disk); every outbox write after an attempt does, so a slow promote can never resurrect an
-   * entry that was delivered meanwhile. Never rejects.
+   * Lease the callback and promote its staged file to the outbox entry, once (later calls return
+   * the first call's promise); set for a callback accepted here. The first attempt goes out from
+   * the staged file and its claim alone: a callback delivered by it is never promoted (its claim
+   * is detached from the batch instead, forget-delivered.ts). It is promoted when the attempt
+   * does not deliver it, when the attempt has been in flight for PROMOTE_AFTER_MS (another
+   * process's recovery takes a staged batch older than HALF_WRITTEN_MS), and when the relay closes
+   * with it unsent. Never rejects.
+   */
+  promote?: () => Promise<void>;
+  /** Cancels the PROMOTE_AFTER_MS timer. */
+  cancelPromote?: () => void;
+  /**
+   * Settles once the entry's lease is taken and its staged file promoted to the outbox; set once
+   * `promote` was called. Every outbox write after an attempt waits for it, so a slow promote can
+   * never resurrect an entry that was delivered meanwhile. Never rejects.
    */
   ready?: Promise<void>;
 }

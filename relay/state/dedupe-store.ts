@@ -35,6 +35,19 @@ export interface DedupeStore {
    * STATE_UNWRITABLE when not even that can be created.
    */
   markDelivered(dedupeKey: string): Promise<void>;
+  /**
+   * Say, at once and with one synchronous call, that the callback of a staged claim was delivered
+   * straight from its batch (never promoted): `<marker>.delivered`, one more link to the batch. The
+   * marker keeps linking the batch (`audit redeliver --force` reads the callback there), and
+   * recovery, which promotes a staged callback that still holds its claim, passes by one that also
+   * has this link (deliveredFrom). Returns the link's path: remove it once the batch's staged
+   * name is gone (Outbox.discard's `thenRemove`). Throws STATE_UNWRITABLE.
+   */
+  markStagedDelivered(dedupeKey: string, stagedPath: string): string;
+  /** Whether markStagedDelivered() was done for `dedupeKey` with this very staged file. */
+  deliveredFrom(dedupeKey: string, stagedPath: string): Promise<boolean>;
+  /** Remove markStagedDelivered()'s link once its staged batch is gone (recovery retired it). */
+  removeDeliveredMark(dedupeKey: string): Promise<void>;
   /** Whether `stagedPath` is the very file that claimed `dedupeKey` (same inode as its marker). */
   isClaimOf(dedupeKey: string, stagedPath: string): Promise<boolean>;
   /**
@@ -67,6 +80,7 @@ export function openDedupeStore(
     root: stateDir,
   });
   const markerPath = (dedupeKey: string) => join(dir, `${markerName(dedupeKey)}.json`);
+  const deliveredPath = (dedupeKey: string) => join(dir, `${markerName(dedupeKey)}.delivered`);
 
   /** Synchronous, like the staged write it links: the first attempt waits on it. */
   const claim = (dedupeKey: string, stagedPath: string): boolean => {
@@ -88,8 +102,35 @@ export function openDedupeStore(
     }
   };
 
+  /** Whether the file at `path` (never followed) is the staged file at `stagedPath`. */
+  const sameFile = async (path: string, stagedPath: string) => {
+    try {
+      // lstat: a link pointing at the staged file is not the file.
+      const [marker, staged] = await Promise.all([lstat(path), lstat(stagedPath)]);
+      return marker.isFile() && marker.ino === staged.ino && marker.dev === staged.dev;
+    } catch {
+      return false;
+    }
+  };
+
   return {
     dir,
+    markStagedDelivered(dedupeKey, stagedPath) {
+      const path = deliveredPath(dedupeKey);
+      try {
+        linkSync(stagedPath, path);
+      } catch (error) {
+        // Said already (EEXIST): a link to another file there was planted, and deliveredFrom
+        // tells them apart.
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST")
+          throw stateUnwritable("the dedupe store", dir, error);
+      }
+      return path;
+    },
+    deliveredFrom: (dedupeKey, stagedPath) => sameFile(deliveredPath(dedupeKey), stagedPath),
+    async removeDeliveredMark(dedupeKey) {
+      await unlink(deliveredPath(dedupeKey)).catch(() => undefined);
+    },
     async claimStaged(dedupeKey, stagedPath) {
       await ensureDir();
       return claim(dedupeKey, stagedPath);
@@ -107,15 +148,7 @@ export function openDedupeStore(
         throw stateUnwritable("the dedupe store", dir, error);
       }
     },
-    async isClaimOf(dedupeKey, stagedPath) {
-      try {
-        // lstat: a link pointing at the staged file is not its claim.
-        const [marker, staged] = await Promise.all([lstat(markerPath(dedupeKey)), lstat(stagedPath)]);
-        return marker.ino === staged.ino && marker.dev === staged.dev;
-      } catch {
-        return false;
-      }
-    },
+    isClaimOf: (dedupeKey, stagedPath) => sameFile(markerPath(dedupeKey), stagedPath),
     async isClaimed(dedupeKey) {
       // lstat: a link planted at a marker's name is not a claim (see above).
       return lstat(markerPath(dedupeKey)).then(

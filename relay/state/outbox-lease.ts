@@ -148,9 +148,9 @@ export function openLeases(dir: string, options: LeaseKeeperOptions): LeaseKeepe
    * The lease is linked with a synchronous call, as the claim before it (dedupe-store.ts) and the
    * promote after it (outbox-stager.ts) are: a link costs ~10 µs of the event loop, while the same
    * call made asynchronously costs more of it (a request, a thread-pool hop, a promise), and in
-   * OpenCode's process waits behind OpenCode's own file work (durable-file.ts). In a burst each
-   * callback makes five such calls (claim, lease, promote, forget, release): BENCHMARKS.md,
-   * section 11.
+   * OpenCode's process waits behind OpenCode's own file work (durable-file.ts). A callback is
+   * leased only when its first attempt did not deliver it or took long (pending-callback.ts);
+   * BENCHMARKS.md, section 11.
    */
   const tryCreate = async (key: string): Promise<boolean> => {
     const at = now();

@@ -21,10 +21,13 @@ import { pidExists } from "./process-owner.ts";
  * a callback links the batch file to its pending name `outbox/<hash>.json`, so each name's reader
  * picks its own line. Links to one inode cost no data write and no fsync of their own.
  *
- * The batch's staged name goes once every callback in it is promoted or discarded, and promote()
- * resolves only then. The delivery loop forgets a delivered callback (unlinks its pending name) only
- * after promote() resolved, so a staged name never outlives a forgotten callback: recovery, which
- * re-promotes what a staged file holds, can never resurrect a delivered callback.
+ * A callback's first attempt goes out from its batch and claim alone; it is promoted only when
+ * that attempt does not deliver it or takes long (relay/delivery/pending-callback.ts). The batch's
+ * staged name goes once every callback in it is promoted or discarded, and promote() resolves only
+ * then. A delivered callback is forgotten either after its promote resolved (its pending name
+ * unlinked) or, never promoted, by a `.delivered` link of the batch beside its dedupe marker,
+ * removed only after the staged name: recovery, which promotes what a staged file holds unless it
+ * has that link, can never resurrect a delivered callback.
  */
 export interface OutboxStager {
   /** Write `entry` in the next batch; resolves with the batch file's path once it is fsynced. */
@@ -41,8 +44,13 @@ export interface OutboxStager {
    * durable. Throws (the caller wraps it) when the link cannot be made.
    */
   promote(stagedPath: string, dedupeKey: string): Promise<void>;
-  /** A callback of a batch that will not be promoted (its claim was lost or failed). */
-  discard(stagedPath: string): Promise<void>;
+  /**
+   * A callback of a batch that will not be promoted (its claim was lost or failed, or it was
+   * delivered straight from the batch). `thenRemove`: a file removed once the batch's staged name
+   * is gone, never before (the `.delivered` link of a callback delivered from it, which recovery
+   * needs for as long as the batch can be found).
+   */
+  discard(stagedPath: string, thenRemove?: string): Promise<void>;
   /** Recovery: remove a staged file once every claimed callback in it has been promoted. */
   retire(stagedPath: string): Promise<void>;
   /** Staged batches no live accept owns (see Outbox.staged), one item per callback line. */
@@ -67,6 +75,8 @@ interface Batch {
   open: number;
   /** A promote failed: keep the staged name, so recovery still finds that callback. */
   keep: boolean;
+  /** Files to remove once the staged name is gone (discard's `thenRemove`). */
+  thenRemove: string[];
   done: Promise<void>;
   finish(): void;
 }
@@ -98,7 +108,7 @@ export function openStager(options: StagerOptions): OutboxStager {
     const done = new Promise<void>((resolve) => {
       finish = resolve;
     });
-    batches.set(path, { open: entries.length, keep: false, done, finish });
+    batches.set(path, { open: entries.length, keep: false, thenRemove: [], done, finish });
     return path;
   };
   const writer: GroupCommit<OutboxEntry, string> = groupCommit(async (entries) => writeBatch(entries), {
@@ -106,18 +116,17 @@ export function openStager(options: StagerOptions): OutboxStager {
     now: writeBatch,
   });
 
-  const settle = async (path: string, failed: boolean) => {
+  const settle = async (path: string, failed: boolean, thenRemove?: string) => {
     const batch = batches.get(path);
     if (batch === undefined) return;
     if (failed) batch.keep = true;
+    if (thenRemove !== undefined) batch.thenRemove.push(thenRemove);
     if (--batch.open > 0) return;
     batches.delete(path);
     if (!batch.keep) {
-      try {
-        unlinkSync(path); // synchronous, like the write that made it
-      } catch {
-        // Gone already (a recovery retired it after promoting every claimed callback in it).
-      }
+      // Synchronous, like the write that made it.
+      unlinkQuietly(path); // gone already: a recovery retired it after promoting its claimed callbacks
+      for (const file of batch.thenRemove) unlinkQuietly(file);
     }
     batch.finish();
   };
@@ -149,9 +158,10 @@ export function openStager(options: StagerOptions): OutboxStager {
       await batch?.done;
       await options.syncOutbox();
     },
-    async discard(stagedPath) {
-      if (batches.has(stagedPath)) return settle(stagedPath, false);
+    async discard(stagedPath, thenRemove) {
+      if (batches.has(stagedPath)) return settle(stagedPath, false, thenRemove);
       await unlink(stagedPath).catch(() => undefined);
+      if (thenRemove !== undefined) unlinkQuietly(thenRemove);
     },
     async retire(stagedPath) {
       await unlink(stagedPath).catch(() => undefined);
@@ -176,6 +186,14 @@ export function openStager(options: StagerOptions): OutboxStager {
       return out;
     },
   };
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Gone already, or the disk refuses: left for recovery (a staged batch) or prune (a link).
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

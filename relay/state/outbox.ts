@@ -50,7 +50,7 @@ export interface Outbox {
    */
   promote(stagedPath: string, dedupeKey: string): Promise<void>;
   /** A staged callback that lost its claim (its batch's file goes once the batch is settled). */
-  discard(stagedPath: string): Promise<void>;
+  discard(stagedPath: string, thenRemove?: string): Promise<void>;
   /**
    * Callbacks in staged batches older than a few seconds (or whose writer on this host is dead):
    * left by a crash between claiming and promoting, or by claims that lost. recover() promotes the

@@ -18,8 +18,9 @@ import { buildTitle } from "../../relay/title/build-title.ts";
  * - `mode: "recover"`: a fresh relay on the same state dir recovers, then sees every run again (as
  *   the plugin's journal would resubmit runs it has not seen claimed), and drains.
  *
- * Each completed removal of a pending outbox entry (a delivered callback forgotten) is written to
- * stdout synchronously as `forgot <file name>`, so the parent knows it even after a SIGKILL.
+ * Each delivered callback forgotten (its pending outbox entry removed, or its `.delivered` link
+ * made when it was delivered straight from its staged batch) is written to stdout synchronously as
+ * `forgot <pending entry's file name>`, so the parent knows it even after a SIGKILL.
  */
 export interface CrashChildInput {
   mode: "burst" | "recover";
@@ -100,7 +101,13 @@ function instrumentSync(): void {
       if (inBatch(path)) batchFds.add(fd);
       return fd;
     });
-  sync.linkSync = (from, to) => countedSync(inBatch(from), () => call("linkSync", [from, to]));
+  sync.linkSync = (from, to) => {
+    const result = countedSync(inBatch(from), () => call("linkSync", [from, to]));
+    // A callback delivered straight from its staged batch is forgotten by this link.
+    const name = String(to).split("/").at(-1) ?? "";
+    if (name.endsWith(".delivered")) fs.writeSync(1, `forgot ${name.replace(/\.delivered$/, ".json")}\n`);
+    return result;
+  };
   sync.unlinkSync = (path) => {
     const result = countedSync(inBatch(path), () => call("unlinkSync", [path]));
     noteForgotten(path);

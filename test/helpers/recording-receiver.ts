@@ -21,6 +21,8 @@ export interface Reply {
   delayMs?: number;
   /** Destroy the socket instead of answering (a network error for the sender). */
   destroy?: boolean;
+  /** Answer only once this settles: the test holds the request in flight as long as it needs. */
+  hold?: Promise<unknown>;
 }
 
 export type Responder = (request: ReceivedRequest, index: number) => Reply;
@@ -79,7 +81,8 @@ export async function startRecordingReceiver(responder: Responder = ok): Promise
         res.writeHead(reply.status, reply.headers ?? {});
         res.end(reply.body ?? "");
       };
-      if (reply.delayMs) setTimeout(send, reply.delayMs).unref();
+      if (reply.hold) void reply.hold.finally(send);
+      else if (reply.delayMs) setTimeout(send, reply.delayMs).unref();
       else send();
     });
   });

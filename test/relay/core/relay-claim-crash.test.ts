@@ -84,6 +84,30 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
     expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toEqual([]);
   });
 
+  it("sends nothing for a callback delivered straight from its staged batch before the crash", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    // Two callbacks staged and claimed in one batch; one was delivered from it (its `.delivered`
+    // link made), the other was still in flight when the process died.
+    const { outbox, dedupe, entry } = crashState(fx, "done1");
+    const other = entryFor(fx, "inflight1");
+    const [staged, stagedToo] = await Promise.all([outbox.stage(entry), outbox.stage(other)]);
+    expect(stagedToo).toBe(staged);
+    expect(await dedupe.claimStaged(entry.callback.dedupeKey, staged)).toBe(true);
+    expect(await dedupe.claimStaged(other.callback.dedupeKey, staged)).toBe(true);
+    dedupe.markStagedDelivered(entry.callback.dedupeKey, staged);
+    await age(staged);
+
+    await recoverOnce(fx);
+
+    expect(fx.receiver.requests.map((r) => r.headers["idempotency-key"])).toEqual([
+      other.callback.idempotencyKey,
+    ]);
+    expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toEqual([]);
+    // Still claimed: a late idle of the delivered run is deduped.
+    expect(await dedupe.isClaimed(entry.callback.dedupeKey)).toBe(true);
+  });
+
   it("discards a staged callback whose claim was lost to another process, sending nothing for it", async () => {
     fixture = await relayFixture();
     const fx = fixture;

@@ -30,6 +30,7 @@ function fakeLoop(owned: string[]): DeliveryLoop & { nudged: string[] } {
     },
     start: () => undefined,
     stop: () => undefined,
+    promoteStaged: async () => undefined,
     close: async () => undefined,
   };
 }
