@@ -27,11 +27,16 @@ type Target = RelayConfig["target"];
 /** Changed files named in the report before any size cut. */
 const DEFAULT_MAX_FILES = 50;
 
+/** The last endpoint built: every attempt toward one target asks for the same. */
+let lastEndpoint = { base: "", leaf: "", url: "" };
+
 /** `<base>/<leaf>` keeping the query, with exactly one slash between. */
 function endpoint(base: string, leaf: string): string {
+  if (lastEndpoint.base === base && lastEndpoint.leaf === leaf) return lastEndpoint.url;
   const url = new URL(base);
   url.pathname = `${url.pathname.replace(/\/+$/, "")}/${leaf}`;
-  return url.toString();
+  lastEndpoint = { base, leaf, url: url.toString() };
+  return lastEndpoint.url;
 }
 
 function secretsOf(target: Target): string[] {

@@ -36,6 +36,17 @@ export interface Exchange {
   abort(reason: Error): void;
 }
 
+/** The last URL split into undici's origin and path: every attempt toward one target sends to the same. */
+let lastTarget = { url: "", origin: "", path: "" };
+
+function splitUrl(url: string): { origin: string; path: string } {
+  if (lastTarget.url !== url) {
+    const parsed = new URL(url);
+    lastTarget = { url, origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+  }
+  return lastTarget;
+}
+
 /**
  * Send one request through undici's dispatcher and read its answer's status line, `Retry-After`
  * and at most `maxBytes` of its body (for at most `excerptMs`), then drop the rest (the socket goes
@@ -47,7 +58,6 @@ export interface Exchange {
  * rejects with); a body that fails, drips or is cut off yields what arrived.
  */
 export function exchange(url: string, options: ExchangeOptions): Exchange {
-  const target = new URL(url);
   const chunks: Buffer[] = [];
   let size = 0;
   let status = 0;
@@ -106,10 +116,11 @@ export function exchange(url: string, options: ExchangeOptions): Exchange {
   };
 
   try {
+    const { origin, path } = splitUrl(url);
     options.dispatcher.dispatch(
       {
-        origin: target.origin,
-        path: `${target.pathname}${target.search}`,
+        origin,
+        path,
         method: options.method,
         headers: options.headers,
         body: options.body,
