@@ -228,11 +228,18 @@ export function attemptFields(
   };
 }
 
+/** The last URL made fit for the audit: every attempt toward one target records the same. */
+let lastAuditUrl = { url: "", audited: "" };
+
 function auditUrl(url: string): string {
+  if (lastAuditUrl.url === url) return lastAuditUrl.audited;
+  let audited: string;
   try {
     const parsed = new URL(url);
-    return `${parsed.origin}${parsed.pathname}`;
+    audited = `${parsed.origin}${parsed.pathname}`;
   } catch {
-    return "[unparseable url]";
+    audited = "[unparseable url]";
   }
+  lastAuditUrl = { url, audited };
+  return audited;
 }
