@@ -1,14 +1,14 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { createRelay, type Relay, type RelayOptions } from "../../../relay/core/create-relay.ts";
+import type { Relay, RelayOptions } from "../../../relay/core/create-relay.ts";
 import { PROMOTE_AFTER_MS } from "../../../relay/delivery/delivery-loop.ts";
 import { markerName } from "../../../relay/state/dedupe-store.ts";
 import { waitFor } from "../../../scripts/dev/wait-for.ts";
 import { manualTime } from "../../helpers/manual-time.ts";
 import { pendingOutboxFiles } from "../../helpers/pending-outbox-files.ts";
 import type { Reply } from "../../helpers/recording-receiver.ts";
-import { INSTANCE, makeRun, phase, type RelayFixture, relayFixture } from "../../helpers/relay-fixture.ts";
+import { makeRun, phase, type RelayFixture, relayFixture, relayOn } from "../../helpers/relay-fixture.ts";
 
 /**
  * A callback's first attempt goes out from its staged batch and its claim alone: delivered, it is
@@ -28,15 +28,10 @@ afterEach(async () => {
   fixture = undefined;
 });
 
+/** A relay on the fixture, closed after the test. */
 function newRelay(extra: Partial<RelayOptions> = {}): Relay {
   if (!fixture) throw new Error("setup first");
-  const relay = createRelay({
-    config: fixture.config,
-    instance: INSTANCE,
-    audit: fixture.audit,
-    stateDir: fixture.stateDir,
-    ...extra,
-  });
+  const relay = relayOn(fixture, extra);
   relays.push(relay);
   return relay;
 }
