@@ -120,8 +120,8 @@ export function openDedupeStore(
       try {
         linkSync(stagedPath, path);
       } catch (error) {
-        // Said already (EEXIST): a link to another file there was planted, and deliveredFrom
-        // tells them apart.
+        // EEXIST: made already. A file planted there instead is not a link to this batch, which
+        // deliveredFrom tells: a crash would then resend the callback, never lose it.
         if ((error as NodeJS.ErrnoException).code !== "EEXIST")
           throw stateUnwritable("the dedupe store", dir, error);
       }

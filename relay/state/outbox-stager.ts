@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { markerName } from "./dedupe-store.ts";
 import { writeDurableLinesSync } from "./durable-file.ts";
 import { entryLines } from "./entry-lines.ts";
+import { isMissing } from "./fs-errors.ts";
 import { type GroupCommit, groupCommit } from "./group-commit.ts";
 import type { LazyDirs } from "./lazy-dirs.ts";
 import { readFileNoFollow } from "./open-no-follow.ts";
@@ -51,7 +52,7 @@ export interface OutboxStager {
    * needs for as long as the batch can be found).
    */
   discard(stagedPath: string, thenRemove?: string): Promise<void>;
-  /** Recovery: remove a staged file once every claimed callback in it has been promoted. */
+  /** Recovery: remove a staged file once every claimed callback in it was promoted or delivered. */
   retire(stagedPath: string): Promise<void>;
   /** Staged batches no live accept owns (see Outbox.staged), one item per callback line. */
   staged(): Promise<Array<{ path: string; entry: OutboxEntry }>>;
@@ -123,11 +124,9 @@ export function openStager(options: StagerOptions): OutboxStager {
     if (thenRemove !== undefined) batch.thenRemove.push(thenRemove);
     if (--batch.open > 0) return;
     batches.delete(path);
-    if (!batch.keep) {
-      // Synchronous, like the write that made it.
-      unlinkQuietly(path); // gone already: a recovery retired it after promoting its claimed callbacks
-      for (const file of batch.thenRemove) unlinkQuietly(file);
-    }
+    // Synchronous, like the write that made it. The `.delivered` links go only once the batch has:
+    // while it can be found, they keep recovery from resending what was delivered from it.
+    if (!batch.keep && removed(path)) for (const file of batch.thenRemove) removed(file);
     batch.finish();
   };
 
@@ -160,8 +159,7 @@ export function openStager(options: StagerOptions): OutboxStager {
     },
     async discard(stagedPath, thenRemove) {
       if (batches.has(stagedPath)) return settle(stagedPath, false, thenRemove);
-      await unlink(stagedPath).catch(() => undefined);
-      if (thenRemove !== undefined) unlinkQuietly(thenRemove);
+      if (removed(stagedPath) && thenRemove !== undefined) removed(thenRemove);
     },
     async retire(stagedPath) {
       await unlink(stagedPath).catch(() => undefined);
@@ -188,11 +186,17 @@ export function openStager(options: StagerOptions): OutboxStager {
   };
 }
 
-function unlinkQuietly(path: string): void {
+/**
+ * Unlink `path`; whether it is gone (removed, or not there: a recovery retired a batch after
+ * promoting its callbacks). What the disk refuses to remove stays for recovery (a staged batch) or
+ * prune (a `.delivered` link).
+ */
+function removed(path: string): boolean {
   try {
     unlinkSync(path);
-  } catch {
-    // Gone already, or the disk refuses: left for recovery (a staged batch) or prune (a link).
+    return true;
+  } catch (error) {
+    return isMissing(error);
   }
 }
 
