@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -48,6 +48,35 @@ describe("openOutbox: group-committed staging", () => {
     expect(entries.map((e) => e.callback.dedupeKey).sort()).toEqual([...keys].sort());
     const inode = (await stat(join(outbox.dir, `${markerName(keys[0] as string)}.json`))).ino;
     expect((await stat(join(outbox.dir, `${markerName(keys[11] as string)}.json`))).ino).toBe(inode);
+  });
+
+  it("removes the .delivered links of a batch only once its staged name is gone", async () => {
+    const dedupe = openDedupeStore(dir);
+    const [path, other] = await Promise.all([outbox.stage(entry("s|d1")), outbox.stage(entry("s|d2"))]);
+    expect(other).toBe(path);
+    const batch = path as string;
+    for (const key of ["s|d1", "s|d2"]) expect(await dedupe.claimStaged(key, batch)).toBe(true);
+    // Both delivered straight from the batch.
+    const first = dedupe.markStagedDelivered("s|d1", batch);
+    await outbox.discard(batch, first);
+    expect(await dedupe.deliveredFrom("s|d1", batch)).toBe(true); // its batch-mate is still open
+    const second = dedupe.markStagedDelivered("s|d2", batch);
+    await outbox.discard(batch, second);
+    expect(existsSync(batch)).toBe(false);
+    expect(existsSync(first) || existsSync(second)).toBe(false);
+  });
+
+  it("keeps the .delivered links when the disk refuses to remove the batch's staged name", async () => {
+    const dedupe = openDedupeStore(dir);
+    const batch = await outbox.stage(entry("s|k1"));
+    expect(await dedupe.claimStaged("s|k1", batch)).toBe(true);
+    const mark = dedupe.markStagedDelivered("s|k1", batch);
+    // The staged name now names something unlink(2) refuses (a directory): the batch cannot go.
+    await rename(batch, `${batch}.moved`);
+    await mkdir(batch);
+    await outbox.discard(batch, mark);
+    expect(existsSync(batch)).toBe(true);
+    expect(existsSync(mark)).toBe(true);
   });
 
   it("resolves a promote only once every callback of its batch is promoted or discarded, and the staged name is gone", async () => {
