@@ -7,7 +7,9 @@ import type { PendingCallback } from "./pending-callback.ts";
 /**
  * Make "delivered" durable for a callback that just got a 2xx, so no restart sends it again
  * (issue 9 item 4): the outbox entry and any staged copy are unlinked whatever happened to earlier
- * writes (unlinking needs no free space), and a run that was never claimed on disk (accepted with
+ * writes (unlinking needs no free space); a callback delivered straight from its staged batch,
+ * never promoted, gets a `.delivered` link beside its marker instead (a new name, no data block),
+ * which goes with the batch's staged name; and a run that was never claimed on disk (accepted with
  * the state dir unwritable) is claimed now with an empty marker (an inode and a name, no data
  * block). What cannot be done is a `state_error` STATE_DELIVERED_UNMARKED: this callback may be sent
  * again after a restart. Then the lease goes. Never rejects (`record` never does).
