@@ -1,5 +1,6 @@
 import type { AuditInput } from "../audit/index.ts";
 import type { IntegrityVerdict } from "../integrity/index.ts";
+import { cutText } from "./build-report.ts";
 import type { Callback } from "./callback.ts";
 import { idempotencyKey } from "./idempotency-key.ts";
 import type { TerminalRun } from "./terminal-run.ts";
@@ -10,14 +11,20 @@ export type CallbackIds = Omit<AuditInput, "phase">;
 /**
  * The callback a terminal run and its integrity verdict make (DESIGN.md "Callback payload").
  * Routing comes from the pinned tags and the verdict only; absent tags are null, never omitted.
- * `durationMs` is `endedAt - startedAt` (never negative, should the clocks disagree).
+ * `durationMs` is `endedAt - startedAt` (never negative, should the clocks disagree). With
+ * `summaryMaxChars`, the report keeps only that much of the summary, and its whole length
+ * (RunReport.summaryLength): no report quotes more, and the callback is written to disk before its
+ * first attempt (a long agentic reply is 100 KB and more).
  */
 export function buildCallback(
   run: TerminalRun,
   verdict: Extract<IntegrityVerdict, { ok: true }>,
   acceptedAt: number,
+  options: { summaryMaxChars?: number } = {},
 ): Callback {
   const { tags } = verdict;
+  const max = options.summaryMaxChars;
+  const summary = max === undefined ? run.summary : cutText(run.summary, max);
   const dedupeKey = `${run.sessionId}|${tags.runId}`;
   return {
     dedupeKey,
@@ -40,7 +47,8 @@ export function buildCallback(
     report: {
       titleText: verdict.parsed.text,
       error: run.error ?? null,
-      summary: run.summary,
+      summary,
+      ...(summary.length === run.summary.length ? {} : { summaryLength: run.summary.length }),
       filesChanged: run.filesChanged,
       tokens: run.tokens ?? null,
       cost: run.cost ?? null,

@@ -1,4 +1,4 @@
-import type { Callback, RoutingFields, RunReport } from "./callback.ts";
+import { type Callback, fullSummaryLength, type RoutingFields, type RunReport } from "./callback.ts";
 
 /** Every routing field, in the order the machine-readable block lists them. */
 export const ROUTING_FIELD_NAMES = [
@@ -86,7 +86,7 @@ export function trimReport(
     trimmed.titleText !== report.titleText ||
     trimmed.error?.name !== report.error?.name ||
     trimmed.error?.message !== report.error?.message ||
-    trimmed.summary.length !== report.summary.length ||
+    trimmed.summary.length !== fullSummaryLength(report) ||
     trimmed.filesChanged.length !== report.filesChanged.length ||
     trimmed.filesChanged.some((file, i) => file !== report.filesChanged[i]) ||
     trimmed.model !== report.model;
@@ -169,12 +169,13 @@ export function buildReport(
   if (full.filesChanged.length > listed) lines.push(`- … and ${full.filesChanged.length - listed} more`);
 
   lines.push("");
-  if (report.summary.length < full.summary.length) {
-    lines.push(`Summary (TRUNCATED: first ${report.summary.length} of ${full.summary.length} characters):`);
+  const summaryLength = fullSummaryLength(full);
+  if (report.summary.length < summaryLength) {
+    lines.push(`Summary (TRUNCATED: first ${report.summary.length} of ${summaryLength} characters):`);
   } else {
     lines.push("Summary:");
   }
-  lines.push(full.summary.length === 0 ? "(no assistant text)" : report.summary);
+  lines.push(summaryLength === 0 ? "(no assistant text)" : report.summary);
   if (truncated)
     lines.push("", "[This report was truncated to fit; the full result is in the OpenCode session.]");
 

@@ -2,7 +2,7 @@ import type { RelayConfig } from "../config/index.ts";
 import { signingSecrets } from "../config/index.ts";
 import { RelayError } from "../errors/index.ts";
 import { buildReport, pickRouting, trimReport } from "./build-report.ts";
-import type { Callback } from "./callback.ts";
+import { type Callback, fullSummaryLength } from "./callback.ts";
 import { signWebhook, webhookSecretKey } from "./sign-webhook.ts";
 
 /** One HTTP request for one attempt of one callback. Holds secrets: never audit it whole. */
@@ -84,7 +84,9 @@ function renderBody(
       // Wake only takes a sessionKey with mode "now"; routing lives in the text's block.
       payload = { text: message, mode: "now", sessionKey: routing.callbackSession, ...agentId };
       break;
-    case "webhook":
+    case "webhook": {
+      // The whole length goes last, as it always did, whether or not the report holds it.
+      const { summaryLength: _whole, ...reportFields } = report;
       payload = {
         type: `opencode.run.${routing.outcome}`,
         timestamp: new Date(callback.report.endedAt).toISOString(),
@@ -92,9 +94,9 @@ function renderBody(
           ...pickRouting(routing),
           idempotencyKey: callback.idempotencyKey,
           report: {
-            ...report,
+            ...reportFields,
             // The counts survive the cut, so a consumer knows how much it is missing.
-            summaryLength: callback.report.summary.length,
+            summaryLength: fullSummaryLength(callback.report),
             filesChangedCount: callback.report.filesChanged.length,
           },
           message,
@@ -102,6 +104,7 @@ function renderBody(
         },
       };
       break;
+    }
   }
   return { body: JSON.stringify(payload), truncated };
 }

@@ -25,7 +25,14 @@ export interface RunReport {
   /** Free words of the title (tags removed). */
   titleText: string;
   error: { name: string; message: string } | null;
+  /** The last assistant message's text, or its start (see `summaryLength`). */
   summary: string;
+  /**
+   * The whole summary's length in characters (UTF-16 code units) when `summary` holds only its
+   * start: a callback keeps what a report can quote (`summaryMaxChars` when it was accepted), not a
+   * long reply it would write to disk and never send. Absent: `summary` is whole.
+   */
+  summaryLength?: number;
   filesChanged: string[];
   tokens: TokenUsage | null;
   cost: number | null;
@@ -54,4 +61,9 @@ export interface Callback {
    * `audit verify --anchor` checks the log against. Absent when the log had no record yet.
    */
   auditAnchor?: string;
+}
+
+/** The whole summary's length, whether the report holds all of it or only its start. */
+export function fullSummaryLength(report: Pick<RunReport, "summary" | "summaryLength">): number {
+  return report.summaryLength ?? report.summary.length;
 }

@@ -48,7 +48,9 @@ async function acceptNow(state: RelayState, run: TerminalRun): Promise<void> {
     if (tags.runId !== undefined) state.taken(`${run.sessionId}|${tags.runId}`);
     return;
   }
-  const callback = buildCallback(run, verdict, state.now());
+  const callback = buildCallback(run, verdict, state.now(), {
+    summaryMaxChars: state.config.summaryMaxChars,
+  });
   // The audit head at acceptance goes out with the callback: the receiver's copy anchors the log.
   const prepared = state.preparedAnchor;
   const anchor = state.audit.anchorNow?.() ?? (prepared ? prepared.head : await readAnchor(state));

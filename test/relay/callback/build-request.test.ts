@@ -183,6 +183,23 @@ describe("buildRequest body size", () => {
     expect(parseReportBlock(String(body.message))?.truncated).toBe(true);
   });
 
+  it("reports the whole length of a summary the callback kept only the start of", () => {
+    // Accepted with summaryMaxChars 4,000 from a 20,000-character reply (build-callback.ts).
+    const kept = { summary: "w".repeat(4_000), summaryLength: 20_000 };
+    const agent = json(buildRequest(callback({ report: kept }), target(), { summaryMaxChars: 4_000 }).body);
+    expect(agent.message).toContain("Summary (TRUNCATED: first 4000 of 20000 characters):");
+    expect(parseReportBlock(String(agent.message))?.truncated).toBe(true);
+    const hook = buildRequest(callback({ report: kept }), target({ kind: "webhook", secret: SECRET }), {
+      summaryMaxChars: 4_000,
+    });
+    expect(hook.truncated).toBe(true);
+    const data = json(hook.body).data as { report: Record<string, unknown>; truncated: boolean };
+    expect(data.truncated).toBe(true);
+    expect(data.report.summaryLength).toBe(20_000);
+    // The whole length is the report's last figures, as for a summary kept whole.
+    expect(Object.keys(data.report).slice(-2)).toEqual(["summaryLength", "filesChangedCount"]);
+  });
+
   it("drops file names after the summary when the summary alone is not enough", () => {
     const files = Array.from({ length: 50 }, (_, i) => `${"d/".repeat(200)}f${i}.ts`);
     const cb = callback({ report: { summary: "s".repeat(10_000), filesChanged: files } });

@@ -351,6 +351,26 @@ describe("createRelay: a state dir open to others", () => {
   });
 });
 
+describe("createRelay: a long reply", () => {
+  it("stages only the summary a report can quote, and reports the whole reply's length", async () => {
+    const { fx, relay } = await setup({ status: 200 });
+    const reply = "All done. ".repeat(11_000); // 110,000 characters, a long agentic reply
+    relay.submit(makeRun("long1", { run: { summary: reply } }));
+    await relay.drain();
+    const message = String((fx.receiver.requests[0]?.json as { message?: string } | undefined)?.message);
+    const max = fx.config.summaryMaxChars;
+    expect(message).toContain(`Summary (TRUNCATED: first ${max} of ${reply.length} characters):`);
+    expect(message).toContain(reply.slice(0, max));
+    // What went to disk before the first attempt (the marker links the staged batch): the start.
+    const marker = join(fx.stateDir, "dedupe", `${markerName("ses_long1|long1")}.json`);
+    const staged = JSON.parse((await readFile(marker, "utf8")).trim()) as {
+      callback: { report: { summary: string; summaryLength: number } };
+    };
+    expect(staged.callback.report.summary).toBe(reply.slice(0, max));
+    expect(staged.callback.report.summaryLength).toBe(reply.length);
+  });
+});
+
 describe("createRelay: audit anchors", () => {
   it("carries the audit head at acceptance in the callback's block, which anchors the log", async () => {
     const { fx, relay } = await setup({ status: 200 });
