@@ -3,6 +3,7 @@ import { signingSecrets } from "../config/index.ts";
 import { RelayError } from "../errors/index.ts";
 import { buildReport, pickRouting, trimReport } from "./build-report.ts";
 import { type Callback, fullSummaryLength } from "./callback.ts";
+import { rememberLast } from "./remember-last.ts";
 import { signWebhook, webhookSecretKey } from "./sign-webhook.ts";
 
 /** One HTTP request for one attempt of one callback. Holds secrets: never audit it whole. */
@@ -27,17 +28,14 @@ type Target = RelayConfig["target"];
 /** Changed files named in the report before any size cut. */
 const DEFAULT_MAX_FILES = 50;
 
-/** The last endpoint built: every attempt toward one target asks for the same. */
-let lastEndpoint = { base: "", leaf: "", url: "" };
-
 /** `<base>/<leaf>` keeping the query, with exactly one slash between. */
 function endpoint(base: string, leaf: string): string {
-  if (lastEndpoint.base === base && lastEndpoint.leaf === leaf) return lastEndpoint.url;
   const url = new URL(base);
   url.pathname = `${url.pathname.replace(/\/+$/, "")}/${leaf}`;
-  lastEndpoint = { base, leaf, url: url.toString() };
-  return lastEndpoint.url;
+  return url.toString();
 }
+const agentEndpoint = rememberLast((base: string) => endpoint(base, "agent"));
+const wakeEndpoint = rememberLast((base: string) => endpoint(base, "wake"));
 
 function secretsOf(target: Target): string[] {
   const secrets = signingSecrets(target);
@@ -179,8 +177,8 @@ export function buildRequest(
   if (target.token !== undefined) headers.authorization = `Bearer ${target.token}`;
 
   let url = target.url;
-  if (target.kind === "openclaw-agent") url = endpoint(target.url, "agent");
-  else if (target.kind === "openclaw-wake") url = endpoint(target.url, "wake");
+  if (target.kind === "openclaw-agent") url = agentEndpoint(target.url);
+  else if (target.kind === "openclaw-wake") url = wakeEndpoint(target.url);
   else {
     const timestamp = Math.floor((options.now ?? Date.now)() / 1000);
     headers["webhook-id"] = callback.idempotencyKey;

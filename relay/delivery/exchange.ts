@@ -1,4 +1,5 @@
 import type { Dispatcher } from "undici";
+import { rememberLast } from "../callback/index.ts";
 
 /** One request and what the attempt needs of its answer. */
 export interface ExchangeOptions {
@@ -36,16 +37,11 @@ export interface Exchange {
   abort(reason: Error): void;
 }
 
-/** The last URL split into undici's origin and path: every attempt toward one target sends to the same. */
-let lastTarget = { url: "", origin: "", path: "" };
-
-function splitUrl(url: string): { origin: string; path: string } {
-  if (lastTarget.url !== url) {
-    const parsed = new URL(url);
-    lastTarget = { url, origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
-  }
-  return lastTarget;
-}
+/** A URL split into undici's origin and path. */
+const splitUrl = rememberLast((url: string) => {
+  const parsed = new URL(url);
+  return { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+});
 
 /**
  * Send one request through undici's dispatcher and read its answer's status line, `Retry-After`

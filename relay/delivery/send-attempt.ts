@@ -1,6 +1,7 @@
 import { performance } from "node:perf_hooks";
 import type { Dispatcher } from "undici";
 import { redact } from "../audit/index.ts";
+import { rememberLast } from "../callback/index.ts";
 import { ERROR_CODES, type ErrorCode } from "../errors/index.ts";
 import { exchange } from "./exchange.ts";
 import { exchangeViaFetch } from "./exchange-fetch.ts";
@@ -228,18 +229,12 @@ export function attemptFields(
   };
 }
 
-/** The last URL made fit for the audit: every attempt toward one target records the same. */
-let lastAuditUrl = { url: "", audited: "" };
-
-function auditUrl(url: string): string {
-  if (lastAuditUrl.url === url) return lastAuditUrl.audited;
-  let audited: string;
+/** A URL fit for the audit: no query, no credentials. */
+const auditUrl = rememberLast((url: string): string => {
   try {
     const parsed = new URL(url);
-    audited = `${parsed.origin}${parsed.pathname}`;
+    return `${parsed.origin}${parsed.pathname}`;
   } catch {
-    audited = "[unparseable url]";
+    return "[unparseable url]";
   }
-  lastAuditUrl = { url, audited };
-  return audited;
-}
+});
