@@ -123,7 +123,7 @@ async function acceptNow(state: RelayState, run: TerminalRun): Promise<void> {
  * meanwhile share the read (a burst's first runs would otherwise each open the head file, most of
  * them before anything was written to it).
  */
-function readAnchor(state: RelayState): Promise<string | undefined> {
+export function readAnchor(state: RelayState): Promise<string | undefined> {
   state.anchorRead ??= (state.audit.anchor?.() ?? Promise.resolve(undefined))
     .catch(() => undefined)
     .then((head) => {

@@ -10,7 +10,7 @@ import {
   type Schedule,
   unrefTimeout,
 } from "../state/index.ts";
-import { acceptRun } from "./accept-run.ts";
+import { acceptRun, readAnchor } from "./accept-run.ts";
 import { backgroundWork } from "./background-work.ts";
 import { noticeFailures } from "./notice-failures.ts";
 import { OUTBOX_RESCAN_MS, recoverOutbox, resumePending } from "./recover-outbox.ts";
@@ -186,8 +186,7 @@ export function createRelay(options: RelayOptions): Relay {
           await Promise.all([outbox.prepare(), dedupe.prepare()]).catch(() => {
             prepared = false;
           });
-          if (audit.anchorNow?.() === undefined)
-            state.preparedAnchor = { head: await audit.anchor?.().catch(() => undefined) };
+          if (audit.anchorNow?.() === undefined) await readAnchor(state);
         }, {});
       } catch {
         prepared = false; // prepare runs on OpenCode's event hook: never throw into it

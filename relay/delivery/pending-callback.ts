@@ -22,8 +22,8 @@ export interface PendingCallback {
   /**
    * Lease the callback and promote its staged file to the outbox entry, once (later calls return
    * the first call's promise); set for a callback accepted here. The first attempt goes out from
-   * the staged file and its claim alone: a callback delivered by it is never promoted (its claim
-   * is detached from the batch instead, forget-delivered.ts). It is promoted when the attempt
+   * the staged file and its claim alone: a callback delivered by it is never promoted (it gets a
+   * `.delivered` link to its batch instead, forget-delivered.ts). It is promoted when the attempt
    * does not deliver it, when the attempt has been in flight for PROMOTE_AFTER_MS (another
    * process's recovery takes a staged batch older than HALF_WRITTEN_MS), and when the relay closes
    * with it unsent. Never rejects.
