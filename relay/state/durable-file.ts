@@ -34,12 +34,12 @@ export async function writeDurableLines(path: string, values: readonly unknown[]
  * write + fsync took 26 ms after a fresh session's turn and 58 ms after a 100-turn session's
  * (BENCHMARKS.md, history), the same calls made synchronously 1.4 and 1.8 ms. The price is the
  * event loop held for the write and its fsync (about half a millisecond on a local disk), once per
- * group-committed batch, not per callback.
+ * group-committed batch, not per callback. `values` may come as their lines already rendered.
  */
-export function writeDurableLinesSync(path: string, values: readonly unknown[]): void {
+export function writeDurableLinesSync(path: string, values: readonly unknown[] | Buffer): void {
   const fd = openSync(path, "wx", 0o600);
   try {
-    writeFileSync(fd, jsonLines(values));
+    writeFileSync(fd, Buffer.isBuffer(values) ? values : jsonLines(values));
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -47,7 +47,7 @@ export function writeDurableLinesSync(path: string, values: readonly unknown[]):
 }
 
 /** One JSON line per value: what a staged batch or a journal entry file holds. */
-function jsonLines(values: readonly unknown[]): string {
+export function jsonLines(values: readonly unknown[]): string {
   return values.map((value) => `${JSON.stringify(value)}\n`).join("");
 }
 

@@ -4,7 +4,7 @@ import { readdir, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { markerName } from "./dedupe-store.ts";
-import { writeDurableLinesSync } from "./durable-file.ts";
+import { jsonLines, writeDurableLinesSync } from "./durable-file.ts";
 import { entryLines } from "./entry-lines.ts";
 import { isMissing } from "./fs-errors.ts";
 import { type GroupCommit, groupCommit } from "./group-commit.ts";
@@ -13,6 +13,7 @@ import { readFileNoFollow } from "./open-no-follow.ts";
 import type { OutboxEntry } from "./outbox-entry.ts";
 import { HALF_WRITTEN_MS, olderThan } from "./outbox-lease.ts";
 import { pidExists } from "./process-owner.ts";
+import { dropSpareFile, fillSpareFile, makeSpareFile, type SpareFile } from "./spare-file.ts";
 
 /**
  * The write-ahead half of the outbox, group-committed. Callbacks accepted together are written into
@@ -56,6 +57,10 @@ export interface OutboxStager {
   retire(stagedPath: string): Promise<void>;
   /** Staged batches no live accept owns (see Outbox.staged), one item per callback line. */
   staged(): Promise<Array<{ path: string; entry: OutboxEntry }>>;
+  /** Make the folders, and the batch file for the next lone batch (spare-file.ts). */
+  prepare(): Promise<void>;
+  /** Remove the spare batch file; nothing is staged after. */
+  close(): Promise<void>;
 }
 
 export interface StagerOptions {
@@ -69,7 +74,15 @@ export interface StagerOptions {
   syncOutbox(): Promise<void>;
   /** Callbacks per batch at most. @default 64 */
   maxBatch?: number;
+  /** Size of the batch file made ahead (spare-file.ts); 0 makes none. @default SPARE_BYTES */
+  spareBytes?: number;
 }
+
+/**
+ * The batch file made ahead holds this much: a lone callback, well past the default summary of
+ * 4,000 characters; a larger batch is written into a new file.
+ */
+export const SPARE_BYTES = 32 * 1024;
 
 /** This process's unfinished batches: how many callbacks are still to be promoted or discarded. */
 interface Batch {
@@ -85,17 +98,52 @@ interface Batch {
 export function openStager(options: StagerOptions): OutboxStager {
   const { outboxDir, stagedDir, unwritable } = options;
   const batches = new Map<string, Batch>();
-  let nonce: string | undefined;
+  // The random part tells this process's batches from a former process's of the same pid.
+  const nonce = randomBytes(4).toString("hex");
+  const spareBytes = options.spareBytes ?? SPARE_BYTES;
   let written = 0;
   /** One batch, written and fsynced with synchronous calls: the first attempt waits on it (durable-file.ts says why). */
-  const writeBatch = (entries: OutboxEntry[]): string => {
-    const first = entries[0]?.callback.dedupeKey ?? "";
-    // The random part tells this process's batches from a former process's of the same pid.
-    nonce ??= randomBytes(4).toString("hex");
-    const name = `${markerName(first)}.${HOST_TAG}.${process.pid}.${nonce}${(++written).toString(36)}.json`;
-    const path = join(stagedDir, name);
+  /** A batch file's name: `first` names it for a person; the rest says whose it is (abandoned()). */
+  const batchPath = (first: string) =>
+    join(stagedDir, `${first}.${HOST_TAG}.${process.pid}.${nonce}${(++written).toString(36)}.json`);
+  /** The batch file made ahead for the next batch that fits (spare-file.ts), while there is one. */
+  let spare: SpareFile | undefined;
+  let makingSpare: Promise<void> | undefined;
+  let closed = false;
+  const makeSpare = (): Promise<void> => {
+    if (closed || spare !== undefined || spareBytes === 0) return Promise.resolve();
+    makingSpare ??= makeSpareFile(batchPath(randomBytes(8).toString("hex")), spareBytes)
+      .then((made) => {
+        if (closed) dropSpareFile(made);
+        else spare = made;
+      })
+      // Only an optimization: a full or unwritable disk shows on the write the callback needs.
+      .catch(() => undefined)
+      .finally(() => {
+        makingSpare = undefined;
+      });
+    return makingSpare;
+  };
+  /** Into the spare when it fits and is still there: the path, or undefined (write a new file). */
+  const writeSpare = (data: Buffer): string | undefined => {
+    const ready = spare;
+    if (ready === undefined || data.length > ready.bytes) return undefined;
+    spare = undefined;
     try {
-      writeDurableLinesSync(path, entries);
+      return fillSpareFile(ready, data) ? ready.path : undefined;
+    } catch (error) {
+      throw unwritable(error);
+    }
+  };
+  const writeBatch = (entries: OutboxEntry[]): string => {
+    const data = Buffer.from(jsonLines(entries));
+    const fromSpare = writeSpare(data);
+    // The next spare is made once this stack is done, whether or not this batch took one.
+    setImmediate(makeSpare);
+    if (fromSpare !== undefined) return track(fromSpare, entries.length);
+    const path = batchPath(markerName(entries[0]?.callback.dedupeKey ?? ""));
+    try {
+      writeDurableLinesSync(path, data);
     } catch (error) {
       // A torn batch goes before the error does: no other process's recovery ever reads it.
       try {
@@ -105,11 +153,15 @@ export function openStager(options: StagerOptions): OutboxStager {
       }
       throw unwritable(error);
     }
+    return track(path, entries.length);
+  };
+  /** Count a written batch's callbacks until each is promoted or discarded. */
+  const track = (path: string, open: number): string => {
     let finish = () => {};
     const done = new Promise<void>((resolve) => {
       finish = resolve;
     });
-    batches.set(path, { open: entries.length, keep: false, thenRemove: [], done, finish });
+    batches.set(path, { open, keep: false, thenRemove: [], done, finish });
     return path;
   };
   const writer: GroupCommit<OutboxEntry, string> = groupCommit(async (entries) => writeBatch(entries), {
@@ -137,6 +189,16 @@ export function openStager(options: StagerOptions): OutboxStager {
     },
     stageNow(entry) {
       return options.ensureDirs.made ? writer.addNow(entry)?.result : undefined;
+    },
+    async prepare() {
+      await options.ensureDirs();
+      await makeSpare();
+    },
+    async close() {
+      closed = true;
+      await makingSpare;
+      if (spare !== undefined) dropSpareFile(spare);
+      spare = undefined;
     },
     async promote(stagedPath, key) {
       const pendingPath = join(outboxDir, `${markerName(key)}.json`);
@@ -170,16 +232,19 @@ export function openStager(options: StagerOptions): OutboxStager {
         const path = join(stagedDir, name);
         // A batch may belong to an accept in progress: take it only when its process is gone
         // (same host, dead pid: OpenCode restarts in seconds) or it is older than any accept.
-        if (!name.endsWith(".json") || batches.has(path)) continue;
-        if (!abandoned(name) && !(await olderThan(path, HALF_WRITTEN_MS))) continue;
+        if (!name.endsWith(".json") || batches.has(path) || path === spare?.path) continue;
+        const gone = abandoned(name);
+        if (!gone && !(await olderThan(path, HALF_WRITTEN_MS))) continue;
         // A batch that cannot be read now (gone, or an error such as EMFILE) is left alone: it may
         // hold the only staged copy of a claimed callback, and the next recovery reads it again.
         const text = await readFileNoFollow(path).catch(() => undefined);
         if (text === undefined) continue;
         const entries = entryLines(text);
-        // Torn by a crash mid-write: it never claimed anything (claims link a fsynced batch).
-        if (entries === null) await unlink(path).catch(() => undefined);
-        else for (const entry of entries) out.push({ path, entry });
+        // Torn by a crash mid-write, or a spare never filled: it never claimed anything (claims
+        // link a fsynced batch). A spare of a live process on this host stays, however old.
+        if (entries === null) {
+          if (gone || !liveHere(name)) await unlink(path).catch(() => undefined);
+        } else for (const entry of entries) out.push({ path, entry });
       }
       return out;
     },
@@ -215,4 +280,15 @@ function abandoned(name: string): boolean {
   const [, host, pidText] = name.split(".");
   const pid = Number(pidText);
   return host === HOST_TAG && Number.isInteger(pid) && pid !== process.pid && !pidExists(pid);
+}
+
+/**
+ * A staged file whose writer may still run on this host: this process (another relay in it, as
+ * when OpenCode serves several projects), or a live pid (or one reused since: its file stays, one
+ * empty file, until that pid ends).
+ */
+function liveHere(name: string): boolean {
+  const [, host, pidText] = name.split(".");
+  const pid = Number(pidText);
+  return host === HOST_TAG && Number.isInteger(pid) && (pid === process.pid || pidExists(pid));
 }

@@ -59,7 +59,10 @@ export interface Outbox {
   staged(): Promise<Array<{ path: string; entry: OutboxEntry }>>;
   /** Remove a staged batch file once every claimed callback in it has been promoted. */
   retireStaged(stagedPath: string): Promise<void>;
-  /** Make the outbox's folders now, so that stageNow() can stage. Throws STATE_UNWRITABLE. */
+  /**
+   * Make the outbox's folders now, so that stageNow() can stage, and the batch file the next lone
+   * callback is written into (spare-file.ts; best effort). Throws STATE_UNWRITABLE.
+   */
   prepare(): Promise<void>;
   /** The pending entry for a key as it is on disk now, or null when there is none. */
   read(dedupeKey: string): Promise<OutboxEntry | null>;
@@ -91,7 +94,7 @@ export interface Outbox {
   lease(dedupeKey: string): Promise<OutboxLease | null>;
   /** Who holds an entry's lease, as judged now (for a record of why it is left alone). */
   leaseHolder(dedupeKey: string): Promise<LeaseView>;
-  /** Release every lease this outbox holds and mark its holder gone. */
+  /** Remove the spare batch file, release every lease this outbox holds and mark its holder gone. */
   close(): Promise<void>;
 }
 
@@ -138,7 +141,7 @@ export function openOutbox(stateDir: string, options: OutboxOptions = {}): Outbo
     },
     stage: stager.stage,
     stageNow: stager.stageNow,
-    prepare: () => ensureDirs(),
+    prepare: stager.prepare,
     promote: stager.promote,
     discard: stager.discard,
     staged: stager.staged,
@@ -246,6 +249,9 @@ export function openOutbox(stateDir: string, options: OutboxOptions = {}): Outbo
     },
     lease: (key) => leases.take(key),
     leaseHolder: (key) => leases.inspect(key),
-    close: () => leases.close(),
+    async close() {
+      await stager.close();
+      await leases.close();
+    },
   };
 }

@@ -15,6 +15,9 @@ import { buildTitle } from "../../relay/title/build-title.ts";
  *   itself at the `killAt`-th file operation of a batch commit (writing, fsyncing, linking or
  *   removing a staged batch, fsyncing the outbox folder), synchronous or not: before it starts, or
  *   (`killAfter`) right after it completed. Nothing is faked: every operation runs for real; the child only counts.
+ * - `mode: "lone"`: the same, but each run submitted once the one before is delivered, as runs end
+ *   one by one in OpenCode: each is staged alone, mostly into the batch file made ahead for it
+ *   (relay/state/spare-file.ts), whose making and filling are batch-commit operations too.
  * - `mode: "recover"`: a fresh relay on the same state dir recovers, then sees every run again (as
  *   the plugin's journal would resubmit runs it has not seen claimed), and drains.
  *
@@ -23,7 +26,7 @@ import { buildTitle } from "../../relay/title/build-title.ts";
  * `forgot <pending entry's file name>`, so the parent knows it even after a SIGKILL.
  */
 export interface CrashChildInput {
-  mode: "burst" | "recover";
+  mode: "burst" | "lone" | "recover";
   url: string;
   stateDir: string;
   auditPath: string;
@@ -79,6 +82,9 @@ function countedSync<T>(isBatchOp: boolean, op: () => T): T {
   return result;
 }
 
+/** Descriptors of staged batch files, however opened (a spare's is written with synchronous calls). */
+const batchFds = new Set<number>();
+
 /** Say a pending outbox entry was removed (a delivered callback forgotten). */
 function noteForgotten(path: unknown): void {
   const name = relative(outboxDir, String(path));
@@ -93,7 +99,6 @@ function noteForgotten(path: unknown): void {
 function instrumentSync(): void {
   const sync = fs as unknown as Record<string, (...args: unknown[]) => unknown>;
   const original = { ...sync };
-  const batchFds = new Set<number>();
   const call = (name: string, args: unknown[]) => (original[name] as (...a: unknown[]) => unknown)(...args);
   sync.openSync = (path, ...rest) =>
     countedSync(inBatch(path), () => {
@@ -113,7 +118,7 @@ function instrumentSync(): void {
     noteForgotten(path);
     return result;
   };
-  for (const name of ["writeFileSync", "fsyncSync"]) {
+  for (const name of ["writeFileSync", "fsyncSync", "writeSync", "fdatasyncSync"]) {
     sync[name] = (target, ...rest) =>
       countedSync(typeof target === "number" && batchFds.has(target), () => call(name, [target, ...rest]));
   }
@@ -128,8 +133,11 @@ async function instrument(): Promise<void> {
   const original = { ...promises };
   promises.open = (path, ...rest) =>
     counted(inBatch(path), async () => {
-      const handle = (await original.open?.(path, ...rest)) as object;
-      if (inBatch(path)) batchHandles.add(handle);
+      const handle = (await original.open?.(path, ...rest)) as { fd: number };
+      if (inBatch(path)) {
+        batchHandles.add(handle);
+        batchFds.add(handle.fd);
+      }
       return handle;
     });
   promises.link = (from, to) => counted(inBatch(from), () => original.link?.(from, to) as Promise<unknown>);
@@ -146,7 +154,9 @@ async function instrument(): Promise<void> {
   for (const method of ["writeFile", "sync", "close"]) {
     const real = proto[method] as (...args: unknown[]) => Promise<unknown>;
     proto[method] = function (this: object, ...args: unknown[]) {
-      return counted(batchHandles.has(this), () => real.apply(this, args));
+      const mine = batchHandles.has(this);
+      if (mine && method === "close") batchFds.delete((this as { fd: number }).fd);
+      return counted(mine, () => real.apply(this, args));
     };
   }
 }
@@ -162,7 +172,13 @@ async function main(): Promise<void> {
   const relay = createRelay({ config, instance: INSTANCE, audit, stateDir: input.stateDir });
   const runs = Array.from({ length: input.runs }, (_, i) => crashRun(i));
   if (input.mode === "recover") await relay.recover();
-  for (const run of runs) relay.submit(run);
+  if (input.mode === "lone") {
+    relay.prepare();
+    for (const run of runs) {
+      relay.submit(run);
+      await relay.drain();
+    }
+  } else for (const run of runs) relay.submit(run);
   await relay.drain();
   await relay.close();
   await audit.flush();

@@ -10,6 +10,8 @@ import { createRelay, type Relay } from "../../../relay/core/create-relay.ts";
 import { Agent } from "../../../relay/delivery/http-client.ts";
 import type { ErrorCode } from "../../../relay/errors/errors.ts";
 import { markerName } from "../../../relay/state/dedupe-store.ts";
+import { entryLines } from "../../../relay/state/entry-lines.ts";
+import { stagedBatchFiles } from "../../helpers/pending-outbox-files.ts";
 import type { Reply } from "../../helpers/recording-receiver.ts";
 import {
   INSTANCE,
@@ -78,7 +80,7 @@ describe("createRelay: delivery", () => {
       url: `${fx.receiver.url}/hooks/agent`,
     });
     expect((await readdir(join(fx.stateDir, "outbox"))).sort()).toEqual(["failed", "holders", "staged"]);
-    expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toEqual([]);
+    expect(stagedBatchFiles(fx.stateDir)).toEqual([]);
   });
 
   it.each<[string, Reply, ErrorCode]>([
@@ -363,11 +365,11 @@ describe("createRelay: a long reply", () => {
     expect(message).toContain(reply.slice(0, max));
     // What went to disk before the first attempt (the marker links the staged batch): the start.
     const marker = join(fx.stateDir, "dedupe", `${markerName("ses_long1|long1")}.json`);
-    const staged = JSON.parse((await readFile(marker, "utf8")).trim()) as {
+    const [staged] = entryLines(await readFile(marker, "utf8")) as unknown as Array<{
       callback: { report: { summary: string; summaryLength: number } };
-    };
-    expect(staged.callback.report.summary).toBe(reply.slice(0, max));
-    expect(staged.callback.report.summaryLength).toBe(reply.length);
+    }>;
+    expect(staged?.callback.report.summary).toBe(reply.slice(0, max));
+    expect(staged?.callback.report.summaryLength).toBe(reply.length);
   });
 });
 

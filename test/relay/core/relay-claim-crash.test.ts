@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { readdir, rename, utimes } from "node:fs/promises";
+import { rename, utimes } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { buildCallback } from "../../../relay/callback/build-callback.ts";
@@ -9,6 +9,7 @@ import { openDedupeStore } from "../../../relay/state/dedupe-store.ts";
 import { openOutbox } from "../../../relay/state/outbox.ts";
 import type { OutboxEntry } from "../../../relay/state/outbox-entry.ts";
 import { HALF_WRITTEN_MS } from "../../../relay/state/outbox-lease.ts";
+import { stagedBatchFiles } from "../../helpers/pending-outbox-files.ts";
 import { INSTANCE, makeRun, phase, type RelayFixture, relayFixture } from "../../helpers/relay-fixture.ts";
 
 let fixture: RelayFixture | undefined;
@@ -81,7 +82,7 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
     expect(phase(records, "recovered")).toHaveLength(1);
     expect(phase(records, "delivered")).toHaveLength(1);
     expect(phase(records, "deduped")).toHaveLength(1);
-    expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toEqual([]);
+    expect(stagedBatchFiles(fx.stateDir)).toEqual([]);
   });
 
   it("sends nothing for a callback delivered straight from its staged batch before the crash", async () => {
@@ -103,7 +104,7 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
     expect(fx.receiver.requests.map((r) => r.headers["idempotency-key"])).toEqual([
       other.callback.idempotencyKey,
     ]);
-    expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toEqual([]);
+    expect(stagedBatchFiles(fx.stateDir)).toEqual([]);
     // Still claimed: a late idle of the delivered run is deduped.
     expect(await dedupe.isClaimed(entry.callback.dedupeKey)).toBe(true);
   });
@@ -132,7 +133,7 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
     await relay.close();
 
     expect(fx.receiver.requests).toHaveLength(0);
-    expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toEqual([]);
+    expect(stagedBatchFiles(fx.stateDir)).toEqual([]);
   });
 
   it("leaves a young staged file alone: it may belong to an accept in progress elsewhere", async () => {
@@ -153,7 +154,7 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
     await relay.close();
 
     expect(fx.receiver.requests).toHaveLength(0);
-    expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toHaveLength(1);
+    expect(stagedBatchFiles(fx.stateDir)).toHaveLength(1);
   });
 
   it("recovers at once a young staged callback whose process on this host has died (a quick restart)", async () => {
@@ -173,6 +174,6 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
 
     expect(fx.receiver.requests).toHaveLength(1);
     expect(fx.receiver.requests[0]?.headers["idempotency-key"]).toBe(entry.callback.idempotencyKey);
-    expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toEqual([]);
+    expect(stagedBatchFiles(fx.stateDir)).toEqual([]);
   });
 });

@@ -70,8 +70,13 @@ const keyOf = (i: number) => idempotencyKey(`ses_burst-${i}|burst-${i}`);
 const fileOf = (i: number) => `${markerName(`ses_burst-${i}|burst-${i}`)}.json`;
 
 describe("createRelay: SIGKILL while a batch is being committed", () => {
-  for (let round = 0; round < ROUNDS; round++) {
-    it(`round ${round}: every run delivered, none lost, nothing delivered sent again`, async () => {
+  const rounds = [
+    ...Array.from({ length: ROUNDS }, (_, round) => ({ round, mode: "burst" as const })),
+    // Runs ending one by one: each staged alone, into the batch file made ahead for it.
+    ...Array.from({ length: ROUNDS }, (_, round) => ({ round: ROUNDS + round, mode: "lone" as const })),
+  ];
+  for (const { round, mode } of rounds) {
+    it(`round ${round} (${mode}): every run delivered, none lost, nothing delivered sent again`, async () => {
       const random = seededRandom(0x5eed + round);
       const dir = await mkdtemp(join(tmp, `round-${round}-`));
       const stateDir = join(dir, "state");
@@ -84,7 +89,7 @@ describe("createRelay: SIGKILL while a batch is being committed", () => {
       const killAfter = random() < 0.5;
 
       const crashed = await runChild({
-        mode: "burst",
+        mode,
         url: receiver.url,
         stateDir,
         auditPath: auditPath("crashed"),

@@ -11,6 +11,7 @@ import { checkIntegrity } from "../../../relay/integrity/check-integrity.ts";
 import { markerName } from "../../../relay/state/dedupe-store.ts";
 import { openOutbox } from "../../../relay/state/outbox.ts";
 import { manualTime } from "../../helpers/manual-time.ts";
+import { stagedBatchFiles } from "../../helpers/pending-outbox-files.ts";
 import type { Responder } from "../../helpers/recording-receiver.ts";
 import { INSTANCE, makeRun, phase, type RelayFixture, relayFixture } from "../../helpers/relay-fixture.ts";
 
@@ -77,7 +78,7 @@ describe("createRelay: retries", () => {
     expect(phase(records, "attempt").map((r) => r.attempt)).toEqual([1, 2, 3, 4]);
     expect(phase(records, "retry_scheduled")[0]).toMatchObject({ code: "DELIVERY_HTTP_STATUS", attempt: 1 });
     expect((await readdir(join(fx.stateDir, "outbox"))).sort()).toEqual(["failed", "holders", "staged"]);
-    expect(await readdir(join(fx.stateDir, "outbox", "staged"))).toEqual([]);
+    expect(stagedBatchFiles(fx.stateDir)).toEqual([]);
   });
 
   it("honours Retry-After: 2 — no attempt before 2 s", async () => {

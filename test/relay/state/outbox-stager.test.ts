@@ -1,13 +1,17 @@
-import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Callback } from "../../../relay/callback/callback.ts";
 import { markerName, openDedupeStore } from "../../../relay/state/dedupe-store.ts";
+import { entryLines } from "../../../relay/state/entry-lines.ts";
 import { type Outbox, openOutbox } from "../../../relay/state/outbox.ts";
 import type { OutboxEntry } from "../../../relay/state/outbox-entry.ts";
+import { SPARE_BYTES } from "../../../relay/state/outbox-stager.ts";
 import { waitFor } from "../../../scripts/dev/wait-for.ts";
+import { isUnfilledSpare, stagedBatchFiles } from "../../helpers/pending-outbox-files.ts";
 
 let dir: string;
 let outbox: Outbox;
@@ -41,7 +45,7 @@ describe("openOutbox: group-committed staging", () => {
     await Promise.all(keys.map((key) => outbox.promote(batch, key)));
 
     // Each pending name reads its own callback; the staged name is gone, the inode is shared.
-    expect(await readdir(stagedDir())).toEqual([]);
+    expect(stagedBatchFiles(dir)).toEqual([]);
     for (const key of keys) expect((await outbox.read(key))?.callback.dedupeKey).toBe(key);
     const { entries, unreadable } = await outbox.pending();
     expect(unreadable).toEqual([]);
@@ -93,10 +97,138 @@ describe("openOutbox: group-committed staging", () => {
     await new Promise<void>((resolve) => setImmediate(resolve));
     expect(await outbox.read("s|a")).not.toBeNull();
     expect(promoted).toBe(false);
-    expect(await readdir(stagedDir())).toHaveLength(1);
+    expect(stagedBatchFiles(dir)).toHaveLength(1);
     await outbox.discard(path as string);
     await promoting;
-    expect(await readdir(stagedDir())).toEqual([]);
+    expect(stagedBatchFiles(dir)).toEqual([]);
     expect(await outbox.read("s|b")).toBeNull();
+  });
+});
+
+describe("openOutbox: the batch file made ahead (spare-file.ts)", () => {
+  /** The staged files, and which of them are unfilled spares (all NULs). */
+  async function stagedNow(): Promise<{ all: string[]; spares: string[] }> {
+    const all = (await readdir(stagedDir())).map((name) => join(stagedDir(), name));
+    return { all, spares: all.filter(isUnfilledSpare) };
+  }
+  const sparesNow = () =>
+    readdirSync(stagedDir())
+      .map((name) => join(stagedDir(), name))
+      .filter(isUnfilledSpare);
+  const oneSpare = async () => {
+    const { all, spares } = await stagedNow();
+    expect(all).toEqual(spares);
+    expect(spares).toHaveLength(1);
+    return spares[0] as string;
+  };
+  /** A staged file's name as a process that has since exited would have written it. */
+  async function asDeadProcess(path: string): Promise<string> {
+    const parts = basename(path).split(".");
+    parts[2] = String(spawnSync(process.execPath, ["-e", ""]).pid);
+    const moved = join(dirname(path), parts.join("."));
+    await rename(path, moved);
+    return moved;
+  }
+  const hourAgo = () => new Date(Date.now() - 3_600_000);
+
+  it("writes a lone batch into it, then cuts off the NULs; every name linked to it reads the callback", async () => {
+    await outbox.prepare();
+    const spare = await oneSpare();
+    expect((await stat(spare)).size).toBe(SPARE_BYTES);
+    expect((await stat(spare)).mode & 0o777).toBe(0o600);
+
+    const path = outbox.stageNow(entry("s|lone"));
+    expect(path).toBe(spare);
+    const line = `${JSON.stringify(entry("s|lone"))}\n`;
+    // At once the line, then NULs (or already cut); soon the line alone, taking no more room.
+    expect((await readFile(spare, "utf8")).startsWith(line)).toBe(true);
+    await waitFor("the NULs cut off", () => (statSync(spare).size === line.length ? true : undefined));
+    expect(await readFile(spare, "utf8")).toBe(line);
+    // The claim and the pending name link it, and read their callback.
+    const dedupe = openDedupeStore(dir);
+    expect(await dedupe.claimStaged("s|lone", spare)).toBe(true);
+    await outbox.promote(spare, "s|lone");
+    expect((await outbox.read("s|lone"))?.callback.idempotencyKey).toBe("idem-s|lone");
+    expect((await outbox.pending()).unreadable).toEqual([]);
+    // And the next one is made for the next lone batch.
+    const next = await waitFor("a new spare", () => sparesNow().find((path) => path !== spare));
+    expect(sparesNow()).toEqual([next]);
+  });
+
+  it("writes into a new file when the spare was removed meanwhile (another process's recovery)", async () => {
+    await outbox.prepare();
+    await rm(await oneSpare());
+    const path = outbox.stageNow(entry("s|gone")) as string;
+    expect(existsSync(path)).toBe(true);
+    expect(await readFile(path, "utf8")).toBe(`${JSON.stringify(entry("s|gone"))}\n`);
+    const dedupe = openDedupeStore(dir);
+    expect(await dedupe.claimStaged("s|gone", path)).toBe(true);
+  });
+
+  it("writes a batch larger than the spare into a new file, and keeps the spare for the next", async () => {
+    await outbox.prepare();
+    const spare = await oneSpare();
+    const big = entry("s|big");
+    (big.callback as unknown as { report: { summary: string } }).report = {
+      summary: "x".repeat(SPARE_BYTES),
+    };
+    const path = outbox.stageNow(big) as string;
+    expect(path).not.toBe(spare);
+    expect(JSON.parse(await readFile(path, "utf8")).callback.report.summary).toHaveLength(SPARE_BYTES);
+    expect(isUnfilledSpare(spare)).toBe(true);
+    expect(outbox.stageNow(entry("s|small")) ?? (await outbox.stage(entry("s|small")))).toBe(spare);
+  });
+
+  it("recovery leaves a live process's spare alone however old, and removes a dead process's", async () => {
+    await outbox.prepare();
+    const live = await oneSpare();
+    await utimes(live, hourAgo(), hourAgo());
+    // Another relay of this process (OpenCode serving two projects) on the same state dir.
+    const other = openOutbox(dir);
+    try {
+      expect(await other.staged()).toEqual([]);
+      expect(existsSync(live)).toBe(true);
+      // The same spare, left by a process that has exited: removed at once, young as it is.
+      const dead = await asDeadProcess(live);
+      await utimes(dead, new Date(), new Date());
+      expect(await other.staged()).toEqual([]);
+      expect(existsSync(dead)).toBe(false);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("recovery reads a callback a dead process wrote into its spare, through the NULs", async () => {
+    await outbox.prepare();
+    const path = await asDeadProcess(outbox.stageNow(entry("s|filled")) as string);
+    const other = openOutbox(dir);
+    try {
+      expect((await other.staged()).map((s) => [s.path, s.entry.callback.dedupeKey])).toEqual([
+        [path, "s|filled"],
+      ]);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("close() removes the spare", async () => {
+    await outbox.prepare();
+    const spare = await oneSpare();
+    await outbox.close();
+    expect(existsSync(spare)).toBe(false);
+    await outbox.prepare();
+    expect((await stagedNow()).all).toEqual([]);
+  });
+});
+
+describe("entryLines", () => {
+  const line = `${JSON.stringify(entry("s|a"))}\n`;
+  it("reads the lines before trailing NULs (a filled spare)", () => {
+    expect(entryLines(`${line}\0\0\0`)?.map((e) => e.callback.dedupeKey)).toEqual(["s|a"]);
+  });
+  it("is null for a file of NULs only (a spare never filled), or a NUL anywhere else", () => {
+    expect(entryLines("\0".repeat(64))).toBeNull();
+    expect(entryLines(`${line}\0${line}`)).toBeNull();
+    expect(entryLines(`{"v":1\0}\n`)).toBeNull();
   });
 });

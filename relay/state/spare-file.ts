@@ -1,0 +1,81 @@
+import { fdatasyncSync, fstatSync, unlinkSync, writeSync } from "node:fs";
+import { type FileHandle, open, unlink } from "node:fs/promises";
+import { dirname } from "node:path";
+import { syncDir } from "./durable-file.ts";
+
+/**
+ * A file made ahead of the write that needs it, so that write is cheap when it counts: created,
+ * filled with `bytes` NULs, fsynced, and its name made durable, all off the caller's path. Filling
+ * it then overwrites blocks that are already on disk in a file whose size does not change: its
+ * fdatasync flushes those blocks and nothing else. A new file's fsync also commits the file
+ * system's journal (its inode, its directory entry, and whatever else the host wrote meanwhile);
+ * in a real `opencode serve`, creating and fsyncing the staged batch was about half of the event
+ * hook's time per callback (BENCHMARKS.md, section 12).
+ *
+ * Readers see the text followed by NULs until they are cut off, just after (entry-lines.ts ignores
+ * them); an unfilled spare reads as empty, which recovery treats as a batch that never claimed
+ * anything.
+ */
+export interface SpareFile {
+  path: string;
+  /** How much text fits. */
+  bytes: number;
+  handle: FileHandle;
+}
+
+/** Make a spare at `path` (which must not exist). Rejects, leaving nothing behind, when it cannot. */
+export async function makeSpareFile(path: string, bytes: number): Promise<SpareFile> {
+  const handle = await open(path, "wx", 0o600);
+  try {
+    await handle.writeFile(Buffer.alloc(bytes));
+    await handle.sync();
+    await syncDir(dirname(path));
+    return { path, bytes, handle };
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await unlink(path).catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * Write `data` (at most `spare.bytes`) at the start of the spare and flush it, with synchronous
+ * calls (durable-file.ts `writeDurableLinesSync` says why), then let go of the spare. True when the
+ * data is durable under the spare's name; false when the name is gone (another process's recovery
+ * took an unfilled spare for a torn batch): write it elsewhere. Throws when the disk refuses the
+ * write, after removing the spare (its content is then unknown).
+ */
+export function fillSpareFile(spare: SpareFile, data: Buffer): boolean {
+  const { handle } = spare;
+  let filled = false;
+  try {
+    for (let done = 0; done < data.length; )
+      done += writeSync(handle.fd, data, done, data.length - done, done);
+    fdatasyncSync(handle.fd);
+    filled = fstatSync(handle.fd).nlink > 0;
+    return filled;
+  } catch (error) {
+    try {
+      unlinkSync(spare.path);
+    } catch {
+      // Gone already, or the disk refuses even this: recovery drops a batch it cannot read.
+    }
+    throw error;
+  } finally {
+    // The NULs go afterwards, off the caller's path: the dedupe marker keeps this file's callback
+    // for 30 days, and should take no more room than a batch written into a new file. Should the
+    // cut be lost in a crash, the NULs stay, which readers pass over.
+    const cut = filled ? handle.truncate(data.length) : Promise.resolve();
+    void cut.catch(() => undefined).finally(() => handle.close().catch(() => undefined));
+  }
+}
+
+/** Close and remove a spare that will not be filled. */
+export function dropSpareFile(spare: SpareFile): void {
+  try {
+    unlinkSync(spare.path);
+  } catch {
+    // Gone already: recovery removed it as an empty batch.
+  }
+  void spare.handle.close().catch(() => undefined);
+}
