@@ -124,15 +124,18 @@ export function openStager(options: StagerOptions): OutboxStager {
       });
     return makingSpare;
   };
-  /** Into the spare when it fits and is still there: the path, or undefined (write a new file). */
+  /**
+   * Into the spare when it fits and is still there: the path, or undefined (write a new file; also
+   * when the spare's write failed, since a new file may still be written).
+   */
   const writeSpare = (data: Buffer): string | undefined => {
     const ready = spare;
     if (ready === undefined || data.length > ready.bytes) return undefined;
     spare = undefined;
     try {
       return fillSpareFile(ready, data) ? ready.path : undefined;
-    } catch (error) {
-      throw unwritable(error);
+    } catch {
+      return undefined;
     }
   };
   const writeBatch = (entries: OutboxEntry[]): string => {

@@ -110,6 +110,25 @@ describe("a full state dir never doubles a delivered callback", () => {
     },
   );
 
+  it("a run staged into the batch file made before the disk filled is durable, and sent once", async () => {
+    const { fx, disk, stateDir } = await setup();
+    const relay = newRelay(stateDir);
+    relay.prepare(); // as the plugin does when a tagged run starts: folders, and the spare batch file
+    await relay.drain();
+    disk.fillData();
+    relay.submit(makeRun("full5"));
+    await relay.drain();
+    await relay.close();
+    const records = await fx.records();
+    expect(phase(records, "accepted")[0]).toMatchObject({ durable: true });
+    expect(phase(records, "state_error")).toEqual([]);
+    expect(phase(records, "delivered")).toHaveLength(1);
+
+    await restart(stateDir, "full5");
+    expect(fx.receiver.requests).toHaveLength(1);
+    expect(phase(await fx.records(), "deduped")).toHaveLength(1);
+  });
+
   it("nothing at all can be written: the callback is delivered and the audit says it may be sent again", async () => {
     const { fx, disk, stateDir } = await setup();
     disk.fillData();
