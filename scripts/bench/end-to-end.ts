@@ -50,7 +50,7 @@ export const BenchIdleProbe = async () => ({
 
 async function run({ quick, log }: BenchContext): Promise<Section> {
   const turns = quick ? 10 : 60;
-  const model = await startFakeModel();
+  const model = await startFakeModel({ keepRequests: false });
   const receiver = await startTimingReceiver();
   let server: OpencodeServer | undefined;
   try {

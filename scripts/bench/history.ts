@@ -106,7 +106,7 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
   const sizes = quick ? QUICK : FULL;
   const text = Array.from({ length: sizes.repeat }, () => PHRASE).join("_");
   const prompt = `[[fake:text chunks=${sizes.chunks} text=${text}]] answer at length`;
-  const model = await startFakeModel();
+  const model = await startFakeModel({ keepRequests: false });
   const receiver = await startTimingReceiver();
   let server: OpencodeServer | undefined;
   try {

@@ -63,7 +63,7 @@ async function turn(
 
 async function run({ quick, log }: BenchContext): Promise<Section> {
   const rounds = quick ? 3 : 15;
-  const model = await startFakeModel();
+  const model = await startFakeModel({ keepRequests: false });
   const receiver = await startTimingReceiver();
   const servers: OpencodeServer[] = [];
   try {

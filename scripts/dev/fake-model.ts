@@ -110,8 +110,20 @@ export function parseDirective(text: string): ModelReply | undefined {
 }
 
 /** Start the fake model on 127.0.0.1, port 0 by default. Close it when done. */
-export async function startFakeModel(options: { port?: number } = {}): Promise<FakeModel> {
+export async function startFakeModel(
+  options: {
+    port?: number;
+    /**
+     * Keep every request in `requests` (tests read them). A bench growing a long session turns it
+     * off: each request carries the whole history, and holding 200 of a 20 MB session's would grow
+     * the bench's own process to GBs, whose garbage collection then competes with what it measures.
+     * @default true
+     */
+    keepRequests?: boolean;
+  } = {},
+): Promise<FakeModel> {
   const requests: ModelRequest[] = [];
+  let answered = 0;
   let override: ModelResponder | undefined;
   const open = new Set<ServerResponse>();
   /** Ends of the `hang` streams that have sent their chunks and wait for release(). */
@@ -132,8 +144,8 @@ export async function startFakeModel(options: { port?: number } = {}): Promise<F
       // Not JSON: answered as a plain request below.
     }
     const request = describe(body);
-    const index = requests.length;
-    requests.push(request);
+    const index = answered++;
+    if (options.keepRequests !== false) requests.push(request);
     const reply =
       override?.(request, index) ??
       (request.afterToolResult ? undefined : parseDirective(request.lastUserText)) ??
