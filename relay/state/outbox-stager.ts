@@ -102,7 +102,6 @@ export function openStager(options: StagerOptions): OutboxStager {
   const nonce = randomBytes(4).toString("hex");
   const spareBytes = options.spareBytes ?? SPARE_BYTES;
   let written = 0;
-  /** One batch, written and fsynced with synchronous calls: the first attempt waits on it (durable-file.ts says why). */
   /** A batch file's name: `first` names it for a person; the rest says whose it is (abandoned()). */
   const batchPath = (first: string) =>
     join(stagedDir, `${first}.${HOST_TAG}.${process.pid}.${nonce}${(++written).toString(36)}.json`);
@@ -138,6 +137,10 @@ export function openStager(options: StagerOptions): OutboxStager {
       return undefined;
     }
   };
+  /**
+   * One batch, written and flushed with synchronous calls (the first attempt waits on it:
+   * durable-file.ts says why), into the spare when it fits, else into a new file.
+   */
   const writeBatch = (entries: OutboxEntry[]): string => {
     const data = Buffer.from(jsonLines(entries));
     const fromSpare = writeSpare(data);
@@ -278,11 +281,17 @@ async function exists(path: string): Promise<boolean> {
 /** This host, in staged file names: a pid only says something about processes of the same host. */
 const HOST_TAG = createHash("sha256").update(hostname()).digest("hex").slice(0, 8);
 
-/** A staged file whose writer (this host, another pid) no longer runs. */
-function abandoned(name: string): boolean {
+/** The pid that wrote a staged file, when it ran on this host (its name says); else undefined. */
+function writerHere(name: string): number | undefined {
   const [, host, pidText] = name.split(".");
   const pid = Number(pidText);
-  return host === HOST_TAG && Number.isInteger(pid) && pid !== process.pid && !pidExists(pid);
+  return host === HOST_TAG && Number.isInteger(pid) ? pid : undefined;
+}
+
+/** A staged file whose writer (this host, another pid) no longer runs. */
+function abandoned(name: string): boolean {
+  const pid = writerHere(name);
+  return pid !== undefined && pid !== process.pid && !pidExists(pid);
 }
 
 /**
@@ -291,7 +300,6 @@ function abandoned(name: string): boolean {
  * empty file, until that pid ends).
  */
 function liveHere(name: string): boolean {
-  const [, host, pidText] = name.split(".");
-  const pid = Number(pidText);
-  return host === HOST_TAG && Number.isInteger(pid) && (pid === process.pid || pidExists(pid));
+  const pid = writerHere(name);
+  return pid !== undefined && (pid === process.pid || pidExists(pid));
 }

@@ -7,10 +7,10 @@ import { syncDir } from "./durable-file.ts";
  * A file made ahead of the write that needs it, so that write is cheap when it counts: created,
  * filled with `bytes` NULs, fsynced, and its name made durable, all off the caller's path. Filling
  * it then overwrites blocks that are already on disk in a file whose size does not change: its
- * fdatasync flushes those blocks and nothing else. A new file's fsync also commits the file
- * system's journal (its inode, its directory entry, and whatever else the host wrote meanwhile);
- * in a real `opencode serve`, creating and fsyncing the staged batch was about half of the event
- * hook's time per callback (BENCHMARKS.md, section 12).
+ * fdatasync writes those blocks and flushes the device, and (on ext4, xfs) commits no journal
+ * transaction, where a new file's fsync commits one with its inode and directory entry. In a real
+ * `opencode serve`, creating and fsyncing the staged batch was about half of the event hook's time
+ * per callback; filling a spare takes ~0.3 ms less (BENCHMARKS.md, section 12).
  *
  * Readers see the text followed by NULs until they are cut off, just after (entry-lines.ts ignores
  * them); an unfilled spare reads as empty, which recovery treats as a batch that never claimed
