@@ -44,6 +44,9 @@ export async function recoverOutbox(state: RelayState): Promise<void> {
     // Only once the batch is gone: until then they keep its delivered callbacks from being resent.
     for (const key of delivered) await dedupe.removeDeliveredMark(key);
   }
+  // A crash between removing a batch's staged name and its `.delivered` links leaves links that
+  // guard nothing (the batch cannot be found any more): they go, not 30 days later with prune.
+  await dedupe.dropOrphanDeliveredMarks(() => outbox.stagedFileIds()).catch(() => 0);
   // What a crash left beside the entries (temp files, orphan leases), then the entries themselves.
   await outbox.compact();
   await resumePending(state);

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { linkSync, lstatSync, type Stats } from "node:fs";
 import { lstat, open, readdir, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { fileId } from "./file-id.ts";
 import { type LazyDirsOptions, lazyDirs } from "./lazy-dirs.ts";
 import { symlinkRefused } from "./open-no-follow.ts";
 import { stateUnwritable } from "./state-unwritable.ts";
@@ -48,6 +49,15 @@ export interface DedupeStore {
   deliveredFrom(dedupeKey: string, stagedPath: string): Promise<boolean>;
   /** Remove markStagedDelivered()'s link once its staged batch is gone (recovery retired it). */
   removeDeliveredMark(dedupeKey: string): Promise<void>;
+  /**
+   * Remove the `.delivered` links whose batch's staged name is gone: a crash between removing the
+   * staged name and the link leaves one (outbox-stager.ts `settle`). `stagedFiles` gives the
+   * staged files' ids (file-id.ts); it is asked after the links are listed, so a link made since is
+   * not looked at, and a listed link whose batch is not among them never will be again (a staged
+   * name, once removed, is never made again). Returns how many were removed; rejects, removing
+   * nothing, when `stagedFiles` does.
+   */
+  dropOrphanDeliveredMarks(stagedFiles: () => Promise<Set<string>>): Promise<number>;
   /** Whether `stagedPath` is the very file that claimed `dedupeKey` (same inode as its marker). */
   isClaimOf(dedupeKey: string, stagedPath: string): Promise<boolean>;
   /**
@@ -130,6 +140,29 @@ export function openDedupeStore(
     deliveredFrom: (dedupeKey, stagedPath) => sameFile(deliveredPath(dedupeKey), stagedPath),
     async removeDeliveredMark(dedupeKey) {
       await unlink(deliveredPath(dedupeKey)).catch(() => undefined);
+    },
+    async dropOrphanDeliveredMarks(stagedFiles) {
+      const marks: Array<{ path: string; id: string }> = [];
+      for (const name of await readdir(dir).catch(() => [] as string[])) {
+        if (!name.endsWith(".delivered")) continue;
+        const path = join(dir, name);
+        const id = await fileId(path).catch(() => undefined); // unreadable: left for prune
+        if (id !== undefined) marks.push({ path, id });
+      }
+      if (marks.length === 0) return 0;
+      const staged = await stagedFiles();
+      let removed = 0;
+      for (const mark of marks) {
+        if (staged.has(mark.id)) continue;
+        if (
+          await unlink(mark.path).then(
+            () => true,
+            () => false,
+          )
+        )
+          removed += 1;
+      }
+      return removed;
     },
     async claimStaged(dedupeKey, stagedPath) {
       await ensureDir();

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { markerName } from "./dedupe-store.ts";
 import { jsonLines, writeDurableLinesSync } from "./durable-file.ts";
 import { entryLines } from "./entry-lines.ts";
+import { fileId } from "./file-id.ts";
 import { isMissing } from "./fs-errors.ts";
 import { type GroupCommit, groupCommit } from "./group-commit.ts";
 import type { LazyDirs } from "./lazy-dirs.ts";
@@ -57,6 +58,8 @@ export interface OutboxStager {
   retire(stagedPath: string): Promise<void>;
   /** Staged batches no live accept owns (see Outbox.staged), one item per callback line. */
   staged(): Promise<Array<{ path: string; entry: OutboxEntry }>>;
+  /** The ids (file-id.ts) of every file in `staged/` now; rejects when the folder cannot be read. */
+  stagedFileIds(): Promise<Set<string>>;
   /** Make the folders, and the batch file for the next lone batch (spare-file.ts). */
   prepare(): Promise<void>;
   /** Remove the spare batch file; nothing is staged after. */
@@ -195,6 +198,18 @@ export function openStager(options: StagerOptions): OutboxStager {
     },
     stageNow(entry) {
       return options.ensureDirs.made ? writer.addNow(entry)?.result : undefined;
+    },
+    async stagedFileIds() {
+      const ids = new Set<string>();
+      const names = await readdir(stagedDir).catch((error: unknown) => {
+        if (isMissing(error)) return [] as string[];
+        throw error;
+      });
+      for (const name of names) {
+        const id = await fileId(join(stagedDir, name));
+        if (id !== undefined) ids.add(id);
+      }
+      return ids;
     },
     async prepare() {
       await options.ensureDirs();

@@ -59,6 +59,8 @@ export interface Outbox {
   staged(): Promise<Array<{ path: string; entry: OutboxEntry }>>;
   /** Remove a staged batch file once every claimed callback in it has been promoted. */
   retireStaged(stagedPath: string): Promise<void>;
+  /** Which files `staged/` holds now, as file ids (file-id.ts); rejects when it cannot be read. */
+  stagedFileIds(): Promise<Set<string>>;
   /**
    * Make the outbox's folders now, so that stageNow() can stage, and the batch file the next lone
    * callback is written into (spare-file.ts; best effort). Throws STATE_UNWRITABLE.
@@ -146,6 +148,7 @@ export function openOutbox(stateDir: string, options: OutboxOptions = {}): Outbo
     discard: stager.discard,
     staged: stager.staged,
     retireStaged: stager.retire,
+    stagedFileIds: stager.stagedFileIds,
     async read(key) {
       try {
         const entries = entryLines(await readFileNoFollow(entryPath(dir, key)));

@@ -1,11 +1,12 @@
 import { spawnSync } from "node:child_process";
-import { rename, utimes } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { rename, rm, utimes } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { buildCallback } from "../../../relay/callback/build-callback.ts";
 import { createRelay } from "../../../relay/core/create-relay.ts";
 import { checkIntegrity } from "../../../relay/integrity/check-integrity.ts";
-import { openDedupeStore } from "../../../relay/state/dedupe-store.ts";
+import { markerName, openDedupeStore } from "../../../relay/state/dedupe-store.ts";
 import { openOutbox } from "../../../relay/state/outbox.ts";
 import type { OutboxEntry } from "../../../relay/state/outbox-entry.ts";
 import { HALF_WRITTEN_MS } from "../../../relay/state/outbox-lease.ts";
@@ -107,6 +108,34 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
     expect(stagedBatchFiles(fx.stateDir)).toEqual([]);
     // Still claimed: a late idle of the delivered run is deduped.
     expect(await dedupe.isClaimed(entry.callback.dedupeKey)).toBe(true);
+  });
+
+  it("removes a `.delivered` link a crash left after its batch's staged name went, and keeps a live batch's", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    const { outbox, dedupe, entry } = crashState(fx, "orphan1");
+    const live = entryFor(fx, "live1");
+    const deliveredOf = (e: OutboxEntry) =>
+      join(fx.stateDir, "dedupe", `${markerName(e.callback.dedupeKey)}.delivered`);
+    // Delivered from its batch; the crash came between removing the staged name and the link.
+    const gone = await outbox.stage(entry);
+    expect(await dedupe.claimStaged(entry.callback.dedupeKey, gone)).toBe(true);
+    dedupe.markStagedDelivered(entry.callback.dedupeKey, gone);
+    await rm(gone);
+    // Delivered from a batch a live accept still has staged (young: not recovery's to take).
+    const kept = await outbox.stage(live);
+    expect(kept).not.toBe(gone);
+    expect(await dedupe.claimStaged(live.callback.dedupeKey, kept)).toBe(true);
+    dedupe.markStagedDelivered(live.callback.dedupeKey, kept);
+
+    await recoverOnce(fx);
+
+    expect(existsSync(deliveredOf(entry))).toBe(false);
+    expect(existsSync(deliveredOf(live))).toBe(true);
+    expect(fx.receiver.requests).toHaveLength(0);
+    // The claims stay: a late idle of either run is deduped.
+    expect(await dedupe.isClaimed(entry.callback.dedupeKey)).toBe(true);
+    expect(await dedupe.isClaimed(live.callback.dedupeKey)).toBe(true);
   });
 
   it("discards a staged callback whose claim was lost to another process, sending nothing for it", async () => {
