@@ -40,6 +40,7 @@ export const BenchIdleProbe = async () => ({
     seen.add(id);
     const t = performance.timeOrigin + performance.now();
     const sync = n++ % 2 === 1;
+    const sends = sync ? ["-durable", "-durable-sync"] : ["-durable"];
     ${PROBE_POST}
     post("");
     ${DURABLE_POST}
@@ -68,9 +69,9 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
     for (let i = -2; i < turns; i++) {
       const session = await server.createSession(taggedTitle(`e2e-${i + 2}`));
       await server.prompt(session.id, "[[fake:text chunks=20]] a short answer", 60_000);
-      const idle = await takeProbedIdle(receiver, ["/probe", "/probe-durable"], 20_000);
+      const idle = await takeProbedIdle(receiver, 20_000);
       if (i < 0) continue; // warm-up (the first turn also starts the plugin)
-      if (idle.stamp.sync) {
+      if (idle.sent("-durable-sync")) {
         syncMs.push(idle.after("/probe-durable-sync") ?? Number.NaN);
         continue;
       }

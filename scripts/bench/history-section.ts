@@ -16,17 +16,18 @@ export interface TurnTiming {
   callbackMs: number;
   /** Probe's idle stamp → the probe's own bare POST received, ms. */
   probeMs: number;
-  /** Probe's idle stamp → the probe's POST after one turn of OpenCode's event loop, ms. */
-  probeTickMs: number;
-  /** Probe's idle stamp → the probe's POST after a 1 KB file write + fsync, ms. */
-  probeDurableMs: number;
-  /** Probe's idle stamp → the probe's POST after reading 4 messages through its client, ms. */
-  probeReadMs: number;
   /**
-   * Probe's idle stamp → the probe's POST after the write made with synchronous calls, ms; only on
-   * the turns the probe timed it (their callback waited for it: left out of the callback rows).
+   * On the turns the probe also timed extra probes (their callback ran beside them: left out of
+   * the callback rows), probe's idle stamp → its POST after: one turn of OpenCode's event loop; a
+   * 1 KB file write + fsync; the same write made with synchronous calls; reading 4 messages
+   * through its client. Ms; undefined for a probe that turn did not time.
    */
-  probeDurableSyncMs?: number;
+  extra?: {
+    tickMs?: number | undefined;
+    durableMs?: number | undefined;
+    durableSyncMs?: number | undefined;
+    readMs?: number | undefined;
+  };
 }
 
 /** The section `npm run bench` prints for the history measurement. */
@@ -41,13 +42,15 @@ export function historySection(
   memory: { long: SettleMemoryResult[]; fresh: SettleMemoryResult[]; whole: SettleMemoryResult[] },
 ): Section {
   const mb = (longBytes / 2 ** 20).toFixed(1);
-  const timedSync = (t: TurnTiming) => t.probeDurableSyncMs !== undefined;
-  const [longT, freshT] = [longAll, freshAll].map((list) => list.filter((t) => !timedSync(t))) as [
+  const [longT, freshT] = [longAll, freshAll].map((list) => list.filter((t) => !t.extra)) as [
     TurnTiming[],
     TurnTiming[],
   ];
-  const syncMs = (list: TurnTiming[]) => list.flatMap((t) => t.probeDurableSyncMs ?? []);
-  const growth = growthAll.filter((t) => !timedSync(t)).map((t) => t.callbackMs);
+  const [longX, freshX] = [longAll, freshAll].map((list) => list.flatMap((t) => t.extra ?? [])) as [
+    NonNullable<TurnTiming["extra"]>[],
+    NonNullable<TurnTiming["extra"]>[],
+  ];
+  const growth = growthAll.filter((t) => !t.extra).map((t) => t.callbackMs);
   const callback = summarize(longT.map((t) => t.callbackMs));
   const freshCallback = summarize(freshT.map((t) => t.callbackMs));
   const peak = (list: SettleMemoryResult[]) => summarize(list.map((m) => m.peakRssAboveMb));
@@ -62,6 +65,16 @@ export function historySection(
     value: summarize(longT.map(ms)),
     baseline: summarize(freshT.map(ms)),
   });
+  /** The same, for an extra probe, on the turns that timed it. */
+  const longFreshExtra = (
+    name: string,
+    ms: (x: NonNullable<TurnTiming["extra"]>) => number | undefined,
+  ): Row => ({
+    name,
+    unit: "ms",
+    value: summarize(longX.flatMap((x) => ms(x) ?? [])),
+    baseline: summarize(freshX.flatMap((x) => ms(x) ?? [])),
+  });
   const rows: Row[] = [
     {
       name: `turn end → callback, session of ${sizes.turns}+ turns (${mb} MB)`,
@@ -72,23 +85,21 @@ export function historySection(
       target: "≤ 1.1×",
       met: callback.median <= 1.1 * freshCallback.median,
     },
-    longFresh(
+    longFreshExtra(
       "turn end → POST from a probe plugin after it read 4 messages through its client, long / fresh",
-      (t) => t.probeReadMs,
+      (x) => x.readMs,
     ),
-    longFresh(
+    longFreshExtra(
       "turn end → POST from the probe after a 1 KB file write + fsync (the floor for a durable callback), long / fresh",
-      (t) => t.probeDurableMs,
+      (x) => x.durableMs,
     ),
-    {
-      name: "turn end → POST from the probe after the same write made with synchronous calls (the floor the relay's staged write is made for), long / fresh",
-      unit: "ms",
-      value: summarize(syncMs(longAll)),
-      baseline: summarize(syncMs(freshAll)),
-    },
-    longFresh(
+    longFreshExtra(
+      "turn end → POST from the probe after the same write made with synchronous calls (the floor the relay's staged write is made for), long / fresh",
+      (x) => x.durableSyncMs,
+    ),
+    longFreshExtra(
       "turn end → POST from the probe after one turn of OpenCode's event loop (setTimeout 0), long / fresh",
-      (t) => t.probeTickMs,
+      (x) => x.tickMs,
     ),
     longFresh(
       "the plugin's own part: callback − the probe's bare POST of the same turn, long / fresh",
@@ -152,7 +163,7 @@ export function historySection(
   return {
     id: "history",
     title: "7. History (settling a long session vs a fresh one)",
-    method: `A real \`opencode serve\` with the plugin and a probe plugin; one tagged session grown to ${sizes.turns} turns (${buildS.toFixed(0)} s), each a streamed reply of ${sizes.chunks} chunks of ~${105 * sizes.repeat} bytes (~${(sizes.chunks * sizes.repeat * 20).toLocaleString("en-US")} words) under a new runId; then ${sizes.samples} turns on it interleaved with ${sizes.samples} one-turn fresh sessions. The probe times a synchronous write + fsync on every other pair of turns, which holds the event loop: the callback rows are the other turns (${longT.length} long, ${freshT.length} fresh; every other pair while the session grew). Intervals start at the probe's stamp of the turn's first idle (\`session.status\` idle, the plugin's terminal point, stamped by the probe's hook, which the plugin file runs just before the plugin's own). Memory: a fresh \`node --expose-gc\` per sample runs the plugin's read path (SDK client, readLastTurn, buildRun) against the same server after a warm-up settle, ${sizes.memoryRounds} rounds.`,
+    method: `A real \`opencode serve\` with the plugin and a probe plugin; one tagged session grown to ${sizes.turns} turns (${buildS.toFixed(0)} s), each a streamed reply of ${sizes.chunks} chunks of ~${105 * sizes.repeat} bytes (~${(sizes.chunks * sizes.repeat * 20).toLocaleString("en-US")} words) under a new runId; then ${sizes.samples} turns on it interleaved with ${sizes.samples} one-turn fresh sessions. On one pair of turns in four the probe also times other ways to send (after a tick, an fsync, a read through its client), and on another a synchronous write + fsync; these run beside the plugin's callback of the same idle, so the callback rows, and the probe's bare POST, are the other two pairs, where the probe only sends its bare POST (${longT.length} long, ${freshT.length} fresh; the same half while the session grew); the extra probes' rows are the turns that timed them. Intervals start at the probe's stamp of the turn's first idle (\`session.status\` idle, the plugin's terminal point, stamped by the probe's hook, which the plugin file runs just before the plugin's own). Memory: a fresh \`node --expose-gc\` per sample runs the plugin's read path (SDK client, readLastTurn, buildRun) against the same server after a warm-up settle, ${sizes.memoryRounds} rounds.`,
     rows,
     notes: [
       "Settling takes the turn from the events the hook saw (plugin/turn-recorder.ts) and reads nothing; when they do not hold the turn whole it reads `GET /session/:id/message?limit=4`, growing the window ×4 only while the turn's user message is not in it (plugin/read-last-turn.ts). The memory rows measure that read; the whole-history rows show what a settle read before issue 12.",

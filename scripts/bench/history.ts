@@ -28,14 +28,16 @@ import { startTimingReceiver, type TimingReceiver } from "./timing-receiver.ts";
 /**
  * Stamps the first idle (`session.status` idle: the plugin's terminal point) after each busy of
  * every session, before the plugin's hook has it (PLUGIN_FILES), and POSTs the stamp at once
- * (`/probe`: the floor for any plugin); after one turn of OpenCode's event loop (`/probe-tick`);
- * after writing and fsyncing a small file (`/probe-durable`: the floor for a plugin that makes
- * its callback durable before sending it with asynchronous file calls); after reading the
- * session's newest 4 messages through its own client (`/probe-read`: the floor for a plugin that
- * reads); and, on every other pair of turns, after the write made with synchronous calls
- * (`/probe-durable-sync`, as the relay's staged write is made). That write holds the event loop,
- * so those turns are left out of the callback rows; in pairs, so that the interleaved long and
- * fresh turns (the growth phase has an even number of turns) are timed alike.
+ * (`/probe`: the floor for any plugin). On one pair of turns in four (pairs, so that the
+ * interleaved long and fresh turns, and the growth phase's, are timed alike) it also times the
+ * floors of other ways to send: after one turn of OpenCode's event loop (`/probe-tick`); after
+ * writing and fsyncing a small file (`/probe-durable`: a plugin that makes its callback durable
+ * with asynchronous file calls); after reading the session's newest 4 messages through its own
+ * client (`/probe-read`: a plugin that reads). On another pair in four it times the same write
+ * made with synchronous calls (`/probe-durable-sync`, as the relay's staged write is made), apart
+ * from the others as it holds the event loop. The extra probes run beside the plugin's callback of
+ * the same idle (the fsync shares the disk with the relay's flush, the read OpenCode's server), so
+ * the callback rows are taken from the other two pairs, where the probe only sends its bare POST.
  */
 const TURN_PROBE = `${PROBE_IMPORTS}
 const url = process.env.BENCH_PROBE_URL;
@@ -48,12 +50,14 @@ export const BenchTurnProbe = async ({ client }) => ({
     if (!${IS_IDLE_STATUS} || !busy.has(id)) return;
     busy.delete(id);
     const t = performance.timeOrigin + performance.now();
-    const sync = Math.floor(n++ / 2) % 2 === 1;
+    const kind = Math.floor(n++ / 2) % 4;
+    const sends = kind === 1 ? ["-tick", "-durable", "-read"] : kind === 3 ? ["-durable-sync"] : [];
     ${PROBE_POST}
     post("");
+    if (kind === 3) ${DURABLE_SYNC_POST}
+    if (kind !== 1) return;
     setTimeout(() => post("-tick"), 0);
     ${DURABLE_POST}
-    if (sync) ${DURABLE_SYNC_POST}
     await client.session.messages({ path: { id }, query: { limit: 4 } });
     post("-read");
   },
@@ -65,7 +69,7 @@ const PHRASE =
   "the_relay_settles_only_the_last_turn_of_a_long_session_so_every_callback_costs_the_same_however_long_it_grows";
 
 /** ~105 KB and ~20,000 words per reply: 200 turns make a ~20 MB session. */
-const FULL: Sizes = { turns: 200, chunks: 250, repeat: 4, samples: 40, memoryRounds: 5 };
+const FULL: Sizes = { turns: 200, chunks: 250, repeat: 4, samples: 60, memoryRounds: 5 };
 /** ~26 KB and ~5,000 words per reply, 40 turns: ~1.2 MB. */
 const QUICK: Sizes = { turns: 40, chunks: 250, repeat: 1, samples: 8, memoryRounds: 2 };
 
@@ -78,19 +82,19 @@ async function turn(
 ): Promise<TurnTiming> {
   await server.patchTitle(sessionId, taggedTitle(runId));
   await server.prompt(sessionId, prompt, 300_000);
-  const idle = await takeProbedIdle(
-    receiver,
-    ["/probe", "/probe-tick", "/probe-durable", "/probe-read"],
-    60_000,
-  );
-  const ms = (path: string) => idle.after(path) ?? Number.NaN; // takeProbedIdle checked each is there
+  const idle = await takeProbedIdle(receiver, 60_000);
+  // takeProbedIdle checked that each path the stamp names is there.
+  const ms = (suffix: string) => (idle.sent(suffix) ? idle.after(`/probe${suffix}`) : undefined);
+  const timing: TurnTiming = { callbackMs: idle.callbackMs, probeMs: idle.after("/probe") ?? Number.NaN };
+  if (idle.stamp.sends.length === 0) return timing;
   return {
-    ...(idle.stamp.sync ? { probeDurableSyncMs: ms("/probe-durable-sync") } : {}),
-    callbackMs: idle.callbackMs,
-    probeMs: ms("/probe"),
-    probeTickMs: ms("/probe-tick"),
-    probeDurableMs: ms("/probe-durable"),
-    probeReadMs: ms("/probe-read"),
+    ...timing,
+    extra: {
+      tickMs: ms("-tick"),
+      durableMs: ms("-durable"),
+      durableSyncMs: ms("-durable-sync"),
+      readMs: ms("-read"),
+    },
   };
 }
 

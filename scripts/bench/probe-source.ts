@@ -18,9 +18,10 @@ export const IS_IDLE_STATUS = `(event.type === "session.status" && event.propert
 
 /**
  * Probe plugin source, a statement: \`post(path)\`, a bare \`fetch\` POST of the idle's stamp to the
- * receiver. Needs \`url\`, \`id\`, \`t\` (the stamp) and \`sync\` in scope.
+ * receiver. Needs \`url\`, \`id\`, \`t\` (the stamp) and \`sends\` (the suffixes of the other probe
+ * paths it will POST for this idle, e.g. \`["-durable"]\`: see takeProbedIdle) in scope.
  */
-export const PROBE_POST = `const post = (path) => fetch(url + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ sessionID: id, t, sync }) }).catch(() => {});`;
+export const PROBE_POST = `const post = (path) => fetch(url + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ sessionID: id, t, sends }) }).catch(() => {});`;
 
 /**
  * The plugin and a probe plugin (\`probe\`: a module whose one export is a plugin) as a bench
@@ -88,8 +89,10 @@ export const DURABLE_SYNC_POST = `try {
 
 /** What a probe plugin and the plugin sent for one idle, stamped from the probe's `/probe`. */
 export interface ProbedIdle {
-  /** The probe's stamp of the idle (epoch ms), and whether it timed DURABLE_SYNC_POST. */
-  stamp: { t: number; sync: boolean };
+  /** The probe's stamp of the idle (epoch ms), and the other probe paths it sent for it. */
+  stamp: { t: number; sends: string[] };
+  /** Whether the probe sent `/probe${suffix}` for this idle. */
+  sent(suffix: string): boolean;
   /** ms from the stamp to the probe request at `path` (e.g. `/probe-durable`); undefined if none. */
   after(path: string): number | undefined;
   /** ms from the stamp to the plugin's callback (the one request not under `/probe`). */
@@ -97,26 +100,22 @@ export interface ProbedIdle {
 }
 
 /**
- * Take one idle's requests from `receiver`: `paths` (the probes the plugin always sends, `/probe`
- * and `/probe-durable` among them), `/probe-durable-sync` when the stamp says it was timed, and the
- * callback. Throws when one of them is missing.
+ * Take one idle's requests from `receiver`: the probe's `/probe`, every other probe path its stamp
+ * says it sent, and the callback. Throws when one of them is missing.
  */
-export async function takeProbedIdle(
-  receiver: TimingReceiver,
-  paths: readonly string[],
-  timeoutMs: number,
-): Promise<ProbedIdle> {
+export async function takeProbedIdle(receiver: TimingReceiver, timeoutMs: number): Promise<ProbedIdle> {
   const got: TimedRequest[] = [];
   const at = (path: string) => got.find((r) => r.path === path);
   while (at("/probe") === undefined) got.push(await receiver.next(timeoutMs));
-  const stamp = JSON.parse(at("/probe")?.body ?? "{}") as { t: number; sync: boolean };
-  const expected = stamp.sync ? [...paths, "/probe-durable-sync"] : paths;
+  const stamp = JSON.parse(at("/probe")?.body ?? "{}") as { t: number; sends: string[] };
+  const expected = ["/probe", ...stamp.sends.map((suffix) => `/probe${suffix}`)];
   while (got.length < expected.length + 1) got.push(await receiver.next(timeoutMs));
   const callback = got.find((r) => !r.path.startsWith("/probe"));
   if (callback === undefined || expected.some((path) => at(path) === undefined))
     throw new Error(`expected ${expected.join(", ")} and a callback, got ${got.map((r) => r.path)}`);
   return {
     stamp,
+    sent: (suffix) => stamp.sends.includes(suffix),
     after: (path) => {
       const request = at(path);
       return request === undefined ? undefined : request.epoch - stamp.t;
