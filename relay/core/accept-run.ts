@@ -70,7 +70,11 @@ async function acceptNow(state: RelayState, run: TerminalRun): Promise<void> {
     // Write-ahead: the callback is on disk before it is claimed, and the claim is a hard link
     // to that file (created only if no marker exists: whoever links first calls back, in any
     // process). A crash between claiming and promoting leaves a staged file recover() finds.
-    const staged = outbox.stageNow(item.entry) ?? (await outbox.stage(item.entry));
+    // On this stack when it can be (the event hook's: the first attempt then goes out before the
+    // hook returns); after an await when the folders are not made yet, a batch is being written, or
+    // the disk held the write longer than OpenCode's event loop may wait for it (flusher.ts).
+    const now = outbox.stageNow(item.entry);
+    const staged = typeof now === "string" ? now : await (now ?? outbox.stage(item.entry));
     let claimed: boolean;
     try {
       claimed =

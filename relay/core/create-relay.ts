@@ -52,6 +52,12 @@ export interface RelayOptions {
    * @default { now: the relay's `now`, schedule: an unref'd setTimeout, owner: currentOwner() }
    */
   leases?: OutboxOptions;
+  /**
+   * How long submit() waits for a lone callback's write and flush before it lets them finish off
+   * its stack (relay/state/flusher.ts); `false` waits however long they take.
+   * @default FLUSH_WAIT_MS (5 ms)
+   */
+  flushWaitMs?: number | false;
 }
 
 export interface Relay {
@@ -116,6 +122,7 @@ export function createRelay(options: RelayOptions): Relay {
     ...folders,
     ...(options.now === undefined ? {} : { now: options.now }),
     ...options.leases,
+    ...(options.flushWaitMs === undefined ? {} : { flushWaitMs: options.flushWaitMs }),
   });
   const dedupe = openDedupeStore(options.stateDir, folders);
   const state: RelayState = {

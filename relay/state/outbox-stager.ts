@@ -7,6 +7,7 @@ import { markerName } from "./dedupe-store.ts";
 import { jsonLines, writeDurableLinesSync } from "./durable-file.ts";
 import { entryLines } from "./entry-lines.ts";
 import { fileId } from "./file-id.ts";
+import { type Flusher, startFlusher } from "./flusher.ts";
 import { isMissing } from "./fs-errors.ts";
 import { type GroupCommit, groupCommit } from "./group-commit.ts";
 import type { LazyDirs } from "./lazy-dirs.ts";
@@ -37,10 +38,11 @@ export interface OutboxStager {
   stage(entry: OutboxEntry): Promise<string>;
   /**
    * Write `entry` at once, on the caller's stack, in a batch of its own, when nothing else is being
-   * staged (group-commit.ts `addNow`) and the folders exist: the batch file's path once fsynced.
-   * `undefined` when not now: use stage(). Throws STATE_UNWRITABLE like stage().
+   * staged (group-commit.ts `addNow`) and the folders exist: the batch file's path once fsynced,
+   * or a promise of it when the flush outlived the flusher's wait (flusher.ts). `undefined` when
+   * not now: use stage(). Throws STATE_UNWRITABLE like stage() (the promise rejects with it).
    */
-  stageNow(entry: OutboxEntry): string | undefined;
+  stageNow(entry: OutboxEntry): string | Promise<string> | undefined;
   /**
    * Link a claimed callback of a staged batch to its pending name (already there is fine), and
    * resolve once this process is done with the batch (its staged name gone) and the pending name is
@@ -79,7 +81,19 @@ export interface StagerOptions {
   maxBatch?: number;
   /** Size of the batch file made ahead (spare-file.ts); 0 makes none. @default SPARE_BYTES */
   spareBytes?: number;
+  /**
+   * How long a caller waits for the spare's write and flush on the flusher's thread before it
+   * finishes off the caller's stack (flusher.ts); `false` writes on the caller's own stack, however
+   * long that takes. @default FLUSH_WAIT_MS
+   */
+  flushWaitMs?: number | false;
 }
+
+/**
+ * How long OpenCode's event loop may wait for a lone callback's write and flush: ~10× the median
+ * flush on this project's disks (0.36–0.52 ms in a real `opencode serve`, BENCHMARKS.md section 13).
+ */
+export const FLUSH_WAIT_MS = 5;
 
 /**
  * The batch file made ahead holds this much: a lone callback, well past the default summary of
@@ -111,6 +125,9 @@ export function openStager(options: StagerOptions): OutboxStager {
   /** The batch file made ahead for the next batch that fits (spare-file.ts), while there is one. */
   let spare: SpareFile | undefined;
   let makingSpare: Promise<void> | undefined;
+  const flushWaitMs = options.flushWaitMs ?? FLUSH_WAIT_MS;
+  /** The thread that writes the spare (flusher.ts), once prepare() has started it. */
+  let flusher: Flusher | undefined;
   let closed = false;
   const makeSpare = (): Promise<void> => {
     if (closed || spare !== undefined || spareBytes === 0) return Promise.resolve();
@@ -128,28 +145,43 @@ export function openStager(options: StagerOptions): OutboxStager {
   };
   /**
    * Into the spare when it fits and is still there: the path, or undefined (write a new file; also
-   * when the spare's write failed, since a new file may still be written).
+   * when the spare's write failed, since a new file may still be written). A promise of the same
+   * when the write outlived the flusher's wait.
    */
-  const writeSpare = (data: Buffer): string | undefined => {
+  const writeSpare = (data: Buffer): string | undefined | Promise<string | undefined> => {
     const ready = spare;
     if (ready === undefined || data.length > ready.bytes) return undefined;
     spare = undefined;
+    const flush =
+      flusher === undefined || flushWaitMs === false ? undefined : { flusher, waitMs: flushWaitMs };
     try {
-      return fillSpareFile(ready, data) ? ready.path : undefined;
+      const filled = fillSpareFile(ready, data, flush);
+      if (typeof filled === "boolean") return filled ? ready.path : undefined;
+      return filled.then(
+        (named) => (named ? ready.path : undefined),
+        () => undefined,
+      );
     } catch {
       return undefined;
     }
   };
   /**
    * One batch, written and flushed with synchronous calls (the first attempt waits on it:
-   * durable-file.ts says why), into the spare when it fits, else into a new file.
+   * durable-file.ts says why), into the spare when it fits, else into a new file. A promise of the
+   * path when the spare's write outlived the flusher's wait.
    */
-  const writeBatch = (entries: OutboxEntry[]): string => {
+  const writeBatch = (entries: OutboxEntry[]): string | Promise<string> => {
     const data = Buffer.from(jsonLines(entries));
     const fromSpare = writeSpare(data);
     // The next spare is made once this stack is done, whether or not this batch took one.
     setImmediate(makeSpare);
-    if (fromSpare !== undefined) return track(fromSpare, entries.length);
+    if (typeof fromSpare === "string") return track(fromSpare, entries.length);
+    if (fromSpare === undefined) return writeNewBatch(entries, data);
+    return fromSpare.then((path) =>
+      path === undefined ? writeNewBatch(entries, data) : track(path, entries.length),
+    );
+  };
+  const writeNewBatch = (entries: OutboxEntry[], data: Buffer): string => {
     const path = batchPath(markerName(entries[0]?.callback.dedupeKey ?? ""));
     try {
       writeDurableLinesSync(path, data);
@@ -173,10 +205,13 @@ export function openStager(options: StagerOptions): OutboxStager {
     batches.set(path, { open, keep: false, thenRemove: [], done, finish });
     return path;
   };
-  const writer: GroupCommit<OutboxEntry, string> = groupCommit(async (entries) => writeBatch(entries), {
-    maxItems: options.maxBatch ?? 64,
-    now: writeBatch,
-  });
+  const writer: GroupCommit<OutboxEntry, string | Promise<string>> = groupCommit(
+    async (entries) => writeBatch(entries),
+    {
+      maxItems: options.maxBatch ?? 64,
+      now: writeBatch,
+    },
+  );
 
   const settle = async (path: string, failed: boolean, thenRemove?: string) => {
     const batch = batches.get(path);
@@ -213,7 +248,13 @@ export function openStager(options: StagerOptions): OutboxStager {
     },
     async prepare() {
       await options.ensureDirs();
-      await makeSpare();
+      const starting =
+        flushWaitMs === false || spareBytes === 0
+          ? undefined
+          : startFlusher().then((started) => {
+              flusher = started;
+            });
+      await Promise.all([makeSpare(), starting]);
     },
     async close() {
       closed = true;

@@ -18,7 +18,7 @@ import {
   olderThan,
   openLeases,
 } from "./outbox-lease.ts";
-import { openStager } from "./outbox-stager.ts";
+import { openStager, type StagerOptions } from "./outbox-stager.ts";
 import { stateUnwritable } from "./state-unwritable.ts";
 
 export type { LeaseView, OutboxLease } from "./outbox-lease.ts";
@@ -40,9 +40,10 @@ export interface Outbox {
   stage(entry: OutboxEntry): Promise<string>;
   /**
    * stage() at once, on the caller's stack, in a batch of its own, when nothing else is being staged
-   * and the folders exist (outbox-stager.ts); `undefined` when not now.
+   * and the folders exist (outbox-stager.ts); a promise of its path when the write outlived the
+   * flusher's wait (flusher.ts); `undefined` when not now.
    */
-  stageNow(entry: OutboxEntry): string | undefined;
+  stageNow(entry: OutboxEntry): string | Promise<string> | undefined;
   /**
    * Make a staged callback the pending entry for `dedupeKey` (a link to its batch), resolving once
    * its batch's staged name is gone and the entry is durable. Every staged callback must be
@@ -102,7 +103,8 @@ export interface Outbox {
 
 /** Clock, timer and owner of the outbox's leases (see LeaseKeeperOptions); each has a default. */
 export type OutboxOptions = Omit<LeaseKeeperOptions, "ensureDir" | "holdersDir"> &
-  Pick<LazyDirsOptions, "onTightened">;
+  Pick<LazyDirsOptions, "onTightened"> &
+  Pick<StagerOptions, "flushWaitMs">;
 
 /**
  * Open the outbox under `<stateDir>/outbox` (created lazily, folders private: lazy-dirs.ts). Entries
@@ -114,7 +116,7 @@ export function openOutbox(stateDir: string, options: OutboxOptions = {}): Outbo
   const stagedDir = join(dir, "staged");
   const holdersDir = join(dir, "holders");
   const unwritable = (error: unknown) => stateUnwritable("the outbox", dir, error);
-  const { onTightened, ...leaseOptions } = options;
+  const { onTightened, flushWaitMs, ...leaseOptions } = options;
   const ensureDirs = lazyDirs([failedDir, stagedDir, holdersDir], unwritable, {
     ...(onTightened === undefined ? {} : { onTightened }),
     root: stateDir,
@@ -130,6 +132,7 @@ export function openOutbox(stateDir: string, options: OutboxOptions = {}): Outbo
     ensureDirs,
     unwritable,
     syncOutbox: () => syncOutbox.add(undefined),
+    ...(flushWaitMs === undefined ? {} : { flushWaitMs }),
   });
 
   return {

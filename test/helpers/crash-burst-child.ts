@@ -33,6 +33,11 @@ export interface CrashChildInput {
   runs: number;
   killAt?: number;
   killAfter?: boolean;
+  /**
+   * Write a lone callback's spare on the flusher's thread (relay/state/flusher.ts), where the kill
+   * points, counted on this thread, cannot land. @default false: on this thread, where they can.
+   */
+  flusher?: boolean;
 }
 
 /** The run the children submit as number `i`; its dedupe key is `ses_burst-<i>|burst-<i>`. */
@@ -169,7 +174,13 @@ async function main(): Promise<void> {
     delivery: { initialDelayMs: 50, maxDelayMs: 200 },
   });
   const audit = openAuditLog({ path: input.auditPath, secrets: [TOKEN] });
-  const relay = createRelay({ config, instance: INSTANCE, audit, stateDir: input.stateDir });
+  const relay = createRelay({
+    config,
+    instance: INSTANCE,
+    audit,
+    stateDir: input.stateDir,
+    ...(input.flusher === true ? {} : { flushWaitMs: false }),
+  });
   const runs = Array.from({ length: input.runs }, (_, i) => crashRun(i));
   if (input.mode === "recover") await relay.recover();
   if (input.mode === "lone") {

@@ -44,6 +44,9 @@ function newRelay(overrides: { audit?: AuditLog; stateDir?: string } = {}): Rela
     instance: INSTANCE,
     audit: overrides.audit ?? fixture.audit,
     stateDir: overrides.stateDir ?? fixture.stateDir,
+    // What submit does on its own stack is asserted here: a flusher thread the machine's load keeps
+    // from running for 5 ms must not move it off (flush-stall.test.ts tests the wait itself).
+    flushWaitMs: 60_000,
   });
   relays.push(relay);
   return relay;

@@ -1,0 +1,73 @@
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, expect, it } from "vitest";
+import { createRelay, type Relay } from "../../../relay/core/create-relay.ts";
+import { type FreezableDisk, mountFreezableDisk } from "../../helpers/freezable-disk.ts";
+import { isUnfilledSpare, stagedBatchFiles } from "../../helpers/pending-outbox-files.ts";
+import { INSTANCE, makeRun, phase, type RelayFixture, relayFixture } from "../../helpers/relay-fixture.ts";
+
+/**
+ * A disk that holds the flush of a lone callback (the state dir on a real ext4 that is frozen,
+ * `fsfreeze`) does not hold the caller: in OpenCode that is the event hook, and with it OpenCode's
+ * whole event loop. The relay waits a few ms (flusher.ts), lets the write finish off the caller's
+ * stack, and sends the callback once it is durable, once. The audit log stays on the ordinary disk.
+ */
+
+let fixture: RelayFixture | undefined;
+let disk: FreezableDisk | undefined;
+const relays: Relay[] = [];
+afterEach(async () => {
+  try {
+    disk?.thaw();
+    for (const relay of relays.splice(0)) await relay.close();
+    await fixture?.cleanup();
+  } finally {
+    await disk?.remove();
+    disk = undefined;
+    fixture = undefined;
+  }
+});
+
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+it("a flush the disk holds returns the caller at once; the callback goes out once durable, once", async () => {
+  disk = await mountFreezableDisk();
+  fixture = await relayFixture();
+  const stateDir = join(disk.dir, "state");
+  const relay = createRelay({ config: fixture.config, instance: INSTANCE, audit: fixture.audit, stateDir });
+  relays.push(relay);
+  relay.prepare(); // as the plugin does when a tagged run starts: folders, the spare, the flusher
+  await relay.drain();
+  const staged = join(stateDir, "outbox", "staged");
+  const spares = readdirSync(staged)
+    .map((name) => join(staged, name))
+    .filter(isUnfilledSpare);
+  expect(spares).toHaveLength(1);
+  const spare = spares[0] as string;
+  const spareIno = statSync(spare).ino;
+
+  // A blocked process cannot thaw the disk itself: the watchdog does, and marks that it had to.
+  disk.freeze(10_000);
+  relay.submit(makeRun("frozen1"));
+  await yieldToLoop(); // whatever submit left for the loop has run, too
+  await yieldToLoop();
+  expect(disk.thawedByWatchdog()).toBe(false);
+  // Nothing went out before it was on disk: the spare still holds only its NULs.
+  expect(fixture.receiver.requests).toHaveLength(0);
+  expect(isUnfilledSpare(spare)).toBe(true);
+
+  disk.thaw();
+  await relay.drain();
+  expect(fixture.receiver.requests).toHaveLength(1);
+  const records = await fixture.records();
+  expect(phase(records, "accepted")[0]).toMatchObject({ runId: "frozen1", durable: true });
+  expect(phase(records, "state_error")).toEqual([]);
+  expect(phase(records, "delivered")).toHaveLength(1);
+  expect(disk.thawedByWatchdog()).toBe(false);
+  expect(stagedBatchFiles(stateDir)).toEqual([]); // delivered: its batch's staged name is gone
+  // It was staged into the spare: its dedupe marker is a link to the spare's inode, NULs cut.
+  const dedupe = join(stateDir, "dedupe");
+  const markers = readdirSync(dedupe).map((name) => statSync(join(dedupe, name)));
+  expect(markers.filter((marker) => marker.ino === spareIno).length).toBeGreaterThan(0);
+  expect(markers.every((marker) => marker.size < 32 * 1024)).toBe(true);
+});
