@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -39,7 +39,7 @@ export async function mountFreezableDisk(sizeMiB = 16): Promise<FreezableDisk> {
   try {
     run("truncate", ["-s", `${sizeMiB}M`, image]);
     run("mkfs.ext4", ["-q", "-F", image]);
-    run("mkdir", [dir]);
+    mkdirSync(dir);
     run("mount", ["-o", "loop", image, dir]);
   } catch (error) {
     await rm(root, { recursive: true, force: true });

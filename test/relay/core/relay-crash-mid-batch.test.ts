@@ -71,19 +71,22 @@ const fileOf = (i: number) => `${markerName(`ses_burst-${i}|burst-${i}`)}.json`;
 
 describe("createRelay: SIGKILL while a batch is being committed", () => {
   const rounds = [
-    ...Array.from({ length: ROUNDS }, (_, round) => ({ round, mode: "burst" as const })),
+    ...Array.from({ length: ROUNDS }, (_, round) => ({ round, mode: "burst" as const, flusher: false })),
     // Runs ending one by one: each staged alone, into the batch file made ahead for it; on this
     // thread (the kill can land between its write and its flush), and on the flusher's thread, as
     // OpenCode writes it (the kill lands while one is being written there, or around it).
-    ...Array.from({ length: ROUNDS }, (_, round) => ({ round: ROUNDS + round, mode: "lone" as const })),
+    ...Array.from({ length: ROUNDS }, (_, round) => ({
+      round: ROUNDS + round,
+      mode: "lone" as const,
+      flusher: false,
+    })),
     ...Array.from({ length: 2 }, (_, round) => ({
       round: 2 * ROUNDS + round,
       mode: "lone" as const,
       flusher: true,
     })),
   ];
-  for (const { round, mode, ...rest } of rounds) {
-    const flusher = "flusher" in rest;
+  for (const { round, mode, flusher } of rounds) {
     it(`round ${round} (${mode}${flusher ? ", flusher" : ""}): every run delivered, none lost, nothing delivered sent again`, async () => {
       const random = seededRandom(0x5eed + round);
       const dir = await mkdtemp(join(tmp, `round-${round}-`));
