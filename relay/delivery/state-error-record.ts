@@ -8,5 +8,6 @@ export function stateErrorRecord(ids: CallbackIds, error: unknown): AuditInput {
   // A state error keeps its own code (a refused link or folder says what to fix); anything else is
   // a write that failed.
   const code = err.kind === "state" ? err.code : "STATE_UNWRITABLE";
-  return { ...ids, phase: "state_error", code, reason: err.message, hint: err.hint };
+  const details = Object.keys(err.details).length > 0 ? { details: err.details } : {};
+  return { ...ids, phase: "state_error", code, reason: err.message, hint: err.hint, ...details };
 }

@@ -10,6 +10,10 @@ import { Worker } from "node:worker_threads";
  * `waitMs` (`Atomics.wait`); a write done by then goes on as before, one that is not finishes off
  * the hook's stack, and its callback is sent once it is durable.
  *
+ * It also makes the new batch files a callback waits on (a batch too large for the spare, or
+ * written while the spare was taken): their fsync can stall as long, and creating a file at all
+ * waits on a frozen disk.
+ *
  * One thread per process, started by the first `startFlusher()` and shared by every relay in it
  * (OpenCode may run several); it does not keep the process alive.
  */
@@ -19,36 +23,72 @@ export interface Flusher {
    * `waitMs` for it. Throws FlushFailed when the write or the flush failed within the wait.
    */
   fill(fd: number, data: Uint8Array, waitMs: number): FillResult;
+  /**
+   * Create `path` (it must not exist, mode 0600) holding `data`, fsynced, on the flusher's thread;
+   * wait up to `waitMs` for it (0: not at all). A file that could not be made whole is removed
+   * before the failure is reported. Throws FlushFailed when that happened within the wait.
+   */
+  create(path: string, data: Uint8Array, waitMs: number): FillResult;
 }
 
 /** Done within the wait, or still running: `finished` settles when it is done (rejects if it failed). */
 export type FillResult = { done: true } | { done: false; finished: Promise<void> };
 
-/** The write or the flush failed on the flusher's thread (its errno code when known). */
+/**
+ * The write or the flush failed on the flusher's thread (its errno code when known), or, `lost`,
+ * the thread itself is gone (the job's file may be half written; the disk may be fine).
+ */
 export class FlushFailed extends Error {
   readonly code: string | undefined;
-  constructor(code: string | undefined, message: string) {
+  readonly lost: boolean;
+  constructor(code: string | undefined, message: string, lost = false) {
     super(message);
     this.name = "FlushFailed";
     this.code = code;
+    this.lost = lost;
   }
 }
 
 /**
  * The flusher thread, as source (a bundled plugin has no file to start a worker from). Control
- * words: [0] the last job done, [1] 0 if it succeeded, else 1. Jobs run one at a time, in order.
+ * words: [0] the last job done, [1] 0 if it succeeded, else 1, [2] the length of its failure as JSON
+ * in `failure`. Jobs run one at a time, in order.
  */
 const SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
-const { writeSync, fdatasyncSync } = require("node:fs");
+const { closeSync, fdatasyncSync, fsyncSync, openSync, unlinkSync, writeSync } = require("node:fs");
 const control = new Int32Array(workerData.control);
-parentPort.on("message", ({ seq, fd, data }) => {
+const failure = new Uint8Array(workerData.failure);
+const writeAll = (fd, data) => {
+  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, done);
+};
+const create = (path, data) => {
+  const fd = openSync(path, "wx", 0o600);
+  try {
+    writeAll(fd, data);
+    fsyncSync(fd);
+  } catch (error) {
+    try { unlinkSync(path); } catch {}
+    throw error;
+  } finally {
+    closeSync(fd);
+  }
+};
+parentPort.on("message", ({ seq, fd, path, data }) => {
   let error = null;
   try {
-    for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, done);
-    fdatasyncSync(fd);
+    if (path === undefined) {
+      writeAll(fd, data);
+      fdatasyncSync(fd);
+    } else create(path, data);
   } catch (caught) {
     error = { code: caught && caught.code, message: String((caught && caught.message) || caught) };
+  }
+  if (error !== null) {
+    const bytes = Buffer.from(JSON.stringify({ code: error.code, message: error.message.slice(0, 300) }));
+    const length = Math.min(bytes.length, failure.length);
+    failure.set(bytes.subarray(0, length));
+    Atomics.store(control, 2, length);
   }
   Atomics.store(control, 1, error === null ? 0 : 1);
   Atomics.store(control, 0, seq);
@@ -56,6 +96,22 @@ parentPort.on("message", ({ seq, fd, data }) => {
   parentPort.postMessage({ seq, error });
 });
 `;
+
+/** Room for a failed job's `{ code, message }` as JSON (the message cut to 300 characters). */
+const FAILURE_BYTES = 1024;
+
+/** The failure the thread left in shared memory, as the error it was. */
+function failed(bytes: Uint8Array): FlushFailed {
+  try {
+    const { code, message } = JSON.parse(Buffer.from(bytes).toString("utf8")) as {
+      code?: string;
+      message?: string;
+    };
+    return new FlushFailed(code, message ?? "the write or its flush failed");
+  } catch {
+    return new FlushFailed(undefined, "the write or its flush failed");
+  }
+}
 
 let started: Promise<Flusher | undefined> | undefined;
 
@@ -69,8 +125,12 @@ export function startFlusher(): Promise<Flusher | undefined> {
 }
 
 async function open(): Promise<Flusher | undefined> {
-  const control = new Int32Array(new SharedArrayBuffer(8));
-  const worker = new Worker(SOURCE, { eval: true, workerData: { control: control.buffer } });
+  const control = new Int32Array(new SharedArrayBuffer(12));
+  const failure = new Uint8Array(new SharedArrayBuffer(FAILURE_BYTES));
+  const worker = new Worker(SOURCE, {
+    eval: true,
+    workerData: { control: control.buffer, failure: failure.buffer },
+  });
   worker.unref();
   let alive = true;
   let last = 0;
@@ -78,7 +138,7 @@ async function open(): Promise<Flusher | undefined> {
   const waiting = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   const stop = (why: string) => {
     alive = false;
-    for (const job of waiting.values()) job.reject(new FlushFailed(undefined, why));
+    for (const job of waiting.values()) job.reject(new FlushFailed(undefined, why, true));
     waiting.clear();
   };
   worker.on(
@@ -99,30 +159,33 @@ async function open(): Promise<Flusher | undefined> {
   });
   if (!online) return undefined;
 
-  return {
-    fill(fd, data, waitMs) {
-      if (!alive) throw new FlushFailed(undefined, "the flusher thread is gone");
-      const seq = ++last;
-      worker.postMessage({ seq, fd, data });
-      const deadline = performance.now() + waitMs;
-      for (;;) {
-        const seen = Atomics.load(control, 0);
-        if (seen >= seq) break;
-        const left = deadline - performance.now();
-        if (left <= 0) {
-          return {
-            done: false,
-            finished: new Promise<void>((resolve, reject) => {
-              if (!alive) reject(new FlushFailed(undefined, "the flusher thread is gone"));
-              else waiting.set(seq, { resolve, reject });
-            }),
-          };
-        }
-        Atomics.wait(control, 0, seen, left);
+  /** Hand a job to the thread and wait for it up to `waitMs`. */
+  const run = (job: { fd: number } | { path: string }, data: Uint8Array, waitMs: number): FillResult => {
+    if (!alive) throw new FlushFailed(undefined, "the flusher thread is gone", true);
+    const seq = ++last;
+    worker.postMessage({ seq, ...job, data });
+    const deadline = performance.now() + waitMs;
+    for (;;) {
+      const seen = Atomics.load(control, 0);
+      if (seen >= seq) break;
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        return {
+          done: false,
+          finished: new Promise<void>((resolve, reject) => {
+            if (!alive) reject(new FlushFailed(undefined, "the flusher thread is gone", true));
+            else waiting.set(seq, { resolve, reject });
+          }),
+        };
       }
-      // Jobs run in order and this thread sent none since: word 1 is this job's.
-      if (Atomics.load(control, 1) !== 0) throw new FlushFailed(undefined, "the write or its flush failed");
-      return { done: true };
-    },
+      Atomics.wait(control, 0, seen, left);
+    }
+    // Jobs run in order and this thread sent none since: words 1 and 2 are this job's.
+    if (Atomics.load(control, 1) !== 0) throw failed(failure.subarray(0, Atomics.load(control, 2)));
+    return { done: true };
+  };
+  return {
+    fill: (fd, data, waitMs) => run({ fd }, data, waitMs),
+    create: (path, data, waitMs) => run({ path }, data, waitMs),
   };
 }

@@ -7,7 +7,7 @@ import { markerName } from "./dedupe-store.ts";
 import { jsonLines, writeDurableLinesSync } from "./durable-file.ts";
 import { entryLines } from "./entry-lines.ts";
 import { fileId } from "./file-id.ts";
-import { type Flusher, startFlusher } from "./flusher.ts";
+import { type FillResult, type Flusher, FlushFailed, startFlusher } from "./flusher.ts";
 import { isMissing } from "./fs-errors.ts";
 import { type GroupCommit, groupCommit } from "./group-commit.ts";
 import type { LazyDirs } from "./lazy-dirs.ts";
@@ -148,12 +148,14 @@ export function openStager(options: StagerOptions): OutboxStager {
    * when the spare's write failed, since a new file may still be written). A promise of the same
    * when the write outlived the flusher's wait.
    */
-  const writeSpare = (data: Buffer): string | undefined | Promise<string | undefined> => {
+  const writeSpare = (
+    data: Buffer,
+    waitMs: number | false,
+  ): string | undefined | Promise<string | undefined> => {
     const ready = spare;
     if (ready === undefined || data.length > ready.bytes) return undefined;
     spare = undefined;
-    const flush =
-      flusher === undefined || flushWaitMs === false ? undefined : { flusher, waitMs: flushWaitMs };
+    const flush = flusher === undefined || waitMs === false ? undefined : { flusher, waitMs };
     try {
       const filled = fillSpareFile(ready, data, flush);
       if (typeof filled === "boolean") return filled ? ready.path : undefined;
@@ -167,22 +169,52 @@ export function openStager(options: StagerOptions): OutboxStager {
   };
   /**
    * One batch, written and flushed with synchronous calls (the first attempt waits on it:
-   * durable-file.ts says why), into the spare when it fits, else into a new file. A promise of the
-   * path when the spare's write outlived the flusher's wait.
+   * durable-file.ts says why), into the spare when it fits, else into a new file; on the flusher's
+   * thread when there is one, waiting for it up to `waitMs`. A promise of the path when the write
+   * outlived the wait.
    */
-  const writeBatch = (entries: OutboxEntry[]): string | Promise<string> => {
+  const writeBatch = (entries: OutboxEntry[], waitMs: number | false): string | Promise<string> => {
     const data = Buffer.from(jsonLines(entries));
-    const fromSpare = writeSpare(data);
+    const fromSpare = writeSpare(data, waitMs);
     // The next spare is made once this stack is done, whether or not this batch took one.
     setImmediate(makeSpare);
     if (typeof fromSpare === "string") return track(fromSpare, entries.length);
-    if (fromSpare === undefined) return writeNewBatch(entries, data);
+    if (fromSpare === undefined) return writeNewBatch(entries, data, waitMs);
     return fromSpare.then((path) =>
-      path === undefined ? writeNewBatch(entries, data) : track(path, entries.length),
+      path === undefined ? writeNewBatch(entries, data, waitMs) : track(path, entries.length),
     );
   };
-  const writeNewBatch = (entries: OutboxEntry[], data: Buffer): string => {
-    const path = batchPath(markerName(entries[0]?.callback.dedupeKey ?? ""));
+  /**
+   * A batch into a new file: on the flusher's thread when there is one (creating a file waits on a
+   * frozen disk, and its fsync as long as the spare's), else on the caller's stack.
+   */
+  const writeNewBatch = (
+    entries: OutboxEntry[],
+    data: Buffer,
+    waitMs: number | false,
+  ): string | Promise<string> => {
+    const newPath = () => batchPath(markerName(entries[0]?.callback.dedupeKey ?? ""));
+    const path = newPath();
+    if (flusher === undefined || waitMs === false) return writeNewBatchHere(path, entries.length, data);
+    // The thread removes a file it could not make whole before it says so.
+    const failed = (error: unknown): string => {
+      if (!(error instanceof FlushFailed && error.lost)) throw unwritable(error);
+      // The thread itself is gone, and the disk may be fine: write here, under a new name (what
+      // the thread made of this one goes: a torn batch, or a copy nobody claimed).
+      removed(path);
+      return writeNewBatchHere(newPath(), entries.length, data);
+    };
+    let made: FillResult;
+    try {
+      made = flusher.create(path, data, waitMs);
+    } catch (error) {
+      return failed(error);
+    }
+    if (made.done) return track(path, entries.length);
+    return made.finished.then(() => track(path, entries.length), failed);
+  };
+  /** A new batch file, made on the caller's stack. */
+  const writeNewBatchHere = (path: string, count: number, data: Buffer): string => {
     try {
       writeDurableLinesSync(path, data);
     } catch (error) {
@@ -194,7 +226,7 @@ export function openStager(options: StagerOptions): OutboxStager {
       }
       throw unwritable(error);
     }
-    return track(path, entries.length);
+    return track(path, count);
   };
   /** Count a written batch's callbacks until each is promoted or discarded. */
   const track = (path: string, open: number): string => {
@@ -206,10 +238,12 @@ export function openStager(options: StagerOptions): OutboxStager {
     return path;
   };
   const writer: GroupCommit<OutboxEntry, string | Promise<string>> = groupCommit(
-    async (entries) => writeBatch(entries),
+    // A group-committed batch waits for the flusher as long as a lone one: not at all costs a
+    // burst a thread's message per batch (BENCHMARKS.md section 15).
+    async (entries) => writeBatch(entries, flushWaitMs),
     {
       maxItems: options.maxBatch ?? 64,
-      now: writeBatch,
+      now: (entries) => writeBatch(entries, flushWaitMs),
     },
   );
 

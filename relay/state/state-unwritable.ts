@@ -8,8 +8,12 @@ import { RelayError } from "../errors/index.ts";
 export function stateUnwritable(what: string, dir: string, cause: unknown): RelayError {
   if (cause instanceof RelayError) return cause;
   const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
-  return new RelayError("STATE_UNWRITABLE", `cannot write ${what} in ${dir}`, {
-    cause,
-    details: { path: dir, ...(errno === undefined ? {} : { errno }) },
-  });
+  return new RelayError(
+    "STATE_UNWRITABLE",
+    `cannot write ${what} in ${dir}${errno === undefined ? "" : ` (${errno})`}`,
+    {
+      cause,
+      details: { path: dir, ...(errno === undefined ? {} : { errno }) },
+    },
+  );
 }

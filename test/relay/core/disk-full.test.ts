@@ -6,6 +6,7 @@ import { createRelay, type Relay, type RelayOptions } from "../../../relay/core/
 import { markerName } from "../../../relay/state/dedupe-store.ts";
 import { openOutbox } from "../../../relay/state/outbox.ts";
 import { manualTime } from "../../helpers/manual-time.ts";
+import { stagedBatchFiles } from "../../helpers/pending-outbox-files.ts";
 import type { Responder } from "../../helpers/recording-receiver.ts";
 import { INSTANCE, makeRun, phase, type RelayFixture, relayFixture } from "../../helpers/relay-fixture.ts";
 import { mountSmallTmpfs, type SmallTmpfs } from "../../helpers/small-tmpfs.ts";
@@ -127,6 +128,39 @@ describe("a full state dir never doubles a delivered callback", () => {
     await restart(stateDir, "full5");
     expect(fx.receiver.requests).toHaveLength(1);
     expect(phase(await fx.records(), "deduped")).toHaveLength(1);
+  });
+
+  it("batches too large for the batch file made before: the flusher's thread says ENOSPC, each is sent once", async () => {
+    const { fx, disk, stateDir } = await setup();
+    // 40,000 characters kept per summary: each callback's batch is larger than the spare (32 KiB).
+    const config = { ...fx.config, summaryMaxChars: 40_000 };
+    const relay = newRelay(stateDir, { config });
+    relay.prepare(); // the folders, the spare and the flusher's thread, as the plugin does
+    await relay.drain();
+    disk.fillData();
+    const big = (runId: string) => makeRun(runId, { run: { summary: "x".repeat(40_000) } });
+    // The first from the caller's stack (waited for up to a few ms), the next two group-committed
+    // into one batch (not waited for): both fail on the flusher's thread.
+    for (const runId of ["bigA", "bigB", "bigC"]) relay.submit(big(runId));
+    await relay.drain();
+    await relay.close();
+    const records = await fx.records();
+    const accepted = phase(records, "accepted").map((r) => [r.runId, r.durable]);
+    expect(accepted.sort()).toEqual([
+      ["bigA", false],
+      ["bigB", false],
+      ["bigC", false],
+    ]);
+    const errors = phase(records, "state_error");
+    expect(errors.map((r) => r.runId).sort()).toEqual(["bigA", "bigB", "bigC"]);
+    for (const error of errors) {
+      expect(error).toMatchObject({ code: "STATE_UNWRITABLE", details: { errno: "ENOSPC" } });
+      expect(error.reason).toContain("(ENOSPC)");
+    }
+    expect(phase(records, "delivered")).toHaveLength(3);
+    expect(fx.receiver.requests).toHaveLength(3);
+    // Nothing torn was left in staged/: the thread removed what it could not write whole.
+    expect(stagedBatchFiles(stateDir)).toEqual([]);
   });
 
   it("nothing at all can be written: the callback is delivered and the audit says it may be sent again", async () => {

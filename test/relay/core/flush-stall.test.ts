@@ -71,3 +71,39 @@ it("a flush the disk holds returns the caller at once; the callback goes out onc
   expect(markers.filter((marker) => marker.ino === spareIno).length).toBeGreaterThan(0);
   expect(markers.every((marker) => marker.size < 32 * 1024)).toBe(true);
 });
+
+it("runs that end together on a frozen disk: neither holds the caller, each goes out once durable", async () => {
+  disk = await mountFreezableDisk();
+  fixture = await relayFixture();
+  const stateDir = join(disk.dir, "state");
+  const relay = createRelay({ config: fixture.config, instance: INSTANCE, audit: fixture.audit, stateDir });
+  relays.push(relay);
+  relay.prepare();
+  await relay.drain();
+
+  disk.freeze(10_000);
+  // The first takes the spare; the second a new batch file, which creating waits on a frozen disk.
+  relay.submit(makeRun("frozenA"));
+  relay.submit(makeRun("frozenB"));
+  await yieldToLoop();
+  await yieldToLoop();
+  expect(disk.thawedByWatchdog()).toBe(false);
+  expect(fixture.receiver.requests).toHaveLength(0);
+
+  disk.thaw();
+  await relay.drain();
+  expect(fixture.receiver.requests).toHaveLength(2);
+  const records = await fixture.records();
+  expect(
+    phase(records, "accepted")
+      .map((r) => [r.runId, r.durable])
+      .sort(),
+  ).toEqual([
+    ["frozenA", true],
+    ["frozenB", true],
+  ]);
+  expect(phase(records, "state_error")).toEqual([]);
+  expect(phase(records, "delivered")).toHaveLength(2);
+  expect(disk.thawedByWatchdog()).toBe(false);
+  expect(stagedBatchFiles(stateDir)).toEqual([]);
+});
