@@ -23,6 +23,11 @@ export interface BurstInput {
   url: string;
   dir: string;
   runs: number;
+  /**
+   * `relay.prepare()` first, as the plugin does when a tagged run starts (the folders, the spare
+   * batch file, the flusher's thread, which then writes the burst's batches).
+   */
+  prepare: boolean;
 }
 
 export interface BurstResult {
@@ -90,6 +95,7 @@ export async function burstRelayChild(): Promise<BurstResult> {
     stateDir: join(input.dir, "state"),
   });
   const runs = Array.from({ length: input.runs }, (_, i) => benchRun(`burst-${i}`));
+  if (input.prepare) await relay.prepare();
   const result = await measureBurst(async () => {
     for (const run of runs) relay.submit(run);
     await relay.drain();
@@ -142,10 +148,14 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
       const dir = await mkdtemp(join(tmpdir(), "ocr-bench-burst-"));
       dirs.push(dir);
       let before = receiver.count();
-      relay.push(await runInChild<BurstResult>("burst-relay", { url: receiver.url, dir, runs }));
+      relay.push(
+        await runInChild<BurstResult>("burst-relay", { url: receiver.url, dir, runs, prepare: true }),
+      );
       const gotRelay = receiver.count() - before;
       before = receiver.count();
-      bare.push(await runInChild<BurstResult>("burst-bare", { url: receiver.url, dir, runs }));
+      bare.push(
+        await runInChild<BurstResult>("burst-bare", { url: receiver.url, dir, runs, prepare: false }),
+      );
       const gotBare = receiver.count() - before;
       log(
         `  round ${r + 1}: relay ${relay.at(-1)?.wallMs.toFixed(0)} ms (${gotRelay} received), bare ${bare.at(-1)?.wallMs.toFixed(0)} ms (${gotBare} received)`,
@@ -212,7 +222,7 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
   return {
     id: "burst",
     title: "4. Burst (1,000 runs ending together)",
-    method: `Each round in a fresh Node process (both sides load the same dist/bench.js, so the RSS floor is the same): ${runs.toLocaleString()} terminal runs handed to \`relay.submit\` in one tick with the default configuration (concurrency 8, outbox and audit on disk), timed until \`relay.drain()\`; baseline ${runs.toLocaleString()} bare undici POSTs of a same-size body, 8 in flight. The receiver answers 200 at once. ${rounds} rounds.`,
+    method: `Each round in a fresh Node process (both sides load the same dist/bench.js, so the RSS floor is the same): ${runs.toLocaleString()} terminal runs handed to \`relay.submit\` in one tick with the default configuration (concurrency 8, outbox and audit on disk) after \`relay.prepare()\` as the plugin calls it when a tagged run starts (its flusher thread then writes the burst's batches), timed until \`relay.drain()\`; baseline ${runs.toLocaleString()} bare undici POSTs of a same-size body, 8 in flight. The receiver answers 200 at once. ${rounds} rounds.`,
     rows,
     notes: [],
   };
