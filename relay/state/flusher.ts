@@ -29,6 +29,11 @@ export interface Flusher {
    * before the failure is reported. Throws FlushFailed when that happened within the wait.
    */
   create(path: string, data: Uint8Array, waitMs: number): FillResult;
+  /**
+   * End the thread, as if it had died: jobs still running fail as `lost`, later calls throw
+   * `lost` (their callers write on their own stack), and the next startFlusher() starts a new one.
+   */
+  stop(): Promise<void>;
 }
 
 /** Done within the wait, or still running: `finished` settles when it is done (rejects if it failed). */
@@ -114,6 +119,8 @@ function failed(bytes: Uint8Array): FlushFailed {
 }
 
 let started: Promise<Flusher | undefined> | undefined;
+/** The thread startFlusher() answers with now. */
+let current: Flusher | undefined;
 
 /**
  * The process's flusher, started on first call; `undefined` where no worker thread can be started
@@ -131,7 +138,6 @@ async function open(): Promise<Flusher | undefined> {
     eval: true,
     workerData: { control: control.buffer, failure: failure.buffer },
   });
-  worker.unref();
   let alive = true;
   let last = 0;
   /** Jobs that outlived their wait, by sequence number. */
@@ -140,6 +146,7 @@ async function open(): Promise<Flusher | undefined> {
     alive = false;
     for (const job of waiting.values()) job.reject(new FlushFailed(undefined, why, true));
     waiting.clear();
+    worker.unref();
   };
   worker.on(
     "message",
@@ -147,16 +154,23 @@ async function open(): Promise<Flusher | undefined> {
       const job = waiting.get(seq);
       if (job === undefined) return; // done within its wait
       waiting.delete(seq);
+      if (waiting.size === 0) worker.unref();
       if (error === null) job.resolve();
       else job.reject(new FlushFailed(error.code, error.message));
     },
   );
   worker.on("error", (error) => stop(`the flusher thread failed: ${String(error)}`));
   worker.on("exit", () => stop("the flusher thread exited"));
+  // The thread keeps the process alive only while someone waits for it: while it starts (the
+  // caller awaits that), and while a job outlived its wait (a callback waits to be sent). Else
+  // a program that used a relay could not end; nor, with a job pending, end before it is done.
+  // Unref'd only after the listeners: in Node a "message" listener refs the worker again.
   const online = await new Promise<boolean>((resolve) => {
     worker.once("online", () => resolve(true));
     worker.once("error", () => resolve(false));
+    worker.once("exit", () => resolve(false));
   });
+  worker.unref();
   if (!online) return undefined;
 
   /** Hand a job to the thread and wait for it up to `waitMs`. */
@@ -173,8 +187,12 @@ async function open(): Promise<Flusher | undefined> {
         return {
           done: false,
           finished: new Promise<void>((resolve, reject) => {
-            if (!alive) reject(new FlushFailed(undefined, "the flusher thread is gone", true));
-            else waiting.set(seq, { resolve, reject });
+            if (!alive) {
+              reject(new FlushFailed(undefined, "the flusher thread is gone", true));
+            } else {
+              waiting.set(seq, { resolve, reject });
+              worker.ref();
+            }
           }),
         };
       }
@@ -184,8 +202,15 @@ async function open(): Promise<Flusher | undefined> {
     if (Atomics.load(control, 1) !== 0) throw failed(failure.subarray(0, Atomics.load(control, 2)));
     return { done: true };
   };
-  return {
+  const flusher: Flusher = {
     fill: (fd, data, waitMs) => run({ fd }, data, waitMs),
     create: (path, data, waitMs) => run({ path }, data, waitMs),
+    async stop() {
+      if (current === flusher) started = current = undefined;
+      stop("the flusher thread was stopped");
+      await worker.terminate();
+    },
   };
+  current = flusher;
+  return flusher;
 }
