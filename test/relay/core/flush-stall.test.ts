@@ -2,6 +2,7 @@ import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { createRelay, type Relay } from "../../../relay/core/create-relay.ts";
+import { expectEachSentOnceDurable } from "../../helpers/expect-sent-once.ts";
 import { type FreezableDisk, mountFreezableDisk } from "../../helpers/freezable-disk.ts";
 import { isUnfilledSpare, stagedBatchFiles } from "../../helpers/pending-outbox-files.ts";
 import { INSTANCE, makeRun, phase, type RelayFixture, relayFixture } from "../../helpers/relay-fixture.ts";
@@ -92,18 +93,6 @@ it("runs that end together on a frozen disk: neither holds the caller, each goes
 
   disk.thaw();
   await relay.drain();
-  expect(fixture.receiver.requests).toHaveLength(2);
-  const records = await fixture.records();
-  expect(
-    phase(records, "accepted")
-      .map((r) => [r.runId, r.durable])
-      .sort(),
-  ).toEqual([
-    ["frozenA", true],
-    ["frozenB", true],
-  ]);
-  expect(phase(records, "state_error")).toEqual([]);
-  expect(phase(records, "delivered")).toHaveLength(2);
+  await expectEachSentOnceDurable(fixture, stateDir, ["frozenA", "frozenB"]);
   expect(disk.thawedByWatchdog()).toBe(false);
-  expect(stagedBatchFiles(stateDir)).toEqual([]);
 });

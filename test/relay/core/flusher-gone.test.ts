@@ -1,8 +1,8 @@
 import { afterEach, expect, it } from "vitest";
 import type { Relay } from "../../../relay/core/create-relay.ts";
 import { startFlusher } from "../../../relay/state/flusher.ts";
-import { stagedBatchFiles } from "../../helpers/pending-outbox-files.ts";
-import { makeRun, phase, type RelayFixture, relayFixture, relayOn } from "../../helpers/relay-fixture.ts";
+import { expectEachSentOnceDurable } from "../../helpers/expect-sent-once.ts";
+import { makeRun, type RelayFixture, relayFixture, relayOn } from "../../helpers/relay-fixture.ts";
 
 /**
  * The flusher's thread (relay/state/flusher.ts) can die with the process still running (a worker
@@ -32,19 +32,7 @@ it("a flusher thread that is gone: the spare's batch and a new file's are writte
   relay.submit(makeRun("goneA"));
   relay.submit(makeRun("goneB"));
   await relay.drain();
-  expect(fixture.receiver.requests).toHaveLength(2);
-  const records = await fixture.records();
-  expect(
-    phase(records, "accepted")
-      .map((r) => [r.runId, r.durable])
-      .sort(),
-  ).toEqual([
-    ["goneA", true],
-    ["goneB", true],
-  ]);
-  expect(phase(records, "state_error")).toEqual([]);
-  expect(phase(records, "delivered")).toHaveLength(2);
-  expect(stagedBatchFiles(fixture.stateDir)).toEqual([]);
+  await expectEachSentOnceDurable(fixture, fixture.stateDir, ["goneA", "goneB"]);
 
   // A later relay starts a new thread.
   const again = await startFlusher();

@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -6,6 +5,7 @@ import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { bundleForChild } from "../../helpers/bundle-for-child.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../../helpers/recording-receiver.ts";
+import { runNodeChild } from "../../helpers/run-node-child.ts";
 
 /**
  * A Node program that uses the relay ends when its work is done, and not before: nothing the relay
@@ -21,35 +21,11 @@ afterEach(async () => {
   dir = receiver = undefined;
 });
 
-/** Run the child to its end: what it printed, and how it ended (`hung`: stopped after 60 s). */
+/** Bundle `entry` and run it to its end: what it printed, how it ended (`hung`: stopped after 60 s). */
 async function runChild(entry: string, env: Record<string, string>) {
   if (!dir) throw new Error("set up first");
-  const child = await bundleForChild(entry, dir);
-  const proc = spawn(process.execPath, [child], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  proc.stdout.on("data", (chunk: Buffer) => {
-    out += chunk.toString("utf8");
-  });
-  proc.stderr.on("data", (chunk: Buffer) => {
-    err += chunk.toString("utf8");
-  });
-  // A process that does not end is the failure: stop it (by pid) so the suite goes on, and say so.
-  const ended = await new Promise<{ code: number | null; hung: boolean }>((resolve) => {
-    let hung = false;
-    const timer = setTimeout(() => {
-      hung = true;
-      if (proc.pid !== undefined) process.kill(proc.pid, "SIGKILL");
-    }, 60_000);
-    proc.once("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, hung });
-    });
-  });
-  return { out, ...ended, err: err.slice(-500) };
+  const { out, err, code, hung } = await runNodeChild(await bundleForChild(entry, dir), env);
+  return { out, code, hung, err: err.slice(-500) };
 }
 
 it("a program that prepared, used and closed a relay exits on its own", async () => {

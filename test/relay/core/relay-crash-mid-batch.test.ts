@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +8,7 @@ import { seededRandom } from "../../../scripts/dev/seeded-random.ts";
 import { bundleForChild } from "../../helpers/bundle-for-child.ts";
 import type { CrashChildInput } from "../../helpers/crash-burst-child.ts";
 import { type RecordingReceiver, startRecordingReceiver } from "../../helpers/recording-receiver.ts";
+import { runNodeChild } from "../../helpers/run-node-child.ts";
 
 /**
  * Group commit under SIGKILL: a child process runs a relay over a burst and kills itself at a
@@ -37,33 +37,13 @@ afterAll(async () => {
 });
 
 /** Run the child to its end; its stdout lines and how it ended. */
-function runChild(
+async function runChild(
   input: CrashChildInput,
 ): Promise<{ lines: string[]; signal: string | null; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [child], {
-      env: { ...process.env, CRASH_CHILD_INPUT: JSON.stringify(input) },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    proc.stdout.on("data", (chunk: Buffer) => {
-      out += chunk.toString("utf8");
-    });
-    proc.stderr.on("data", (chunk: Buffer) => {
-      err += chunk.toString("utf8");
-    });
-    const timer = setTimeout(() => {
-      if (proc.pid !== undefined) process.kill(proc.pid, "SIGKILL");
-      reject(new Error(`child ${input.mode} timed out: ${err.slice(-1000)}`));
-    }, 60_000);
-    proc.once("error", reject);
-    proc.once("close", (code, signal) => {
-      clearTimeout(timer);
-      if (err.trim() !== "") process.stderr.write(`child ${input.mode}: ${err}\n`);
-      resolve({ lines: out.split("\n").filter(Boolean), signal, code });
-    });
-  });
+  const end = await runNodeChild(child, { CRASH_CHILD_INPUT: JSON.stringify(input) });
+  if (end.hung) throw new Error(`child ${input.mode} timed out: ${end.err.slice(-1000)}`);
+  if (end.err.trim() !== "") process.stderr.write(`child ${input.mode}: ${end.err}\n`);
+  return { lines: end.out.split("\n").filter(Boolean), signal: end.signal, code: end.code };
 }
 
 const keyOf = (i: number) => idempotencyKey(`ses_burst-${i}|burst-${i}`);
