@@ -148,14 +148,12 @@ export function openStager(options: StagerOptions): OutboxStager {
    * when the spare's write failed, since a new file may still be written). A promise of the same
    * when the write outlived the flusher's wait.
    */
-  const writeSpare = (
-    data: Buffer,
-    waitMs: number | false,
-  ): string | undefined | Promise<string | undefined> => {
+  const writeSpare = (data: Buffer): string | undefined | Promise<string | undefined> => {
     const ready = spare;
     if (ready === undefined || data.length > ready.bytes) return undefined;
     spare = undefined;
-    const flush = flusher === undefined || waitMs === false ? undefined : { flusher, waitMs };
+    const flush =
+      flusher === undefined || flushWaitMs === false ? undefined : { flusher, waitMs: flushWaitMs };
     try {
       const filled = fillSpareFile(ready, data, flush);
       if (typeof filled === "boolean") return filled ? ready.path : undefined;
@@ -170,32 +168,28 @@ export function openStager(options: StagerOptions): OutboxStager {
   /**
    * One batch, written and flushed with synchronous calls (the first attempt waits on it:
    * durable-file.ts says why), into the spare when it fits, else into a new file; on the flusher's
-   * thread when there is one, waiting for it up to `waitMs`. A promise of the path when the write
-   * outlived the wait.
+   * thread when there is one, waiting for it up to `flushWaitMs`. A promise of the path when the
+   * write outlived the wait.
    */
-  const writeBatch = (entries: OutboxEntry[], waitMs: number | false): string | Promise<string> => {
+  const writeBatch = (entries: OutboxEntry[]): string | Promise<string> => {
     const data = Buffer.from(jsonLines(entries));
-    const fromSpare = writeSpare(data, waitMs);
+    const fromSpare = writeSpare(data);
     // The next spare is made once this stack is done, whether or not this batch took one.
     setImmediate(makeSpare);
     if (typeof fromSpare === "string") return track(fromSpare, entries.length);
-    if (fromSpare === undefined) return writeNewBatch(entries, data, waitMs);
+    if (fromSpare === undefined) return writeNewBatch(entries, data);
     return fromSpare.then((path) =>
-      path === undefined ? writeNewBatch(entries, data, waitMs) : track(path, entries.length),
+      path === undefined ? writeNewBatch(entries, data) : track(path, entries.length),
     );
   };
   /**
    * A batch into a new file: on the flusher's thread when there is one (creating a file waits on a
    * frozen disk, and its fsync as long as the spare's), else on the caller's stack.
    */
-  const writeNewBatch = (
-    entries: OutboxEntry[],
-    data: Buffer,
-    waitMs: number | false,
-  ): string | Promise<string> => {
+  const writeNewBatch = (entries: OutboxEntry[], data: Buffer): string | Promise<string> => {
     const newPath = () => batchPath(markerName(entries[0]?.callback.dedupeKey ?? ""));
     const path = newPath();
-    if (flusher === undefined || waitMs === false) return writeNewBatchHere(path, entries.length, data);
+    if (flusher === undefined || flushWaitMs === false) return writeNewBatchHere(path, entries.length, data);
     // The thread removes a file it could not make whole before it says so.
     const failed = (error: unknown): string => {
       if (!(error instanceof FlushFailed && error.lost)) throw unwritable(error);
@@ -206,7 +200,7 @@ export function openStager(options: StagerOptions): OutboxStager {
     };
     let made: FillResult;
     try {
-      made = flusher.create(path, data, waitMs);
+      made = flusher.create(path, data, flushWaitMs);
     } catch (error) {
       return failed(error);
     }
@@ -238,12 +232,12 @@ export function openStager(options: StagerOptions): OutboxStager {
     return path;
   };
   const writer: GroupCommit<OutboxEntry, string | Promise<string>> = groupCommit(
-    // A group-committed batch waits for the flusher as long as a lone one: not at all costs a
+    // A group-committed batch waits for the flusher as long as a lone one: not at all cost a
     // burst a thread's message per batch (BENCHMARKS.md section 15).
-    async (entries) => writeBatch(entries, flushWaitMs),
+    async (entries) => writeBatch(entries),
     {
       maxItems: options.maxBatch ?? 64,
-      now: (entries) => writeBatch(entries, flushWaitMs),
+      now: writeBatch,
     },
   );
 
