@@ -53,8 +53,9 @@ export interface RelayOptions {
    */
   leases?: OutboxOptions;
   /**
-   * How long submit() waits for a lone callback's write and flush before it lets them finish off
-   * its stack (relay/state/flusher.ts); `false` waits however long they take.
+   * How long submit() waits for a staged batch's write and flush on the flusher's thread before it
+   * lets them finish off its stack (relay/state/flusher.ts); `false` writes them on its own stack,
+   * however long they take.
    * @default FLUSH_WAIT_MS (5 ms)
    */
   flushWaitMs?: number | false;

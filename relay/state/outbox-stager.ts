@@ -148,6 +148,14 @@ export function openStager(options: StagerOptions): OutboxStager {
    * when the spare's write failed, since a new file may still be written). A promise of the same
    * when the write outlived the flusher's wait.
    */
+  /**
+   * A thread that is gone stays gone for this stager: later batches are written on the caller's
+   * stack at once, into the spare when it fits, instead of each failing on the thread first (and
+   * throwing the spare away).
+   */
+  const forgetIfLost = (error: unknown) => {
+    if (error instanceof FlushFailed && error.lost) flusher = undefined;
+  };
   const writeSpare = (data: Buffer): string | undefined | Promise<string | undefined> => {
     const ready = spare;
     if (ready === undefined || data.length > ready.bytes) return undefined;
@@ -159,10 +167,10 @@ export function openStager(options: StagerOptions): OutboxStager {
       if (typeof filled === "boolean") return filled ? ready.path : undefined;
       return filled.then(
         (named) => (named ? ready.path : undefined),
-        () => undefined,
+        (error: unknown) => void forgetIfLost(error),
       );
-    } catch {
-      return undefined;
+    } catch (error) {
+      return void forgetIfLost(error);
     }
   };
   /**
@@ -193,6 +201,7 @@ export function openStager(options: StagerOptions): OutboxStager {
     // The thread removes a file it could not make whole before it says so.
     const failed = (error: unknown): string => {
       if (!(error instanceof FlushFailed && error.lost)) throw unwritable(error);
+      forgetIfLost(error);
       // The thread itself is gone, and the disk may be fine: write here, under a new name (what
       // the thread made of this one goes: a torn batch, or a copy nobody claimed).
       removed(path);

@@ -1,7 +1,10 @@
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import type { Relay } from "../../../relay/core/create-relay.ts";
 import { startFlusher } from "../../../relay/state/flusher.ts";
 import { expectEachSentOnceDurable } from "../../helpers/expect-sent-once.ts";
+import { isUnfilledSpare } from "../../helpers/pending-outbox-files.ts";
 import { makeRun, type RelayFixture, relayFixture, relayOn } from "../../helpers/relay-fixture.ts";
 
 /**
@@ -27,12 +30,25 @@ it("a flusher thread that is gone: the spare's batch and a new file's are writte
   const flusher = await startFlusher();
   expect(flusher).toBeDefined();
   await flusher?.stop();
+  const staged = join(fixture.stateDir, "outbox", "staged");
 
   // The first run takes the spare, the second a new batch file: both jobs meet a gone thread.
   relay.submit(makeRun("goneA"));
   relay.submit(makeRun("goneB"));
   await relay.drain();
   await expectEachSentOnceDurable(fixture, fixture.stateDir, ["goneA", "goneB"]);
+
+  // The relay has let go of the gone thread: a later lone run fills the spare made meanwhile, on
+  // the caller's stack, rather than failing on the thread and throwing the spare away.
+  await relay.drain();
+  const spares = readdirSync(staged).filter((name) => isUnfilledSpare(join(staged, name)));
+  expect(spares).toHaveLength(1);
+  const spareIno = statSync(join(staged, spares[0] as string)).ino;
+  relay.submit(makeRun("goneC"));
+  await relay.drain();
+  const dedupe = join(fixture.stateDir, "dedupe");
+  const markers = readdirSync(dedupe).map((name) => statSync(join(dedupe, name)).ino);
+  expect(markers).toContain(spareIno);
 
   // A later relay starts a new thread.
   const again = await startFlusher();
