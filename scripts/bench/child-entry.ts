@@ -1,6 +1,7 @@
 import { burstBareChild, burstRelayChild } from "./burst.ts";
 import { auditReadChild, auditStatsChild, initNoopChild, initPluginChild } from "./footprint.ts";
 import { settleMemoryChild } from "./history-memory.ts";
+import { timingReceiverChild } from "./timing-receiver.ts";
 
 const CHILDREN: Record<string, () => Promise<unknown>> = {
   "burst-relay": burstRelayChild,
@@ -10,6 +11,7 @@ const CHILDREN: Record<string, () => Promise<unknown>> = {
   "audit-stats": auditStatsChild,
   "audit-read": auditReadChild,
   "settle-memory": settleMemoryChild,
+  "timing-receiver": timingReceiverChild,
 };
 
 /** Measurements that must run in a fresh process (peak RSS, import time) enter here. */

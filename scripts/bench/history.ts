@@ -15,7 +15,7 @@ import {
 } from "./probe-source.ts";
 import type { Bench, BenchContext } from "./registry.ts";
 import type { Section } from "./stats.ts";
-import { startTimingReceiver, type TimingReceiver } from "./timing-receiver.ts";
+import { startRemoteTimingReceiver, type TimingReceiver } from "./timing-receiver.ts";
 
 /**
  * (7) History: does settling cost grow with the session? One tagged session grown to `turns`
@@ -111,7 +111,7 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
   const text = Array.from({ length: sizes.repeat }, () => PHRASE).join("_");
   const prompt = `[[fake:text chunks=${sizes.chunks} text=${text}]] answer at length`;
   const model = await startFakeModel({ keepRequests: false });
-  const receiver = await startTimingReceiver();
+  const receiver = await startRemoteTimingReceiver();
   let server: OpencodeServer | undefined;
   try {
     server = await startOpencodeServer({
