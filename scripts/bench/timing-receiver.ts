@@ -111,10 +111,13 @@ async function listenStamped(
   return { server, url: `http://127.0.0.1:${port}` };
 }
 
-export async function startTimingReceiver(): Promise<TimingReceiver> {
-  const requests = requestQueue();
+/** The receiver around `requests`, whose `arrived` is fed by the HTTP side (here or in a child). */
+function receiverOver(
+  requests: ReturnType<typeof requestQueue>,
+  url: string,
+  close: () => Promise<void>,
+): TimingReceiver & { arrived(make: () => TimedRequest): void } {
   let keep = true;
-  const { server, url } = await listenStamped((make) => requests.arrived(make, keep));
   return {
     url,
     count: requests.count,
@@ -122,13 +125,21 @@ export async function startTimingReceiver(): Promise<TimingReceiver> {
     keepBodies(value) {
       keep = value;
     },
+    arrived: (make) => requests.arrived(make, keep),
     next: (timeoutMs = 30_000) => requests.next(timeoutMs),
     waitForCount: (n, timeoutMs = 120_000) => requests.waitForCount(n, timeoutMs),
-    close() {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
+    close,
   };
+}
+
+export async function startTimingReceiver(): Promise<TimingReceiver> {
+  let receiver: ReturnType<typeof receiverOver> | undefined;
+  const { server, url } = await listenStamped((make) => receiver?.arrived(make));
+  receiver = receiverOver(requestQueue(), url, () => {
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(() => resolve()));
+  });
+  return receiver;
 }
 
 /**
@@ -138,8 +149,6 @@ export async function startTimingReceiver(): Promise<TimingReceiver> {
  * over IPC; `at` is then this process's `performance.now()` for the same instant.
  */
 export async function startRemoteTimingReceiver(): Promise<TimingReceiver> {
-  const requests = requestQueue();
-  let keep = true;
   const script = fileURLToPath(import.meta.url);
   const child: ChildProcess = spawn(process.execPath, [script, "--child", "timing-receiver"], {
     stdio: ["ignore", "inherit", "inherit", "ipc"],
@@ -149,27 +158,18 @@ export async function startRemoteTimingReceiver(): Promise<TimingReceiver> {
     child.once("exit", (code, signal) => reject(new Error(`timing receiver exited ${code ?? signal}`)));
     child.once("message", (message) => resolve((message as { url: string }).url));
   });
+  const receiver = receiverOver(requestQueue(), url, () => {
+    return new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once("exit", () => resolve());
+      if (child.pid !== undefined) process.kill(child.pid, "SIGTERM");
+    });
+  });
   child.on("message", (message) => {
     const request = message as TimedRequest;
-    requests.arrived(() => ({ ...request, at: request.epoch - performance.timeOrigin }), keep);
+    receiver.arrived(() => ({ ...request, at: request.epoch - performance.timeOrigin }));
   });
-  return {
-    url,
-    count: requests.count,
-    taken: requests.queue,
-    keepBodies(value) {
-      keep = value;
-    },
-    next: (timeoutMs = 30_000) => requests.next(timeoutMs),
-    waitForCount: (n, timeoutMs = 120_000) => requests.waitForCount(n, timeoutMs),
-    close() {
-      return new Promise((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once("exit", () => resolve());
-        if (child.pid !== undefined) process.kill(child.pid, "SIGTERM");
-      });
-    },
-  };
+  return receiver;
 }
 
 /** In the child: serve, and send each stamped request to the parent; end with the parent. */
