@@ -82,7 +82,7 @@ export interface StagerOptions {
   /** Size of the batch file made ahead (spare-file.ts); 0 makes none. @default SPARE_BYTES */
   spareBytes?: number;
   /**
-   * How long a caller waits for the spare's write and flush on the flusher's thread before it
+   * How long a caller waits for a batch's write and flush on the flusher's thread before it
    * finishes off the caller's stack (flusher.ts); `false` writes on the caller's own stack, however
    * long that takes. @default FLUSH_WAIT_MS
    */
@@ -126,8 +126,11 @@ export function openStager(options: StagerOptions): OutboxStager {
   let spare: SpareFile | undefined;
   let makingSpare: Promise<void> | undefined;
   const flushWaitMs = options.flushWaitMs ?? FLUSH_WAIT_MS;
-  /** The thread that writes the spare (flusher.ts), once prepare() has started it. */
-  let flusher: Flusher | undefined;
+  /**
+   * The thread that writes every batch (flusher.ts) and how long a caller waits for it, once
+   * prepare() has started it; never with `flushWaitMs: false`.
+   */
+  let flush: { flusher: Flusher; waitMs: number } | undefined;
   let closed = false;
   const makeSpare = (): Promise<void> => {
     if (closed || spare !== undefined || spareBytes === 0) return Promise.resolve();
@@ -144,24 +147,22 @@ export function openStager(options: StagerOptions): OutboxStager {
     return makingSpare;
   };
   /**
-   * Into the spare when it fits and is still there: the path, or undefined (write a new file; also
-   * when the spare's write failed, since a new file may still be written). A promise of the same
-   * when the write outlived the flusher's wait.
-   */
-  /**
    * A thread that is gone stays gone for this stager: later batches are written on the caller's
    * stack at once, into the spare when it fits, instead of each failing on the thread first (and
    * throwing the spare away).
    */
   const forgetIfLost = (error: unknown) => {
-    if (error instanceof FlushFailed && error.lost) flusher = undefined;
+    if (error instanceof FlushFailed && error.lost) flush = undefined;
   };
+  /**
+   * Into the spare when it fits and is still there: the path, or undefined (write a new file; also
+   * when the spare's write failed, since a new file may still be written). A promise of the same
+   * when the write outlived the flusher's wait.
+   */
   const writeSpare = (data: Buffer): string | undefined | Promise<string | undefined> => {
     const ready = spare;
     if (ready === undefined || data.length > ready.bytes) return undefined;
     spare = undefined;
-    const flush =
-      flusher === undefined || flushWaitMs === false ? undefined : { flusher, waitMs: flushWaitMs };
     try {
       const filled = fillSpareFile(ready, data, flush);
       if (typeof filled === "boolean") return filled ? ready.path : undefined;
@@ -197,7 +198,7 @@ export function openStager(options: StagerOptions): OutboxStager {
   const writeNewBatch = (entries: OutboxEntry[], data: Buffer): string | Promise<string> => {
     const newPath = () => batchPath(markerName(entries[0]?.callback.dedupeKey ?? ""));
     const path = newPath();
-    if (flusher === undefined || flushWaitMs === false) return writeNewBatchHere(path, entries.length, data);
+    if (flush === undefined) return writeNewBatchHere(path, entries.length, data);
     // The thread removes a file it could not make whole before it says so.
     const failed = (error: unknown): string => {
       if (!(error instanceof FlushFailed && error.lost)) throw unwritable(error);
@@ -209,7 +210,7 @@ export function openStager(options: StagerOptions): OutboxStager {
     };
     let made: FillResult;
     try {
-      made = flusher.create(path, data, flushWaitMs);
+      made = flush.flusher.create(path, data, flush.waitMs);
     } catch (error) {
       return failed(error);
     }
@@ -285,11 +286,13 @@ export function openStager(options: StagerOptions): OutboxStager {
     },
     async prepare() {
       await options.ensureDirs();
+      // New batch files go through the thread too, so it is started even when no spare is made.
+      const waitMs = flushWaitMs;
       const starting =
-        flushWaitMs === false || spareBytes === 0
+        waitMs === false
           ? undefined
-          : startFlusher().then((started) => {
-              flusher = started;
+          : startFlusher().then((flusher) => {
+              flush = flusher === undefined ? undefined : { flusher, waitMs };
             });
       await Promise.all([makeSpare(), starting]);
     },
