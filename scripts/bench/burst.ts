@@ -25,7 +25,8 @@ export interface BurstInput {
   runs: number;
   /**
    * `relay.prepare()` first, as the plugin does when a tagged run starts (the folders, the spare
-   * batch file, the flusher's thread, which then writes the burst's batches).
+   * batch file, the flusher's thread, which then writes the burst's batches), and done before the
+   * burst: runs begin long before they end.
    */
   prepare: boolean;
 }
@@ -95,7 +96,11 @@ export async function burstRelayChild(): Promise<BurstResult> {
     stateDir: join(input.dir, "state"),
   });
   const runs = Array.from({ length: input.runs }, (_, i) => benchRun(`burst-${i}`));
-  if (input.prepare) await relay.prepare();
+  if (input.prepare) {
+    // prepare() returns at once and works in the background; drain() waits for that work too.
+    relay.prepare();
+    await relay.drain();
+  }
   const result = await measureBurst(async () => {
     for (const run of runs) relay.submit(run);
     await relay.drain();
@@ -222,7 +227,7 @@ async function run({ quick, log }: BenchContext): Promise<Section> {
   return {
     id: "burst",
     title: "4. Burst (1,000 runs ending together)",
-    method: `Each round in a fresh Node process (both sides load the same dist/bench.js, so the RSS floor is the same): ${runs.toLocaleString()} terminal runs handed to \`relay.submit\` in one tick with the default configuration (concurrency 8, outbox and audit on disk) after \`relay.prepare()\` as the plugin calls it when a tagged run starts (its flusher thread then writes the burst's batches), timed until \`relay.drain()\`; baseline ${runs.toLocaleString()} bare undici POSTs of a same-size body, 8 in flight. The receiver answers 200 at once. ${rounds} rounds.`,
+    method: `Each round in a fresh Node process (both sides load the same dist/bench.js, so the RSS floor is the same): ${runs.toLocaleString()} terminal runs handed to \`relay.submit\` in one tick with the default configuration (concurrency 8, outbox and audit on disk) after \`relay.prepare()\` as the plugin calls it when a tagged run starts, its work done (its flusher thread then writes the burst's batches), timed until \`relay.drain()\`; baseline ${runs.toLocaleString()} bare undici POSTs of a same-size body, 8 in flight. The receiver answers 200 at once. ${rounds} rounds.`,
     rows,
     notes: [],
   };
