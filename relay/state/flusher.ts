@@ -30,8 +30,8 @@ export interface Flusher {
    */
   create(path: string, data: Uint8Array, waitMs: number): FillResult;
   /**
-   * End the thread, as if it had died: jobs still running fail as `lost`, later calls throw
-   * `lost` (their callers write on their own stack), and the next startFlusher() starts a new one.
+   * End the thread, as when it dies: jobs still running fail as `lost`, later calls throw `lost`
+   * (their callers write on their own stack), and the next startFlusher() starts a new one.
    */
   stop(): Promise<void>;
 }
@@ -142,8 +142,15 @@ async function open(): Promise<Flusher | undefined> {
   let last = 0;
   /** Jobs that outlived their wait, by sequence number. */
   const waiting = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  /** This thread's Flusher, once it is online. */
+  let self: Flusher | undefined;
+  /**
+   * The thread is gone (its own error or exit, or stop()): jobs still waiting fail as `lost`, and
+   * the next startFlusher() starts a new thread, for this relay or another.
+   */
   const stop = (why: string) => {
     alive = false;
+    if (self !== undefined && current === self) started = current = undefined;
     for (const job of waiting.values()) job.reject(new FlushFailed(undefined, why, true));
     waiting.clear();
     worker.unref();
@@ -206,11 +213,10 @@ async function open(): Promise<Flusher | undefined> {
     fill: (fd, data, waitMs) => run({ fd }, data, waitMs),
     create: (path, data, waitMs) => run({ path }, data, waitMs),
     async stop() {
-      if (current === flusher) started = current = undefined;
       stop("the flusher thread was stopped");
       await worker.terminate();
     },
   };
-  current = flusher;
+  current = self = flusher;
   return flusher;
 }

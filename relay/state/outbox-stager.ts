@@ -16,6 +16,7 @@ import type { OutboxEntry } from "./outbox-entry.ts";
 import { HALF_WRITTEN_MS, olderThan } from "./outbox-lease.ts";
 import { pidExists } from "./process-owner.ts";
 import { dropSpareFile, fillSpareFile, makeSpareFile, type SpareFile } from "./spare-file.ts";
+import { unrefTimeout } from "./unref-timeout.ts";
 
 /**
  * The write-ahead half of the outbox, group-committed. Callbacks accepted together are written into
@@ -101,6 +102,18 @@ export const FLUSH_WAIT_MS = 5;
  */
 export const SPARE_BYTES = 32 * 1024;
 
+/** The flusher's thread a stager writes through, and how long a caller waits for it. */
+interface Flush {
+  flusher: Flusher;
+  waitMs: number;
+}
+
+/**
+ * A stager whose thread died again within this long of starting a new one waits for the rest of it
+ * before the next: a thread that keeps dying should not cost a job each batch.
+ */
+export const FLUSHER_RESTART_PAUSE_MS = 60_000;
+
 /** This process's unfinished batches: how many callbacks are still to be promoted or discarded. */
 interface Batch {
   open: number;
@@ -130,7 +143,7 @@ export function openStager(options: StagerOptions): OutboxStager {
    * The thread that writes every batch (flusher.ts) and how long a caller waits for it, once
    * prepare() has started it; never with `flushWaitMs: false`.
    */
-  let flush: { flusher: Flusher; waitMs: number } | undefined;
+  let flush: Flush | undefined;
   let closed = false;
   const makeSpare = (): Promise<void> => {
     if (closed || spare !== undefined || spareBytes === 0) return Promise.resolve();
@@ -146,13 +159,39 @@ export function openStager(options: StagerOptions): OutboxStager {
       });
     return makingSpare;
   };
+  /** When this stager last started a thread again, for the pause before the next restart. */
+  let restartedAt = Number.NEGATIVE_INFINITY;
+  let restarting = false;
   /**
-   * A thread that is gone stays gone for this stager: later batches are written on the caller's
-   * stack at once, into the spare when it fits, instead of each failing on the thread first (and
-   * throwing the spare away).
+   * The thread `used` is gone: until a new one is up, later batches are written on the caller's
+   * stack at once (into the spare when it fits), instead of each failing on the gone thread first
+   * and throwing the spare away. The new thread is started off the caller's stack, at once, or,
+   * when this stager started one less than FLUSHER_RESTART_PAUSE_MS ago, once that pause is over:
+   * a thread that keeps dying costs a failed job a minute, not one a batch.
    */
-  const forgetIfLost = (error: unknown) => {
-    if (error instanceof FlushFailed && error.lost) flush = undefined;
+  const forgetIfLost = (error: unknown, used: Flush) => {
+    if (!(error instanceof FlushFailed && error.lost) || flush !== used) return;
+    flush = undefined;
+    if (closed || restarting || flushWaitMs === false) return;
+    restarting = true;
+    const waitMs = flushWaitMs;
+    const restart = () => {
+      if (closed) {
+        restarting = false;
+        return;
+      }
+      restartedAt = performance.now();
+      void startFlusher()
+        .then((flusher) => {
+          if (!closed && flush === undefined && flusher !== undefined) flush = { flusher, waitMs };
+        })
+        .finally(() => {
+          restarting = false;
+        });
+    };
+    const pause = restartedAt + FLUSHER_RESTART_PAUSE_MS - performance.now();
+    if (pause <= 0) restart();
+    else unrefTimeout(restart, pause);
   };
   /**
    * Into the spare when it fits and is still there: the path, or undefined (write a new file; also
@@ -163,15 +202,16 @@ export function openStager(options: StagerOptions): OutboxStager {
     const ready = spare;
     if (ready === undefined || data.length > ready.bytes) return undefined;
     spare = undefined;
+    const used = flush;
     try {
-      const filled = fillSpareFile(ready, data, flush);
+      const filled = fillSpareFile(ready, data, used);
       if (typeof filled === "boolean") return filled ? ready.path : undefined;
       return filled.then(
         (named) => (named ? ready.path : undefined),
-        (error: unknown) => void forgetIfLost(error),
+        (error: unknown) => void (used && forgetIfLost(error, used)),
       );
     } catch (error) {
-      return void forgetIfLost(error);
+      return void (used && forgetIfLost(error, used));
     }
   };
   /**
@@ -198,11 +238,12 @@ export function openStager(options: StagerOptions): OutboxStager {
   const writeNewBatch = (entries: OutboxEntry[], data: Buffer): string | Promise<string> => {
     const newPath = () => batchPath(markerName(entries[0]?.callback.dedupeKey ?? ""));
     const path = newPath();
-    if (flush === undefined) return writeNewBatchHere(path, entries.length, data);
+    const used = flush;
+    if (used === undefined) return writeNewBatchHere(path, entries.length, data);
     // The thread removes a file it could not make whole before it says so.
     const failed = (error: unknown): string => {
       if (!(error instanceof FlushFailed && error.lost)) throw unwritable(error);
-      forgetIfLost(error);
+      forgetIfLost(error, used);
       // The thread itself is gone, and the disk may be fine: write here, under a new name (what
       // the thread made of this one goes: a torn batch, or a copy nobody claimed).
       removed(path);
@@ -210,7 +251,7 @@ export function openStager(options: StagerOptions): OutboxStager {
     };
     let made: FillResult;
     try {
-      made = flush.flusher.create(path, data, flush.waitMs);
+      made = used.flusher.create(path, data, used.waitMs);
     } catch (error) {
       return failed(error);
     }

@@ -2,6 +2,7 @@ import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { createRelay, type Relay } from "../../../relay/core/create-relay.ts";
+import { startFlusher } from "../../../relay/state/flusher.ts";
 import { expectEachSentOnceDurable } from "../../helpers/expect-sent-once.ts";
 import { type FreezableDisk, mountFreezableDisk } from "../../helpers/freezable-disk.ts";
 import { isUnfilledSpare, stagedBatchFiles } from "../../helpers/pending-outbox-files.ts";
@@ -95,4 +96,69 @@ it("runs that end together on a frozen disk: neither holds the caller, each goes
   await relay.drain();
   await expectEachSentOnceDurable(fixture, stateDir, ["frozenA", "frozenB"]);
   expect(disk.thawedByWatchdog()).toBe(false);
+});
+
+it("a flusher thread that died is started again: a flush the disk holds then returns the caller at once", async () => {
+  disk = await mountFreezableDisk();
+  fixture = await relayFixture();
+  const stateDir = join(disk.dir, "state");
+  const relay = createRelay({ config: fixture.config, instance: INSTANCE, audit: fixture.audit, stateDir });
+  relays.push(relay);
+  relay.prepare();
+  await relay.drain();
+  const first = await startFlusher();
+  expect(first).toBeDefined();
+  await first?.stop(); // as when the thread dies on its own: the same path
+
+  // The next run meets the gone thread: written on the caller's stack, sent once; the relay starts
+  // a new thread meanwhile, with no prepare() from the plugin (it prepares once per process).
+  relay.submit(makeRun("afterDeath"));
+  await relay.drain();
+  const second = await startFlusher(); // the relay's new thread, started when it met the gone one
+  expect(second).toBeDefined();
+  expect(second).not.toBe(first);
+  await yieldToLoop(); // the relay has taken it up (its callback on the same start ran first)
+
+  disk.freeze(10_000);
+  relay.submit(makeRun("frozenAgain"));
+  await yieldToLoop();
+  await yieldToLoop();
+  // Without a new thread the write would hold the caller until the watchdog's thaw.
+  expect(disk.thawedByWatchdog()).toBe(false);
+  expect(fixture.receiver.requests).toHaveLength(1);
+
+  disk.thaw();
+  await relay.drain();
+  await expectEachSentOnceDurable(fixture, stateDir, ["afterDeath", "frozenAgain"]);
+  expect(disk.thawedByWatchdog()).toBe(false);
+});
+
+it("a thread that dies again within a minute of its restart is not started again at once: the caller writes", async () => {
+  disk = await mountFreezableDisk();
+  fixture = await relayFixture();
+  const stateDir = join(disk.dir, "state");
+  const relay = createRelay({ config: fixture.config, instance: INSTANCE, audit: fixture.audit, stateDir });
+  relays.push(relay);
+  relay.prepare();
+  await relay.drain();
+  await (await startFlusher())?.stop();
+  relay.submit(makeRun("dies1"));
+  await relay.drain();
+  const restarted = await startFlusher();
+  await yieldToLoop();
+  await restarted?.stop(); // dies again, at once
+
+  // Meets the gone thread again: no new one for the rest of the pause (FLUSHER_RESTART_PAUSE_MS),
+  // so the next write is the caller's, and a frozen disk holds it until the watchdog's thaw.
+  relay.submit(makeRun("dies2"));
+  await relay.drain();
+  // A thread is there to take up (this test's start): the relay does not, during the pause.
+  expect(await startFlusher()).toBeDefined();
+  await yieldToLoop();
+  disk.freeze(500);
+  relay.submit(makeRun("dies3"));
+  expect(disk.thawedByWatchdog()).toBe(true);
+
+  await relay.drain();
+  await expectEachSentOnceDurable(fixture, stateDir, ["dies1", "dies2", "dies3"]);
 });

@@ -38,8 +38,9 @@ it("a flusher thread that is gone: the spare's batch and a new file's are writte
   await relay.drain();
   await expectEachSentOnceDurable(fixture, fixture.stateDir, ["goneA", "goneB"]);
 
-  // The relay has let go of the gone thread: a later lone run fills the spare made meanwhile, on
-  // the caller's stack, rather than failing on the thread and throwing the spare away.
+  // The relay has let go of the gone thread (and started a new one, flush-stall.test.ts): a later
+  // lone run fills the spare made meanwhile, rather than failing on the gone thread and throwing
+  // the spare away.
   await relay.drain();
   const spares = readdirSync(staged).filter((name) => isUnfilledSpare(join(staged, name)));
   expect(spares).toHaveLength(1);
