@@ -32,6 +32,10 @@ afterEach(async () => {
 
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** The dedupe markers in the state dir: one per claimed callback. */
+const claims = (stateDir: string) =>
+  readdirSync(join(stateDir, "dedupe")).filter((name) => name.endsWith(".json")).length;
+
 it("a flush the disk holds returns the caller at once; the callback goes out once durable, once", async () => {
   disk = await mountFreezableDisk();
   fixture = await relayFixture();
@@ -155,10 +159,40 @@ it("a thread that dies again within a minute of its restart is not started again
   // A thread is there to take up (this test's start): the relay does not, during the pause.
   expect(await startFlusher()).toBeDefined();
   await yieldToLoop();
-  disk.freeze(500);
+  const before = claims(stateDir);
+  disk.freeze(1_500);
   relay.submit(makeRun("dies3"));
-  expect(disk.thawedByWatchdog()).toBe(true);
+  // Written, flushed and claimed before submit returned, so after the thaw: on the caller's stack.
+  // (Through a thread, the claim would wait for a flush that waits for the watchdog.)
+  expect(claims(stateDir)).toBe(before + 1);
 
   await relay.drain();
   await expectEachSentOnceDurable(fixture, stateDir, ["dies1", "dies2", "dies3"]);
+});
+
+it("close() while a flush is held by the disk: waits for it, sends nothing, and the next relay sends it once", async () => {
+  disk = await mountFreezableDisk();
+  fixture = await relayFixture();
+  const stateDir = join(disk.dir, "state");
+  const relay = createRelay({ config: fixture.config, instance: INSTANCE, audit: fixture.audit, stateDir });
+  relay.prepare();
+  await relay.drain();
+
+  disk.freeze(1_000);
+  relay.submit(makeRun("closing"));
+  await yieldToLoop();
+  expect(disk.thawedByWatchdog()).toBe(false); // submit returned at once
+  // The write cannot be taken back, nor its callback left half accepted: close() waits for the
+  // disk (the watchdog's thaw), and the callback is staged and claimed when it resolves.
+  const before = claims(stateDir);
+  await relay.close();
+  expect(claims(stateDir)).toBe(before + 1);
+  expect(fixture.receiver.requests).toHaveLength(0); // closed: not sent
+
+  // Kept in the state dir: the next relay's recovery sends it, once.
+  const next = createRelay({ config: fixture.config, instance: INSTANCE, audit: fixture.audit, stateDir });
+  relays.push(next);
+  await next.recover();
+  await next.drain();
+  await expectEachSentOnceDurable(fixture, stateDir, ["closing"]);
 });
