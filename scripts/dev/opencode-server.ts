@@ -295,13 +295,14 @@ function spawnServer(
 ): Promise<Started> {
   const startedAt = performance.now();
   const bin = options.opencodeBin ?? DEFAULT_OPENCODE_BIN;
-  // Its own process group, so stop() also ends whatever OpenCode spawned (LSPs, shells).
-  const child = spawn(bin, ["serve", "--hostname", "127.0.0.1", "--port", String(port)], {
-    cwd,
-    env,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  // Its own process group, so stop() also ends whatever OpenCode spawned (LSPs, shells); started
+  // through WITH_PARENT, so the group also ends when this process does, however it ends.
+  const child = spawn(
+    "/bin/sh",
+    ["-c", WITH_PARENT, bin, "serve", "--hostname", "127.0.0.1", "--port", String(port)],
+    { cwd, env, detached: true, stdio: ["pipe", "pipe", "pipe"] },
+  );
+  child.stdin?.on("error", () => {}); // the group is gone: nothing to tell it
   const output: string[] = [];
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -339,6 +340,17 @@ function spawnServer(
     );
   });
 }
+
+/**
+ * Run `"$0" "$@"` (the server), and end its whole process group when the process that started it
+ * ends, however it ends: a crash, SIGKILL, an out-of-memory kill, a Ctrl-C that reaches no
+ * handler. The group is its own (`detached`), so it gets no signal meant for the starter, and its
+ * parent's death alone would leave `opencode serve` running. A watcher in the group reads the pipe
+ * on the shell's stdin, which nothing writes; when the starter ends, its end of the pipe closes,
+ * the read returns, and the watcher kills the group, itself included. The server gets the same pid
+ * (`exec`), and neither the pipe nor a terminal as stdin.
+ */
+const WITH_PARENT = 'exec 3<&0; (read -r _ <&3; kill -9 0) & exec "$0" "$@" </dev/null 3<&-';
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
@@ -428,6 +440,8 @@ function makeHandle(
           killGroup(child, "SIGKILL");
           await waitExit(child, 2_000);
         }
+        // The server is gone: its watcher then ends whatever is left of the group (WITH_PARENT).
+        child.stdin?.destroy();
       }
       if (context.ownsRoot) await rm(context.root, { recursive: true, force: true });
     },
@@ -435,6 +449,7 @@ function makeHandle(
       stopped = true;
       killGroup(child, "SIGKILL");
       await waitExit(child, 5_000);
+      child.stdin?.destroy();
     },
   };
 }
