@@ -22,6 +22,32 @@ const bold = (text: string) =>
   process.stdout.isTTY && !process.env.NO_COLOR ? `\x1b[1m${text}\x1b[0m` : text;
 const step = (text: string) => process.stdout.write(`\n${bold(`▶ ${text}`)}\n`);
 
+/**
+ * Ctrl-C (or SIGTERM) mid-demo: stop what the demo started and remove its temp dir, then exit
+ * 130 (143) as a shell expects. A second one exits at once. Returns the function that removes the
+ * handlers.
+ */
+function onInterrupt(stop: () => Promise<void>): () => void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    const code = signal === "SIGINT" ? 130 : 143;
+    if (stopping) process.exit(code);
+    stopping = true;
+    process.stderr.write(
+      `\n${signal === "SIGINT" ? "interrupted" : "terminated"}: stopping opencode serve and removing the demo's temp dir\n`,
+    );
+    void stop()
+      .catch(() => undefined)
+      .finally(() => process.exit(code));
+  };
+  process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
+  return () => {
+    process.off("SIGINT", handler);
+    process.off("SIGTERM", handler);
+  };
+}
+
 async function main(): Promise<number> {
   const received: Array<{ callback: ReceivedCallback; headers: Record<string, string> }> = [];
   const model = await startFakeModel();
@@ -31,6 +57,15 @@ async function main(): Promise<number> {
     onCallback: (callback) => received.push({ callback, headers: {} }),
   });
   let server: OpencodeServer | undefined;
+  let stopped: Promise<void> | undefined;
+  /** Once, whoever asks first: the end of main() or a Ctrl-C. */
+  const stopAll = () =>
+    (stopped ??= (async () => {
+      await server?.stop();
+      await receiver.close();
+      await model.close();
+    })());
+  const release = onInterrupt(stopAll);
   try {
     step("Starting a fake model, a callback receiver and a real `opencode serve` with the plugin installed");
     server = await startOpencodeServer({
@@ -124,9 +159,8 @@ async function main(): Promise<number> {
     if (server) process.stderr.write(`\nlast opencode output:\n${server.output().slice(-4000)}\n`);
     return 1;
   } finally {
-    await server?.stop();
-    await receiver.close();
-    await model.close();
+    release();
+    await stopAll();
   }
 }
 
