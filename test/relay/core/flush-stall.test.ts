@@ -36,14 +36,32 @@ const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 const claims = (stateDir: string) =>
   readdirSync(join(stateDir, "dedupe")).filter((name) => name.endsWith(".json")).length;
 
-it("a flush the disk holds returns the caller at once; the callback goes out once durable, once", async () => {
-  disk = await mountFreezableDisk();
-  fixture = await relayFixture();
-  const stateDir = join(disk.dir, "state");
-  const relay = createRelay({ config: fixture.config, instance: INSTANCE, audit: fixture.audit, stateDir });
-  relays.push(relay);
-  relay.prepare(); // as the plugin does when a tagged run starts: folders, the spare, the flusher
+/**
+ * A relay whose state dir is on a new freezable disk, prepared as the plugin prepares it when a
+ * tagged run starts (the folders, the spare, the flusher's thread), that work done; closed and
+ * unmounted after the test.
+ */
+async function preparedOnFreezableDisk() {
+  const mounted = await mountFreezableDisk();
+  disk = mounted;
+  const fx = await relayFixture();
+  fixture = fx;
+  const stateDir = join(mounted.dir, "state");
+  const relay = relayAt(fx, stateDir);
+  relay.prepare();
   await relay.drain();
+  return { disk: mounted, fixture: fx, stateDir, relay };
+}
+
+/** A relay of `fx` with its state in `stateDir`, closed after the test. */
+function relayAt(fx: RelayFixture, stateDir: string): Relay {
+  const relay = createRelay({ config: fx.config, instance: INSTANCE, audit: fx.audit, stateDir });
+  relays.push(relay);
+  return relay;
+}
+
+it("a flush the disk holds returns the caller at once; the callback goes out once durable, once", async () => {
+  const { disk, fixture, stateDir, relay } = await preparedOnFreezableDisk();
   const staged = join(stateDir, "outbox", "staged");
   const spares = readdirSync(staged)
     .map((name) => join(staged, name))
@@ -79,13 +97,7 @@ it("a flush the disk holds returns the caller at once; the callback goes out onc
 });
 
 it("runs that end together on a frozen disk: neither holds the caller, each goes out once durable", async () => {
-  disk = await mountFreezableDisk();
-  fixture = await relayFixture();
-  const stateDir = join(disk.dir, "state");
-  const relay = createRelay({ config: fixture.config, instance: INSTANCE, audit: fixture.audit, stateDir });
-  relays.push(relay);
-  relay.prepare();
-  await relay.drain();
+  const { disk, fixture, stateDir, relay } = await preparedOnFreezableDisk();
 
   disk.freeze(10_000);
   // The first takes the spare; the second a new batch file, which creating waits on a frozen disk.
@@ -103,13 +115,7 @@ it("runs that end together on a frozen disk: neither holds the caller, each goes
 });
 
 it("a flusher thread that died is started again: a flush the disk holds then returns the caller at once", async () => {
-  disk = await mountFreezableDisk();
-  fixture = await relayFixture();
-  const stateDir = join(disk.dir, "state");
-  const relay = createRelay({ config: fixture.config, instance: INSTANCE, audit: fixture.audit, stateDir });
-  relays.push(relay);
-  relay.prepare();
-  await relay.drain();
+  const { disk, fixture, stateDir, relay } = await preparedOnFreezableDisk();
   const first = await startFlusher();
   expect(first).toBeDefined();
   await first?.stop(); // as when the thread dies on its own: the same path
@@ -138,13 +144,7 @@ it("a flusher thread that died is started again: a flush the disk holds then ret
 });
 
 it("a thread that dies again within a minute of its restart is not started again at once: the caller writes", async () => {
-  disk = await mountFreezableDisk();
-  fixture = await relayFixture();
-  const stateDir = join(disk.dir, "state");
-  const relay = createRelay({ config: fixture.config, instance: INSTANCE, audit: fixture.audit, stateDir });
-  relays.push(relay);
-  relay.prepare();
-  await relay.drain();
+  const { disk, fixture, stateDir, relay } = await preparedOnFreezableDisk();
   await (await startFlusher())?.stop();
   relay.submit(makeRun("dies1"));
   await relay.drain();
@@ -171,12 +171,7 @@ it("a thread that dies again within a minute of its restart is not started again
 });
 
 it("close() while a flush is held by the disk: waits for it, sends nothing, and the next relay sends it once", async () => {
-  disk = await mountFreezableDisk();
-  fixture = await relayFixture();
-  const stateDir = join(disk.dir, "state");
-  const relay = createRelay({ config: fixture.config, instance: INSTANCE, audit: fixture.audit, stateDir });
-  relay.prepare();
-  await relay.drain();
+  const { disk, fixture, stateDir, relay } = await preparedOnFreezableDisk();
 
   disk.freeze(1_000);
   relay.submit(makeRun("closing"));
@@ -190,8 +185,7 @@ it("close() while a flush is held by the disk: waits for it, sends nothing, and 
   expect(fixture.receiver.requests).toHaveLength(0); // closed: not sent
 
   // Kept in the state dir: the next relay's recovery sends it, once.
-  const next = createRelay({ config: fixture.config, instance: INSTANCE, audit: fixture.audit, stateDir });
-  relays.push(next);
+  const next = relayAt(fixture, stateDir);
   await next.recover();
   await next.drain();
   await expectEachSentOnceDurable(fixture, stateDir, ["closing"]);
