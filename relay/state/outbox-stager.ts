@@ -141,7 +141,7 @@ export function openStager(options: StagerOptions): OutboxStager {
   const flushWaitMs = options.flushWaitMs ?? FLUSH_WAIT_MS;
   /**
    * The thread that writes every batch (flusher.ts) and how long a caller waits for it, once
-   * prepare() has started it; never with `flushWaitMs: false`.
+   * prepare() has started it (or forgetIfLost a new one); never with `flushWaitMs: false`.
    */
   let flush: Flush | undefined;
   let closed = false;
@@ -169,8 +169,8 @@ export function openStager(options: StagerOptions): OutboxStager {
    * when this stager started one less than FLUSHER_RESTART_PAUSE_MS ago, once that pause is over:
    * a thread that keeps dying costs a failed job a minute, not one a batch.
    */
-  const forgetIfLost = (error: unknown, used: Flush) => {
-    if (!(error instanceof FlushFailed && error.lost) || flush !== used) return;
+  const forgetIfLost = (error: unknown, used: Flush | undefined) => {
+    if (used === undefined || !(error instanceof FlushFailed && error.lost) || flush !== used) return;
     flush = undefined;
     if (closed || restarting || flushWaitMs === false) return;
     restarting = true;
@@ -208,10 +208,10 @@ export function openStager(options: StagerOptions): OutboxStager {
       if (typeof filled === "boolean") return filled ? ready.path : undefined;
       return filled.then(
         (named) => (named ? ready.path : undefined),
-        (error: unknown) => void (used && forgetIfLost(error, used)),
+        (error: unknown) => void forgetIfLost(error, used),
       );
     } catch (error) {
-      return void (used && forgetIfLost(error, used));
+      return void forgetIfLost(error, used);
     }
   };
   /**
