@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { buildTitle, verifyAudit } from "../relay/index.ts";
 import { audit } from "./cli/commands/audit.ts";
 import { type ReceivedCallback, startReceiver } from "./cli/start-receiver.ts";
+import { stopSignal } from "./cli/stop-signal.ts";
 import { startFakeModel } from "./dev/fake-model.ts";
 import { type OpencodeServer, startOpencodeServer } from "./dev/opencode-server.ts";
 import { waitFor } from "./dev/wait-for.ts";
@@ -23,29 +24,23 @@ const bold = (text: string) =>
 const step = (text: string) => process.stdout.write(`\n${bold(`▶ ${text}`)}\n`);
 
 /**
- * Ctrl-C (or SIGTERM) mid-demo: stop what the demo started and remove its temp dir, then exit
- * 130 (143) as a shell expects. A second one exits at once. Returns the function that removes the
- * handlers.
+ * Ctrl-C (or SIGTERM) mid-demo: `stop` what the demo started and remove its temp dir, then exit
+ * 130 (143) as a shell expects. A second one exits at once.
  */
-function onInterrupt(stop: () => Promise<void>): () => void {
-  let stopping = false;
-  const handler = (signal: NodeJS.Signals) => {
-    const code = signal === "SIGINT" ? 130 : 143;
-    if (stopping) process.exit(code);
-    stopping = true;
+function onInterrupt(stop: () => Promise<void>): void {
+  const interrupted = stopSignal();
+  interrupted.addEventListener("abort", () => {
+    const signal = interrupted.reason as NodeJS.Signals;
+    const code = signal === "SIGTERM" ? 143 : 130;
+    process.once("SIGINT", () => process.exit(code));
+    process.once("SIGTERM", () => process.exit(code));
     process.stderr.write(
-      `\n${signal === "SIGINT" ? "interrupted" : "terminated"}: stopping opencode serve and removing the demo's temp dir\n`,
+      `\n${signal === "SIGTERM" ? "terminated" : "interrupted"}: stopping opencode serve and removing the demo's temp dir\n`,
     );
     void stop()
       .catch(() => undefined)
       .finally(() => process.exit(code));
-  };
-  process.on("SIGINT", handler);
-  process.on("SIGTERM", handler);
-  return () => {
-    process.off("SIGINT", handler);
-    process.off("SIGTERM", handler);
-  };
+  });
 }
 
 async function main(): Promise<number> {
@@ -65,7 +60,7 @@ async function main(): Promise<number> {
       await receiver.close();
       await model.close();
     })());
-  const release = onInterrupt(stopAll);
+  onInterrupt(stopAll);
   try {
     step("Starting a fake model, a callback receiver and a real `opencode serve` with the plugin installed");
     server = await startOpencodeServer({
@@ -159,7 +154,6 @@ async function main(): Promise<number> {
     if (server) process.stderr.write(`\nlast opencode output:\n${server.output().slice(-4000)}\n`);
     return 1;
   } finally {
-    release();
     await stopAll();
   }
 }

@@ -1,6 +1,7 @@
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { type AuditRecord, listRotated } from "../../../relay/index.ts";
 import type { CliIO } from "../cli-io.ts";
+import { stopSignal } from "../stop-signal.ts";
 import { runKeyOf } from "../summarize-runs.ts";
 import type { AuditOptions } from "./audit.ts";
 import { tint } from "./audit-format.ts";
@@ -108,21 +109,6 @@ async function openIfExists(path: string): Promise<{ handle: FileHandle; ino: nu
   } catch {
     return undefined;
   }
-}
-
-/** Aborted on SIGINT, SIGTERM or `signal`; the process listeners are removed once it fires. */
-function stopSignal(signal?: AbortSignal): AbortSignal {
-  const controller = new AbortController();
-  const stop = () => {
-    process.off("SIGINT", stop);
-    process.off("SIGTERM", stop);
-    controller.abort();
-  };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
-  if (signal?.aborted) stop();
-  else signal?.addEventListener("abort", stop, { once: true });
-  return controller.signal;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

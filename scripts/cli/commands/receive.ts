@@ -2,6 +2,7 @@ import { webhookSecretKey } from "../../../relay/index.ts";
 import type { CliCommand, CliIO } from "../cli-io.ts";
 import { parseArgs } from "../parse-command-args.ts";
 import { type ReceivedCallback, startReceiver } from "../start-receiver.ts";
+import { aborted, stopSignal } from "../stop-signal.ts";
 import { UsageError } from "../usage-error.ts";
 import { RECEIVE_USAGE } from "./receive-usage.ts";
 
@@ -81,18 +82,7 @@ export async function runReceive(
   // In JSON mode stdout carries callbacks only, so a consumer can parse every line.
   (values.json ? io.stderr : io.stdout)(`listening on ${receiver.url}\n`);
 
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      options.signal?.removeEventListener("abort", stop);
-      resolve();
-    };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
-    if (options.signal?.aborted) stop();
-    else options.signal?.addEventListener("abort", stop, { once: true });
-  });
+  await aborted(stopSignal(options.signal));
   await receiver.close();
   return 0;
 }
