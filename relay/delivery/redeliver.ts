@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import { join } from "node:path";
 import type { AuditLog, VerifyResult } from "../audit/index.ts";
 import { AUDIT_KEY_FILE, readAuditKey, verifyAudit } from "../audit/index.ts";
@@ -8,10 +9,12 @@ import {
   type LeaseHolder,
   NUDGE_POLL_MS,
   type OutboxEntry,
+  openDedupeStore,
   openOutbox,
   readClaimedEntry,
   readLeaseHolder,
 } from "../state/index.ts";
+import { PROMOTE_AFTER_MS } from "./delivery-loop.ts";
 import { findRedelivery } from "./find-redelivery.ts";
 import { Agent } from "./http-client.ts";
 import { nudgeHolder } from "./nudge-holder.ts";
@@ -65,6 +68,8 @@ export interface RedeliverResult {
   stillPending?: true;
   /** REDELIVERY_AUDIT_UNVERIFIED: what verify found. */
   problem?: VerifyResult["problem"];
+  /** A refusal whose code alone does not say it (a first attempt in flight, say): why. */
+  reason?: string;
 }
 
 /**
@@ -98,6 +103,7 @@ export async function redeliver(options: RedeliverOptions): Promise<RedeliverRes
       ));
   const record = (input: Parameters<AuditLog["append"]>[0]) => audit.append(input);
   const outbox = openOutbox(options.stateDir);
+  const dedupe = openDedupeStore(options.stateDir);
   const dispatcher = new Agent({ connect: { timeout: config.delivery.timeoutMs } });
   const scope = options.session === undefined ? {} : { sessionId: options.session };
 
@@ -111,7 +117,7 @@ export async function redeliver(options: RedeliverOptions): Promise<RedeliverRes
       hint: ERROR_CODES[code].hint,
       ...extra,
     });
-    const { sessions, holder, dueAt, problem } = extra;
+    const { sessions, holder, dueAt, problem, reason } = extra;
     return {
       ok: false,
       code,
@@ -119,6 +125,7 @@ export async function redeliver(options: RedeliverOptions): Promise<RedeliverRes
       ...(holder === undefined ? {} : { holder }),
       ...(typeof dueAt === "number" ? { dueAt } : {}),
       ...(problem === undefined ? {} : { problem }),
+      ...(typeof reason === "string" ? { reason } : {}),
     } satisfies RedeliverResult;
   }
 
@@ -188,12 +195,26 @@ export async function redeliver(options: RedeliverOptions): Promise<RedeliverRes
   }
 
   try {
-    const found = await findRedelivery(outbox, auditPath, runId, options.session);
+    const found = await findRedelivery(outbox, dedupe, auditPath, runId, options.session);
     switch (found.state) {
       case "none":
         return await refuse("REDELIVERY_NOT_FOUND");
       case "ambiguous":
         return await refuse("REDELIVERY_AMBIGUOUS", { sessions: found.sessions });
+      case "staged": {
+        // Not in the outbox yet, so no lease to take or nudge: the relay that staged it is
+        // attempting it, and never two senders at once.
+        const { writer } = found;
+        if (writer.running)
+          return await refuse(options.pending === true ? "REDELIVERY_LEASED" : "REDELIVERY_PENDING", {
+            holder: { pid: writer.pid, host: hostname() },
+            reason: `its first attempt is in flight (relay pid ${writer.pid}); if that attempt does not deliver it, it moves to the outbox within ${PROMOTE_AFTER_MS / 1000} s, where --now reaches it`,
+          });
+        const by = writer.pid === undefined ? "" : ` (pid ${writer.pid})`;
+        return await refuse("REDELIVERY_PENDING", {
+          reason: `it is staged by a relay that no longer runs${by}: the next relay to start on this state dir sends it`,
+        });
+      }
       case "failed": {
         const { entry } = found;
         const stop = await unverified();

@@ -19,6 +19,7 @@ export {
 export { type NoFollowMode, openNoFollow, readFileNoFollow, symlinkRefused } from "./open-no-follow.ts";
 export { type LeaseView, type Outbox, type OutboxLease, type OutboxOptions, openOutbox } from "./outbox.ts";
 export type { FailedOutboxEntry, OutboxEntry } from "./outbox-entry.ts";
+export type { StagedWriter } from "./outbox-stager.ts";
 export {
   OWNER_RENEW_INTERVAL_MS,
   OWNER_STALE_MS,

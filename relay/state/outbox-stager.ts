@@ -61,6 +61,12 @@ export interface OutboxStager {
   retire(stagedPath: string): Promise<void>;
   /** Staged batches no live accept owns (see Outbox.staged), one item per callback line. */
   staged(): Promise<Array<{ path: string; entry: OutboxEntry }>>;
+  /**
+   * Every callback in `staged/` now, however young, with the pid that wrote its batch when it ran
+   * on this host: read only, for `audit redeliver`, which must not call a callback whose first
+   * attempt is in flight (staged, not yet promoted) unknown. A batch that cannot be read is passed by.
+   */
+  inStaged(): Promise<Array<{ path: string; entry: OutboxEntry; writer: StagedWriter }>>;
   /** The ids (file-id.ts) of every file in `staged/` now; rejects when the folder cannot be read. */
   stagedFileIds(): Promise<Set<string>>;
   /** Make the folders, and the batch file for the next lone batch (spare-file.ts). */
@@ -68,6 +74,13 @@ export interface OutboxStager {
   /** Remove the spare batch file; nothing is staged after. */
   close(): Promise<void>;
 }
+
+/** Who wrote a staged batch, as its name says: a pid only when it ran on this host. */
+export type StagedWriter =
+  /** That pid runs now (or was reused since). */
+  | { running: true; pid: number }
+  /** That pid ended, or the batch is another host's (no pid). */
+  | { running: false; pid?: number };
 
 export interface StagerOptions {
   outboxDir: string;
@@ -139,6 +152,9 @@ export function openStager(options: StagerOptions): OutboxStager {
   let spare: SpareFile | undefined;
   let makingSpare: Promise<void> | undefined;
   const flushWaitMs = options.flushWaitMs ?? FLUSH_WAIT_MS;
+  /** The batch files' names in `staged/` now (none when it cannot be read). */
+  const batchNames = async () =>
+    (await readdir(stagedDir).catch(() => [] as string[])).filter((name) => name.endsWith(".json"));
   /**
    * The thread that writes every batch (flusher.ts) and how long a caller waits for it, once
    * prepare() has started it (or forgetIfLost a new one); never with `flushWaitMs: false`.
@@ -369,13 +385,31 @@ export function openStager(options: StagerOptions): OutboxStager {
     async retire(stagedPath) {
       await unlink(stagedPath).catch(() => undefined);
     },
+    async inStaged() {
+      const out: Array<{ path: string; entry: OutboxEntry; writer: StagedWriter }> = [];
+      for (const name of await batchNames()) {
+        const path = join(stagedDir, name);
+        const text = await readFileNoFollow(path).catch(() => undefined);
+        const entries = text === undefined ? null : entryLines(text);
+        if (entries === null) continue;
+        const pid = writerHere(name);
+        const writer: StagedWriter =
+          pid === undefined
+            ? { running: false }
+            : liveHere(name)
+              ? { running: true, pid }
+              : { running: false, pid };
+        for (const entry of entries) out.push({ path, entry, writer });
+      }
+      return out;
+    },
     async staged() {
       const out: Array<{ path: string; entry: OutboxEntry }> = [];
-      for (const name of await readdir(stagedDir).catch(() => [] as string[])) {
+      for (const name of await batchNames()) {
         const path = join(stagedDir, name);
         // A batch may belong to an accept in progress: take it only when its process is gone
         // (same host, dead pid: OpenCode restarts in seconds) or it is older than any accept.
-        if (!name.endsWith(".json") || batches.has(path) || path === spare?.path) continue;
+        if (batches.has(path) || path === spare?.path) continue;
         const gone = abandoned(name);
         if (!gone && !(await olderThan(path, HALF_WRITTEN_MS))) continue;
         // A batch that cannot be read now (gone, or an error such as EMFILE) is left alone: it may

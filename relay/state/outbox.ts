@@ -18,7 +18,7 @@ import {
   olderThan,
   openLeases,
 } from "./outbox-lease.ts";
-import { openStager, type StagerOptions } from "./outbox-stager.ts";
+import { openStager, type StagedWriter, type StagerOptions } from "./outbox-stager.ts";
 import { stateUnwritable } from "./state-unwritable.ts";
 
 export type { LeaseView, OutboxLease } from "./outbox-lease.ts";
@@ -58,6 +58,11 @@ export interface Outbox {
    * ones that hold their key's claim, then retires the file.
    */
   staged(): Promise<Array<{ path: string; entry: OutboxEntry }>>;
+  /**
+   * Every callback in `staged/` now, however young, with who wrote its batch: read only. A claimed
+   * one not yet promoted is a first attempt in flight, or a crash's leftover recovery will send.
+   */
+  inStaged(): Promise<Array<{ path: string; entry: OutboxEntry; writer: StagedWriter }>>;
   /** Remove a staged batch file once every claimed callback in it has been promoted. */
   retireStaged(stagedPath: string): Promise<void>;
   /** Which files `staged/` holds now, as file ids (file-id.ts); rejects when it cannot be read. */
@@ -150,6 +155,7 @@ export function openOutbox(stateDir: string, options: OutboxOptions = {}): Outbo
     promote: stager.promote,
     discard: stager.discard,
     staged: stager.staged,
+    inStaged: stager.inStaged,
     retireStaged: stager.retire,
     stagedFileIds: stager.stagedFileIds,
     async read(key) {

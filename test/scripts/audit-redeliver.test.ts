@@ -186,6 +186,32 @@ describe("audit redeliver", () => {
     expect(sent("rd4")).toHaveLength(2);
   });
 
+  it("says a callback whose first attempt is in flight is pending there, and who holds it, not that it is unknown", async () => {
+    fixture = await relayFixture({ delivery: MINUTE_BACKOFF });
+    const fx = fixture;
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    fx.receiver.respondWith(() => ({ status: 200, hold: held }));
+    live = relayOn(fx, { leases: { schedule: () => () => undefined } });
+    live.submit(makeRun("rd7"));
+    await fx.receiver.waitFor(1);
+
+    const plain = await cli(fx, "rd7");
+    expect(plain.code).toBe(1);
+    expect(plain.err).toContain("REDELIVERY_PENDING");
+    expect(plain.err).toContain(`its first attempt is in flight (relay pid ${process.pid})`);
+    const now = await cli(fx, "rd7", "--now");
+    expect(now.code).toBe(1);
+    expect(now.err).toContain("REDELIVERY_LEASED");
+    expect(now.err).toContain(`held by pid ${process.pid}`);
+
+    release();
+    await live.drain();
+    expect(fx.receiver.requests).toHaveLength(1);
+  });
+
   it("--force resends a delivered callback with the same key, recorded as forced", async () => {
     fixture = await relayFixture();
     const fx = fixture;

@@ -75,6 +75,7 @@ export async function auditRedeliver(runId: string, flags: RedeliverFlags, io: C
 /** The facts behind a refusal, one indented line each: what to pick, who holds it, when it is due. */
 function details(runId: string, result: RedeliverResult): string {
   const lines: string[] = [];
+  if (result.reason !== undefined) lines.push(result.reason);
   const due = result.dueAt === undefined ? undefined : new Date(result.dueAt).toISOString();
   if (result.sessions !== undefined) {
     lines.push(`OpenCode sessions with run ${runId}: ${result.sessions.join(", ")}`);

@@ -104,6 +104,7 @@ describe("redeliver --force", () => {
     expect(await redeliver({ ...redeliverOptions(fx, "d3"), force: true })).toEqual({
       ok: false,
       code: "REDELIVERY_NOT_FOUND",
+      reason: "delivered, but its dedupe marker no longer holds the callback",
     });
     expect(fx.receiver.requests).toHaveLength(1);
   });

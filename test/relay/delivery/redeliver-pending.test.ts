@@ -1,4 +1,5 @@
-import { readdir, readFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { readdir, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Relay } from "../../../relay/core/create-relay.ts";
@@ -146,5 +147,79 @@ describe("redeliver a pending callback", () => {
     const entry = JSON.parse(await readFile(join(fx.stateDir, "outbox", name!), "utf8"));
     expect(entry).toMatchObject({ attempts: 2, dueAt: 1_234, lastCode: "DELIVERY_HTTP_STATUS" });
     expect(await readdir(join(fx.stateDir, "outbox", "failed"))).toEqual([]);
+  });
+
+  describe("whose first attempt is in flight (staged and claimed, not yet in the outbox)", () => {
+    /** A relay whose first attempt of `runId` the receiver holds; the promote timer never fires. */
+    async function inFlight(fx: RelayFixture, runId: string) {
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      fx.receiver.respondWith(() => ({ status: 200, hold: held }));
+      const live = relayOn(fx, { leases: { schedule: () => () => undefined } });
+      live.submit(makeRun(runId));
+      await fx.receiver.waitFor(1);
+      expect(await pendingFiles(fx)).toEqual([]);
+      return { live, release };
+    }
+
+    it("refuses as pending, naming the relay attempting it, not as unknown; --now is refused as held by it; nothing is sent twice", async () => {
+      fixture = await relayFixture({ delivery: MINUTE_BACKOFF });
+      const fx = fixture;
+      const { live, release } = await inFlight(fx, "f1");
+      relay = live;
+
+      const plain = await redeliver(redeliverOptions(fx, "f1"));
+      expect(plain).toMatchObject({
+        ok: false,
+        code: "REDELIVERY_PENDING",
+        holder: { pid: process.pid },
+        reason: expect.stringMatching(/first attempt is in flight/),
+      });
+      const now = await redeliver({ ...redeliverOptions(fx, "f1"), pending: true });
+      expect(now).toMatchObject({ ok: false, code: "REDELIVERY_LEASED", holder: { pid: process.pid } });
+      expect(fx.receiver.requests).toHaveLength(1);
+
+      release();
+      await live.drain();
+      expect(fx.receiver.requests).toHaveLength(1);
+      expect(phase(await fx.records(), "delivered")).toHaveLength(1);
+      // Delivered straight from its batch: now the log's word, no longer in flight.
+      const after = await redeliver(redeliverOptions(fx, "f1"));
+      expect(after).toMatchObject({ ok: false, code: "REDELIVERY_ALREADY_DELIVERED" });
+    });
+
+    it("staged by a relay that no longer runs: refused as pending, for the next relay to send", async () => {
+      fixture = await relayFixture({ delivery: MINUTE_BACKOFF });
+      const fx = fixture;
+      const { live, release } = await inFlight(fx, "f2");
+      relay = live;
+      // The batch as a crashed process leaves it: the same file (its claim links it), named for a
+      // pid that has ended.
+      const stagedDir = join(fx.stateDir, "outbox", "staged");
+      // (Not the empty batch file made ahead for the next callback, which sits beside it.)
+      const names = await readdir(stagedDir);
+      const texts = await Promise.all(names.map((name) => readFile(join(stagedDir, name), "utf8")));
+      const batch = names.find((_, i) => texts[i]?.includes("ses_f2"));
+      const ended = spawnSync(process.execPath, ["-e", ""]).pid;
+      const parts = batch!.split(".");
+      parts[2] = String(ended);
+      await rename(join(stagedDir, batch!), join(stagedDir, parts.join(".")));
+
+      const result = await redeliver({ ...redeliverOptions(fx, "f2"), pending: true });
+      expect(result).toMatchObject({
+        ok: false,
+        code: "REDELIVERY_PENDING",
+        reason: expect.stringContaining(`no longer runs (pid ${ended})`),
+      });
+      expect(result.holder).toBeUndefined();
+      expect(fx.receiver.requests).toHaveLength(1);
+
+      await rename(join(stagedDir, parts.join(".")), join(stagedDir, batch!));
+      release();
+      await live.drain();
+      expect(phase(await fx.records(), "delivered")).toHaveLength(1);
+    });
   });
 });
