@@ -13,7 +13,7 @@ import {
 import { acceptRun, readAnchor } from "./accept-run.ts";
 import { backgroundWork } from "./background-work.ts";
 import { noticeFailures } from "./notice-failures.ts";
-import { OUTBOX_RESCAN_MS, recoverOutbox, resumePending } from "./recover-outbox.ts";
+import { OUTBOX_RESCAN_MS, recoverOutbox, rescanOutbox } from "./recover-outbox.ts";
 import type { RelayState } from "./relay-state.ts";
 import { unawaitedRecord } from "./unawaited-record.ts";
 import { watchNudges } from "./watch-nudges.ts";
@@ -160,7 +160,7 @@ export function createRelay(options: RelayOptions): Relay {
   let closed = false;
   let prepared = false;
   const stopNudges = watchNudges(state, options.nudgePollMs);
-  // After the first recover(), look again now and then for entries whose holder died meanwhile.
+  // After the first recover(), look again now and then for what a process that died meanwhile left.
   const rescanSchedule = options.leases?.schedule ?? unrefTimeout;
   let cancelRescan: (() => void) | undefined;
   const armRescan = () => {
@@ -168,7 +168,7 @@ export function createRelay(options: RelayOptions): Relay {
     cancelRescan = rescanSchedule(() => {
       cancelRescan = undefined;
       if (closed) return;
-      work.run(() => resumePending(state).finally(armRescan), {});
+      work.run(() => rescanOutbox(state).finally(armRescan), {});
     }, OUTBOX_RESCAN_MS);
   };
 

@@ -14,13 +14,36 @@ export async function recoverOutbox(state: RelayState): Promise<void> {
   // Compaction: old markers and old failed entries go; a run that old will not be seen again.
   await dedupe.prune(DEDUPE_RETENTION_MS).catch(() => 0);
   await outbox.pruneFailed(DEDUPE_RETENTION_MS).catch(() => 0);
-  // A staged batch left by a crash: promote (link) every callback in it that holds its claim and
-  // was not delivered from it, then remove the batch's staged name; the pending loop below leases
-  // and resumes them. Promoting is idempotent, and a delivered callback is either marked delivered
-  // from the batch (`.delivered`) or was promoted before, which removes the staged name first
-  // (outbox-stager.ts): this cannot resurrect one. Claims that lost are left to their winners.
+  await promoteStaged(state);
+  // A crash between removing a batch's staged name and its `.delivered` links leaves links that
+  // guard nothing (the batch cannot be found any more): they go, not 30 days later with prune.
+  await dedupe.dropOrphanDeliveredMarks(() => outbox.stagedFileIds()).catch(() => 0);
+  // What a crash left beside the entries (temp files, orphan leases), then the entries themselves.
+  await outbox.compact();
+  await resumePending(state);
+}
+
+/**
+ * A running relay's look at the outbox, every OUTBOX_RESCAN_MS after recover(): what a process
+ * that died meanwhile left (another OpenCode on the same state dir), without waiting for a
+ * restart. Its staged batches (a first attempt in flight when it died) and its pending entries.
+ */
+export async function rescanOutbox(state: RelayState): Promise<void> {
+  await promoteStaged(state, { writerGone: true });
+  await resumePending(state);
+}
+
+/**
+ * A staged batch left by a crash: promote (link) every callback in it that holds its claim and
+ * was not delivered from it, then remove the batch's staged name; resumePending then leases and
+ * resumes them. Promoting is idempotent, and a delivered callback is either marked delivered from
+ * the batch (`.delivered`) or was promoted before, which removes the staged name first
+ * (outbox-stager.ts): this cannot resurrect one. Claims that lost are left to their winners.
+ */
+async function promoteStaged(state: RelayState, only?: { writerGone: boolean }): Promise<void> {
+  const { dedupe, outbox } = state;
   const batches = new Map<string, string[]>();
-  for (const { path, entry } of await outbox.staged()) {
+  for (const { path, entry } of await outbox.staged(only)) {
     const keys = batches.get(path) ?? [];
     keys.push(entry.callback.dedupeKey);
     batches.set(path, keys);
@@ -44,12 +67,6 @@ export async function recoverOutbox(state: RelayState): Promise<void> {
     // Only once the batch is gone: until then they keep its delivered callbacks from being resent.
     for (const key of delivered) await dedupe.removeDeliveredMark(key);
   }
-  // A crash between removing a batch's staged name and its `.delivered` links leaves links that
-  // guard nothing (the batch cannot be found any more): they go, not 30 days later with prune.
-  await dedupe.dropOrphanDeliveredMarks(() => outbox.stagedFileIds()).catch(() => 0);
-  // What a crash left beside the entries (temp files, orphan leases), then the entries themselves.
-  await outbox.compact();
-  await resumePending(state);
 }
 
 /** How often a running relay looks again for pending entries whose holder has died, ms. */

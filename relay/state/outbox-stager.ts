@@ -60,7 +60,7 @@ export interface OutboxStager {
   /** Recovery: remove a staged file once every claimed callback in it was promoted or delivered. */
   retire(stagedPath: string): Promise<void>;
   /** Staged batches no live accept owns (see Outbox.staged), one item per callback line. */
-  staged(): Promise<Array<{ path: string; entry: OutboxEntry }>>;
+  staged(only?: { writerGone?: boolean }): Promise<Array<{ path: string; entry: OutboxEntry }>>;
   /**
    * Every callback in `staged/` now, however young, with the pid that wrote its batch when it ran
    * on this host: read only, for `audit redeliver`, which must not call a callback whose first
@@ -403,7 +403,7 @@ export function openStager(options: StagerOptions): OutboxStager {
       }
       return out;
     },
-    async staged() {
+    async staged(only) {
       const out: Array<{ path: string; entry: OutboxEntry }> = [];
       for (const name of await batchNames()) {
         const path = join(stagedDir, name);
@@ -411,7 +411,7 @@ export function openStager(options: StagerOptions): OutboxStager {
         // (same host, dead pid: OpenCode restarts in seconds) or it is older than any accept.
         if (batches.has(path) || path === spare?.path) continue;
         const gone = abandoned(name);
-        if (!gone && !(await olderThan(path, HALF_WRITTEN_MS))) continue;
+        if (!gone && (only?.writerGone === true || !(await olderThan(path, HALF_WRITTEN_MS)))) continue;
         // A batch that cannot be read now (gone, or an error such as EMFILE) is left alone: it may
         // hold the only staged copy of a claimed callback, and the next recovery reads it again.
         const text = await readFileNoFollow(path).catch(() => undefined);

@@ -55,9 +55,11 @@ export interface Outbox {
   /**
    * Callbacks in staged batches older than a few seconds (or whose writer on this host is dead):
    * left by a crash between claiming and promoting, or by claims that lost. recover() promotes the
-   * ones that hold their key's claim, then retires the file.
+   * ones that hold their key's claim, then retires the file. `writerGone`: only the batches whose
+   * writer on this host is dead, whatever their age (a running relay's rescan: a live writer may
+   * still hold a callback it could not promote in memory).
    */
-  staged(): Promise<Array<{ path: string; entry: OutboxEntry }>>;
+  staged(only?: { writerGone?: boolean }): Promise<Array<{ path: string; entry: OutboxEntry }>>;
   /**
    * Every callback in `staged/` now, however young, with who wrote its batch: read only. A claimed
    * one not yet promoted is a first attempt in flight, or a crash's leftover recovery will send.

@@ -38,6 +38,12 @@ export interface CrashChildInput {
    * points, counted on this thread, cannot land. @default false: on this thread, where they can.
    */
   flusher?: boolean;
+  /**
+   * Never promote a callback whose first attempt is still in flight (PROMOTE_AFTER_MS), nor rescan:
+   * the test that kills the child mid-attempt then finds the callback staged, never pending.
+   * @default false
+   */
+  neverPromote?: boolean;
 }
 
 /** The run the children submit as number `i`; its dedupe key is `ses_burst-<i>|burst-<i>`. */
@@ -180,6 +186,7 @@ async function main(): Promise<void> {
     audit,
     stateDir: input.stateDir,
     ...(input.flusher === true ? {} : { flushWaitMs: false }),
+    ...(input.neverPromote === true ? { leases: { schedule: () => () => undefined } } : {}),
   });
   const runs = Array.from({ length: input.runs }, (_, i) => crashRun(i));
   if (input.mode === "recover") await relay.recover();

@@ -1,0 +1,150 @@
+import { readdirSync } from "node:fs";
+import { mkdtemp, readdir, rm, utimes } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { idempotencyKey } from "../../../relay/callback/idempotency-key.ts";
+import { createRelay, type Relay } from "../../../relay/core/create-relay.ts";
+import { OUTBOX_RESCAN_MS } from "../../../relay/core/recover-outbox.ts";
+import { bundleForChild } from "../../helpers/bundle-for-child.ts";
+import type { CrashChildInput } from "../../helpers/crash-burst-child.ts";
+import { manualTime } from "../../helpers/manual-time.ts";
+import { INSTANCE, phase, type RelayFixture, relayFixture } from "../../helpers/relay-fixture.ts";
+import { runNodeChild } from "../../helpers/run-node-child.ts";
+
+/**
+ * Two relays on one state dir (two OpenCode processes on the same data): one dies while its
+ * callback's first attempt is in flight, staged and claimed but not yet in the outbox. The other,
+ * still running, must send it at its next look at the outbox, once and with its key, not leave it
+ * stranded until some relay starts.
+ */
+
+let fixture: RelayFixture | undefined;
+let relay: Relay | undefined;
+let tmp: string;
+let child: string;
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), "ocr-staged-dies-"));
+  child = await bundleForChild("test/helpers/crash-burst-child.ts", tmp);
+  return () => rm(tmp, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  await relay?.close();
+  relay = undefined;
+  await fixture?.cleanup();
+  fixture = undefined;
+});
+
+/** The pid in a staged batch's name (`<first>.<host>.<pid>.<nonce>.json`). */
+const writerOf = (name: string) => Number(name.split(".")[2]);
+
+describe("a relay that dies mid first attempt, while another relay runs", () => {
+  it("leaves its staged callback to the running relay's next look: sent once, same key, no restart", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    const stagedDir = join(fx.stateDir, "outbox", "staged");
+    const time = manualTime(Date.now());
+    relay = createRelay({
+      config: fx.config,
+      instance: INSTANCE,
+      audit: fx.audit,
+      stateDir: fx.stateDir,
+      random: () => 0.5,
+      leases: { schedule: time.schedule.bind(time) },
+    });
+    await relay.recover();
+
+    // The child's request arrives: it is killed right there, its attempt unanswered.
+    let killed: number | undefined;
+    fx.receiver.respondWith((_request, index) => {
+      if (index > 0) return { status: 200 };
+      const pids = readdirSync(stagedDir)
+        .map(writerOf)
+        .filter((pid) => pid !== process.pid);
+      killed = pids[0];
+      if (killed !== undefined) process.kill(killed, "SIGKILL");
+      return { status: 200, hold: new Promise(() => undefined) };
+    });
+    const input: CrashChildInput = {
+      mode: "lone",
+      url: fx.receiver.url,
+      stateDir: fx.stateDir,
+      auditPath: join(fx.dir, "child.audit.jsonl"),
+      runs: 1,
+      neverPromote: true,
+    };
+    const end = await runNodeChild(child, { CRASH_CHILD_INPUT: JSON.stringify(input) });
+    expect(end.signal).toBe("SIGKILL");
+    expect(killed).toBeGreaterThan(0);
+    // What it left: its batch, staged and claimed; nothing pending.
+    const left = (await readdir(stagedDir)).filter((name) => writerOf(name) === killed);
+    expect(left.length).toBeGreaterThan(0);
+    expect((await readdir(join(fx.stateDir, "outbox"))).filter((n) => n.endsWith(".json"))).toEqual([]);
+    expect(fx.receiver.requests).toHaveLength(1);
+
+    time.advance(OUTBOX_RESCAN_MS);
+    await fx.receiver.waitFor(2);
+    await relay.drain();
+
+    const [first, second] = fx.receiver.requests;
+    expect(fx.receiver.requests).toHaveLength(2);
+    expect(second?.headers["idempotency-key"]).toBe(idempotencyKey("ses_burst-0|burst-0"));
+    expect(second?.headers["idempotency-key"]).toBe(first?.headers["idempotency-key"]);
+    const records = await fx.records();
+    expect(phase(records, "recovered")).toHaveLength(1);
+    expect(phase(records, "delivered")).toHaveLength(1);
+    // Its batch is gone with it, and a later look sends nothing more.
+    expect((await readdir(stagedDir)).filter((name) => writerOf(name) === killed)).toEqual([]);
+    time.advance(OUTBOX_RESCAN_MS);
+    await relay.drain();
+    expect(fx.receiver.requests).toHaveLength(2);
+  });
+
+  it("leaves alone the old staged batch of a relay that still runs: its attempt is its own, never sent twice", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    const stagedDir = join(fx.stateDir, "outbox", "staged");
+    const time = manualTime(Date.now());
+    relay = createRelay({
+      config: fx.config,
+      instance: INSTANCE,
+      audit: fx.audit,
+      stateDir: fx.stateDir,
+      random: () => 0.5,
+      leases: { schedule: time.schedule.bind(time) },
+    });
+    await relay.recover();
+
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    fx.receiver.respondWith(() => ({ status: 200, hold: held }));
+    const input: CrashChildInput = {
+      mode: "lone",
+      url: fx.receiver.url,
+      stateDir: fx.stateDir,
+      auditPath: join(fx.dir, "child.audit.jsonl"),
+      runs: 1,
+      neverPromote: true,
+    };
+    const ended = runNodeChild(child, { CRASH_CHILD_INPUT: JSON.stringify(input) });
+    await fx.receiver.waitFor(1);
+    // Its batch made to look a minute old: a first attempt that has been in flight that long.
+    const names = (await readdir(stagedDir)).filter((name) => writerOf(name) !== process.pid);
+    const minuteAgo = new Date(Date.now() - 60_000);
+    for (const name of names) await utimes(join(stagedDir, name), minuteAgo, minuteAgo);
+
+    time.advance(OUTBOX_RESCAN_MS);
+    await relay.drain();
+    expect(fx.receiver.requests).toHaveLength(1);
+    expect((await readdir(join(fx.stateDir, "outbox"))).filter((n) => n.endsWith(".json"))).toEqual([]);
+
+    release();
+    const end = await ended;
+    expect(end.code).toBe(0);
+    expect(fx.receiver.requests).toHaveLength(1);
+  });
+});
