@@ -210,9 +210,11 @@ export async function redeliver(options: RedeliverOptions): Promise<RedeliverRes
             holder: { pid: writer.pid, host: hostname() },
             reason: `its first attempt is in flight (relay pid ${writer.pid}); if that attempt does not deliver it, it moves to the outbox within ${PROMOTE_AFTER_MS / 1000} s, where --now reaches it`,
           });
-        const by = writer.pid === undefined ? "" : ` (pid ${writer.pid})`;
         return await refuse("REDELIVERY_PENDING", {
-          reason: `it is staged by a relay that no longer runs${by}: the next relay to start on this state dir sends it`,
+          reason:
+            writer.pid === undefined
+              ? "it is staged by a relay on another host sharing this state dir: that relay is attempting it, or, if it is gone, the next relay to start here sends it"
+              : `it is staged by a relay that no longer runs (pid ${writer.pid}): the next relay to start on this state dir sends it, or a running one within 30 s`,
         });
       }
       case "failed": {

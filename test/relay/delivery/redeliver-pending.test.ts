@@ -190,6 +190,33 @@ describe("redeliver a pending callback", () => {
       expect(after).toMatchObject({ ok: false, code: "REDELIVERY_ALREADY_DELIVERED" });
     });
 
+    it("staged by a relay on another host sharing the state dir: refused as pending, saying so", async () => {
+      fixture = await relayFixture({ delivery: MINUTE_BACKOFF });
+      const fx = fixture;
+      const { live, release } = await inFlight(fx, "f3");
+      relay = live;
+      const stagedDir = join(fx.stateDir, "outbox", "staged");
+      const names = await readdir(stagedDir);
+      const texts = await Promise.all(names.map((name) => readFile(join(stagedDir, name), "utf8")));
+      const batch = names.find((_, i) => texts[i]?.includes("ses_f3"));
+      const parts = batch!.split(".");
+      parts[1] = parts[1] === "00000000" ? "11111111" : "00000000"; // the host tag
+      await rename(join(stagedDir, batch!), join(stagedDir, parts.join(".")));
+
+      const result = await redeliver({ ...redeliverOptions(fx, "f3"), pending: true });
+      expect(result).toMatchObject({
+        ok: false,
+        code: "REDELIVERY_PENDING",
+        reason: expect.stringContaining("a relay on another host sharing this state dir"),
+      });
+      expect(fx.receiver.requests).toHaveLength(1);
+
+      await rename(join(stagedDir, parts.join(".")), join(stagedDir, batch!));
+      release();
+      await live.drain();
+      expect(phase(await fx.records(), "delivered")).toHaveLength(1);
+    });
+
     it("staged by a relay that no longer runs: refused as pending, for the next relay to send", async () => {
       fixture = await relayFixture({ delivery: MINUTE_BACKOFF });
       const fx = fixture;
