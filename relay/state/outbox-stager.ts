@@ -14,7 +14,7 @@ import type { LazyDirs } from "./lazy-dirs.ts";
 import { readFileNoFollow } from "./open-no-follow.ts";
 import type { OutboxEntry } from "./outbox-entry.ts";
 import { HALF_WRITTEN_MS, olderThan } from "./outbox-lease.ts";
-import { pidExists } from "./process-owner.ts";
+import { currentOwner, pidExists, readStartTime } from "./process-owner.ts";
 import { dropSpareFile, fillSpareFile, makeSpareFile, type SpareFile } from "./spare-file.ts";
 import { unrefTimeout } from "./unref-timeout.ts";
 
@@ -142,12 +142,13 @@ export function openStager(options: StagerOptions): OutboxStager {
   const { outboxDir, stagedDir, unwritable } = options;
   const batches = new Map<string, Batch>();
   // The random part tells this process's batches from a former process's of the same pid.
-  const nonce = randomBytes(4).toString("hex");
+  const nonce = randomBytes(NONCE_CHARS / 2).toString("hex");
+  OPEN_STAGERS.add(nonce);
   const spareBytes = options.spareBytes ?? SPARE_BYTES;
   let written = 0;
-  /** A batch file's name: `first` names it for a person; the rest says whose it is (abandoned()). */
+  /** A batch file's name: `first` names it for a person; the rest says whose it is (judgeWriter()). */
   const batchPath = (first: string) =>
-    join(stagedDir, `${first}.${HOST_TAG}.${process.pid}.${nonce}${(++written).toString(36)}.json`);
+    join(stagedDir, `${first}.${HOST_TAG}.${WRITER_TAG}.${nonce}${(++written).toString(36)}.json`);
   /** The batch file made ahead for the next batch that fits (spare-file.ts), while there is one. */
   let spare: SpareFile | undefined;
   let makingSpare: Promise<void> | undefined;
@@ -355,6 +356,7 @@ export function openStager(options: StagerOptions): OutboxStager {
     },
     async close() {
       closed = true;
+      OPEN_STAGERS.delete(nonce);
       await makingSpare;
       if (spare !== undefined) dropSpareFile(spare);
       spare = undefined;
@@ -392,7 +394,7 @@ export function openStager(options: StagerOptions): OutboxStager {
         const text = await readFileNoFollow(path).catch(() => undefined);
         const entries = text === undefined ? null : entryLines(text);
         if (entries === null) continue;
-        const pid = writerHere(name);
+        const { pid } = judgeWriter(name);
         const writer: StagedWriter =
           pid === undefined
             ? { running: false }
@@ -407,10 +409,13 @@ export function openStager(options: StagerOptions): OutboxStager {
       const out: Array<{ path: string; entry: OutboxEntry }> = [];
       for (const name of await batchNames()) {
         const path = join(stagedDir, name);
-        // A batch may belong to an accept in progress: take it only when its process is gone
-        // (same host, dead pid: OpenCode restarts in seconds) or it is older than any accept.
+        // A batch may belong to an accept in progress: take it only when its writer is gone (this
+        // host: OpenCode restarts in seconds), never while it is known to run, however long its
+        // attempt takes, and otherwise (another host's, a bare pid) once older than any accept.
         if (batches.has(path) || path === spare?.path) continue;
-        const gone = abandoned(name);
+        const writer = judgeWriter(name).state;
+        if (writer === "alive") continue;
+        const gone = writer === "dead";
         if (!gone && (only?.writerGone === true || !(await olderThan(path, HALF_WRITTEN_MS)))) continue;
         // A batch that cannot be read now (gone, or an error such as EMFILE) is left alone: it may
         // hold the only staged copy of a claimed callback, and the next recovery reads it again.
@@ -449,28 +454,61 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
+const shortHash = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 8);
+
 /** This host, in staged file names: a pid only says something about processes of the same host. */
-const HOST_TAG = createHash("sha256").update(hostname()).digest("hex").slice(0, 8);
+const HOST_TAG = shortHash(hostname());
 
-/** The pid that wrote a staged file, when it ran on this host (its name says); else undefined. */
-function writerHere(name: string): number | undefined {
-  const [, host, pidText] = name.split(".");
+/**
+ * This process, in staged file names: `<pid>-<start time>-<boot>`, which names one process for the
+ * life of the machine, as a lease's owner does (process-owner.ts), so that a pid reused since is
+ * not taken for the writer; a bare pid where the start time or boot id cannot be read.
+ */
+const WRITER_TAG = ((): string => {
+  const { pid, startTime, bootId } = currentOwner();
+  if (startTime === null || bootId === null || !/^\d+$/.test(startTime)) return String(pid);
+  return `${pid}-${startTime}-${shortHash(bootId)}`;
+})();
+
+/**
+ * This process's stagers that are open, by the random part of their batch names: a batch of this
+ * very process whose stager has closed has no writer left.
+ */
+const OPEN_STAGERS = new Set<string>();
+/** The random part of a stager's batch names (then a counter). */
+const NONCE_CHARS = 8;
+
+/**
+ * Whether the writer of a staged file runs, as its name says (`<first>.<host>.<writer>.<nonce>…`):
+ * `alive` (it promotes or delivers what it staged), `dead`, or `unknown` (another host's file, or
+ * a bare pid that runs now, perhaps reused); `pid` when it ran on this host.
+ */
+function judgeWriter(name: string): { state: "alive" | "dead" | "unknown"; pid?: number } {
+  const [, host, writer = "", rest = ""] = name.split(".");
+  if (host !== HOST_TAG) return { state: "unknown" };
+  const [pidText, startTime, boot] = writer.split("-");
   const pid = Number(pidText);
-  return host === HOST_TAG && Number.isInteger(pid) ? pid : undefined;
-}
-
-/** A staged file whose writer (this host, another pid) no longer runs. */
-function abandoned(name: string): boolean {
-  const pid = writerHere(name);
-  return pid !== undefined && pid !== process.pid && !pidExists(pid);
+  if (!Number.isInteger(pid) || pid <= 0) return { state: "unknown" };
+  if (startTime === undefined || boot === undefined) {
+    // A bare pid (an older version's name, or no /proc): gone, or perhaps still running.
+    return { state: pid !== process.pid && !pidExists(pid) ? "dead" : "unknown", pid };
+  }
+  const me = currentOwner();
+  if (me.bootId !== null && boot !== shortHash(me.bootId)) return { state: "dead", pid };
+  if (pid === process.pid && startTime === me.startTime)
+    return { state: OPEN_STAGERS.has(rest.slice(0, NONCE_CHARS)) ? "alive" : "dead", pid };
+  if (!pidExists(pid)) return { state: "dead", pid };
+  const now = readStartTime(pid);
+  if (now === null) return { state: "unknown", pid };
+  return { state: now === startTime ? "alive" : "dead", pid };
 }
 
 /**
- * A staged file whose writer may still run on this host: this process (another relay in it, as
- * when OpenCode serves several projects), or a live pid (or one reused since: its file stays, one
+ * A staged file whose writer may still run on this host: a live process (this one too, when the
+ * stager that wrote it is open), or a bare pid that runs now (perhaps reused: its file stays, one
  * empty file, until that pid ends).
  */
 function liveHere(name: string): boolean {
-  const pid = writerHere(name);
-  return pid !== undefined && (pid === process.pid || pidExists(pid));
+  const { state, pid } = judgeWriter(name);
+  return state === "alive" || (state === "unknown" && pid !== undefined);
 }

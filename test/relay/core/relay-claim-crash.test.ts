@@ -63,6 +63,7 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
     const staged = await outbox.stage(entry);
     expect(await dedupe.claimStaged(entry.callback.dedupeKey, staged)).toBe(true);
     await age(staged);
+    await outbox.close(); // the process dies (an open stager in this process is a live writer)
 
     const relay = createRelay({
       config: fx.config,
@@ -99,6 +100,7 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
     expect(await dedupe.claimStaged(other.callback.dedupeKey, staged)).toBe(true);
     dedupe.markStagedDelivered(entry.callback.dedupeKey, staged);
     await age(staged);
+    await outbox.close(); // the process dies
 
     await recoverOnce(fx);
 
@@ -150,6 +152,7 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
     await outbox.promote(winner, entry.callback.dedupeKey);
     await outbox.remove(entry.callback.dedupeKey);
     await age(loser);
+    await outbox.close(); // the process dies
 
     const relay = createRelay({
       config: fx.config,
@@ -195,6 +198,28 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
     const mine = await outbox.stage(entry);
     const parts = basename(mine).split(".");
     parts[2] = String(dead);
+    const staged = join(dirname(mine), parts.join("."));
+    await rename(mine, staged);
+    expect(await dedupe.claimStaged(entry.callback.dedupeKey, staged)).toBe(true);
+
+    await recoverOnce(fx);
+
+    expect(fx.receiver.requests).toHaveLength(1);
+    expect(fx.receiver.requests[0]?.headers["idempotency-key"]).toBe(entry.callback.idempotencyKey);
+    expect(stagedBatchFiles(fx.stateDir)).toEqual([]);
+  });
+
+  it("recovers at once a young staged callback whose pid now names another process (reused)", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    const { outbox, dedupe, entry } = crashState(fx, "reused1");
+    const mine = await outbox.stage(entry);
+    // The writer part of the name is `<pid>-<start time>-<boot>`: the same boot, a pid that runs
+    // now (this process's parent) but was started at another time than the name says.
+    const parts = basename(mine).split(".");
+    const [, , boot] = (parts[2] ?? "").split("-");
+    expect(boot).toMatch(/^[0-9a-f]{8}$/);
+    parts[2] = `${process.ppid}-1-${boot}`;
     const staged = join(dirname(mine), parts.join("."));
     await rename(mine, staged);
     expect(await dedupe.claimStaged(entry.callback.dedupeKey, staged)).toBe(true);

@@ -37,8 +37,8 @@ afterEach(async () => {
   fixture = undefined;
 });
 
-/** The pid in a staged batch's name (`<first>.<host>.<pid>.<nonce>.json`). */
-const writerOf = (name: string) => Number(name.split(".")[2]);
+/** The pid in a staged batch's name (`<first>.<host>.<pid>-<start time>-<boot>.<nonce>.json`). */
+const writerOf = (name: string) => Number.parseInt(name.split(".")[2] ?? "", 10);
 
 describe("a relay that dies mid first attempt, while another relay runs", () => {
   it("leaves its staged callback to the running relay's next look: sent once, same key, no restart", async () => {
@@ -145,6 +145,45 @@ describe("a relay that dies mid first attempt, while another relay runs", () => 
     release();
     const end = await ended;
     expect(end.code).toBe(0);
+    expect(fx.receiver.requests).toHaveLength(1);
+  });
+
+  it("is not taken by a relay starting beside it while its attempt has run a minute: sent once, by it", async () => {
+    fixture = await relayFixture();
+    const fx = fixture;
+    const stagedDir = join(fx.stateDir, "outbox", "staged");
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    fx.receiver.respondWith(() => ({ status: 200, hold: held }));
+    const input: CrashChildInput = {
+      mode: "lone",
+      url: fx.receiver.url,
+      stateDir: fx.stateDir,
+      auditPath: join(fx.dir, "child.audit.jsonl"),
+      runs: 1,
+      neverPromote: true,
+    };
+    const ended = runNodeChild(child, { CRASH_CHILD_INPUT: JSON.stringify(input) });
+    await fx.receiver.waitFor(1);
+    // Its batch made to look a minute old, past the age at which a bare pid's batch is taken.
+    const minuteAgo = new Date(Date.now() - 60_000);
+    for (const name of await readdir(stagedDir)) await utimes(join(stagedDir, name), minuteAgo, minuteAgo);
+
+    relay = createRelay({
+      config: fx.config,
+      instance: INSTANCE,
+      audit: fx.audit,
+      stateDir: fx.stateDir,
+      random: () => 0.5,
+    });
+    await relay.recover();
+    await relay.drain();
+    expect(fx.receiver.requests).toHaveLength(1);
+
+    release();
+    expect((await ended).code).toBe(0);
     expect(fx.receiver.requests).toHaveLength(1);
   });
 });
