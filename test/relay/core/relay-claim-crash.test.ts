@@ -189,15 +189,18 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
     expect(stagedBatchFiles(fx.stateDir)).toHaveLength(1);
   });
 
-  it("recovers at once a young staged callback whose process on this host has died (a quick restart)", async () => {
+  /**
+   * Stage and claim `runId`'s callback in a batch whose name says another writer wrote it (the
+   * writer part of the name, `<pid>-<start time>-<boot>`, as `writer` rewrites it), young; recover
+   * once: sent at once, once, and the batch gone.
+   */
+  async function recoveredAtOnceWhenWrittenBy(runId: string, writer: (own: string) => string) {
     fixture = await relayFixture();
     const fx = fixture;
-    const { outbox, dedupe, entry } = crashState(fx, "quick1");
-    // Stage as a process that has since exited: its pid is in the file name.
-    const dead = spawnSync(process.execPath, ["-e", ""]).pid;
+    const { outbox, dedupe, entry } = crashState(fx, runId);
     const mine = await outbox.stage(entry);
     const parts = basename(mine).split(".");
-    parts[2] = String(dead);
+    parts[2] = writer(parts[2] ?? "");
     const staged = join(dirname(mine), parts.join("."));
     await rename(mine, staged);
     expect(await dedupe.claimStaged(entry.callback.dedupeKey, staged)).toBe(true);
@@ -207,27 +210,20 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
     expect(fx.receiver.requests).toHaveLength(1);
     expect(fx.receiver.requests[0]?.headers["idempotency-key"]).toBe(entry.callback.idempotencyKey);
     expect(stagedBatchFiles(fx.stateDir)).toEqual([]);
+  }
+
+  it("recovers at once a young staged callback whose process on this host has died (a quick restart)", async () => {
+    // A process that has since exited, named by its bare pid (as older versions name batches).
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid;
+    await recoveredAtOnceWhenWrittenBy("quick1", () => String(dead));
   });
 
   it("recovers at once a young staged callback whose pid now names another process (reused)", async () => {
-    fixture = await relayFixture();
-    const fx = fixture;
-    const { outbox, dedupe, entry } = crashState(fx, "reused1");
-    const mine = await outbox.stage(entry);
-    // The writer part of the name is `<pid>-<start time>-<boot>`: the same boot, a pid that runs
-    // now (this process's parent) but was started at another time than the name says.
-    const parts = basename(mine).split(".");
-    const [, , boot] = (parts[2] ?? "").split("-");
-    expect(boot).toMatch(/^[0-9a-f]{8}$/);
-    parts[2] = `${process.ppid}-1-${boot}`;
-    const staged = join(dirname(mine), parts.join("."));
-    await rename(mine, staged);
-    expect(await dedupe.claimStaged(entry.callback.dedupeKey, staged)).toBe(true);
-
-    await recoverOnce(fx);
-
-    expect(fx.receiver.requests).toHaveLength(1);
-    expect(fx.receiver.requests[0]?.headers["idempotency-key"]).toBe(entry.callback.idempotencyKey);
-    expect(stagedBatchFiles(fx.stateDir)).toEqual([]);
+    // The same boot, a pid that runs now (this process's parent) but was started at another time.
+    await recoveredAtOnceWhenWrittenBy("reused1", (own) => {
+      const [, , boot] = own.split("-");
+      expect(boot).toMatch(/^[0-9a-f]{8}$/);
+      return `${process.ppid}-1-${boot}`;
+    });
   });
 });

@@ -164,6 +164,24 @@ describe("redeliver a pending callback", () => {
       return { live, release };
     }
 
+    /**
+     * Rename the batch staging `runId`'s callback (not the empty batch file made ahead beside it),
+     * one part of its name (`<first>.<host>.<writer>.<nonce>.json`) rewritten: the same file, which
+     * its claim links, as another writer leaves it. Returns the rename back.
+     */
+    async function renameBatch(fx: RelayFixture, runId: string, part: number, edit: (was: string) => string) {
+      const stagedDir = join(fx.stateDir, "outbox", "staged");
+      const names = await readdir(stagedDir);
+      const texts = await Promise.all(names.map((name) => readFile(join(stagedDir, name), "utf8")));
+      const batch = names.find((_, i) => texts[i]?.includes(`ses_${runId}`));
+      if (batch === undefined) throw new Error(`no staged batch holds ${runId}`);
+      const parts = batch.split(".");
+      parts[part] = edit(parts[part] ?? "");
+      const renamed = join(stagedDir, parts.join("."));
+      await rename(join(stagedDir, batch), renamed);
+      return () => rename(renamed, join(stagedDir, batch));
+    }
+
     it("refuses as pending, naming the relay attempting it, not as unknown; --now is refused as held by it; nothing is sent twice", async () => {
       fixture = await relayFixture({ delivery: MINUTE_BACKOFF });
       const fx = fixture;
@@ -195,13 +213,7 @@ describe("redeliver a pending callback", () => {
       const fx = fixture;
       const { live, release } = await inFlight(fx, "f3");
       relay = live;
-      const stagedDir = join(fx.stateDir, "outbox", "staged");
-      const names = await readdir(stagedDir);
-      const texts = await Promise.all(names.map((name) => readFile(join(stagedDir, name), "utf8")));
-      const batch = names.find((_, i) => texts[i]?.includes("ses_f3"));
-      const parts = batch!.split(".");
-      parts[1] = parts[1] === "00000000" ? "11111111" : "00000000"; // the host tag
-      await rename(join(stagedDir, batch!), join(stagedDir, parts.join(".")));
+      const back = await renameBatch(fx, "f3", 1, (host) => (host === "00000000" ? "11111111" : "00000000"));
 
       const result = await redeliver({ ...redeliverOptions(fx, "f3"), pending: true });
       expect(result).toMatchObject({
@@ -211,7 +223,7 @@ describe("redeliver a pending callback", () => {
       });
       expect(fx.receiver.requests).toHaveLength(1);
 
-      await rename(join(stagedDir, parts.join(".")), join(stagedDir, batch!));
+      await back();
       release();
       await live.drain();
       expect(phase(await fx.records(), "delivered")).toHaveLength(1);
@@ -222,17 +234,9 @@ describe("redeliver a pending callback", () => {
       const fx = fixture;
       const { live, release } = await inFlight(fx, "f2");
       relay = live;
-      // The batch as a crashed process leaves it: the same file (its claim links it), named for a
-      // pid that has ended.
-      const stagedDir = join(fx.stateDir, "outbox", "staged");
-      // (Not the empty batch file made ahead for the next callback, which sits beside it.)
-      const names = await readdir(stagedDir);
-      const texts = await Promise.all(names.map((name) => readFile(join(stagedDir, name), "utf8")));
-      const batch = names.find((_, i) => texts[i]?.includes("ses_f2"));
+      // The batch as a crashed process leaves it: named for a pid that has ended.
       const ended = spawnSync(process.execPath, ["-e", ""]).pid;
-      const parts = batch!.split(".");
-      parts[2] = String(ended);
-      await rename(join(stagedDir, batch!), join(stagedDir, parts.join(".")));
+      const back = await renameBatch(fx, "f2", 2, () => String(ended));
 
       const result = await redeliver({ ...redeliverOptions(fx, "f2"), pending: true });
       expect(result).toMatchObject({
@@ -243,7 +247,7 @@ describe("redeliver a pending callback", () => {
       expect(result.holder).toBeUndefined();
       expect(fx.receiver.requests).toHaveLength(1);
 
-      await rename(join(stagedDir, parts.join(".")), join(stagedDir, batch!));
+      await back();
       release();
       await live.drain();
       expect(phase(await fx.records(), "delivered")).toHaveLength(1);
