@@ -69,7 +69,7 @@ async function promoteStaged(state: RelayState, only?: { writerGone: boolean }):
   }
 }
 
-/** How often a running relay looks again for pending entries whose holder has died, ms. */
+/** How often a running relay looks again for what a process that died left (rescanOutbox), ms. */
 export const OUTBOX_RESCAN_MS = 30_000; // 30 s
 
 /**
