@@ -19,12 +19,15 @@ export function runNodeChild(
   script: string,
   env: Record<string, string>,
   timeoutMs = 60_000,
+  /** Told the child's pid once it is spawned: a test that may end before the child does stops it. */
+  onSpawn?: (pid: number) => void,
 ): Promise<ChildEnd> {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, [script], {
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
+    if (proc.pid !== undefined) onSpawn?.(proc.pid);
     let out = "";
     let err = "";
     proc.stdout.on("data", (chunk: Buffer) => {

@@ -32,7 +32,18 @@ beforeAll(async () => {
   return () => rm(tmp, { recursive: true, force: true });
 });
 
+/** Children started and not yet seen to end: a failed case stops them (by pid) before cleaning up. */
+const children = new Set<number>();
+
 afterEach(async () => {
+  for (const pid of children) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Ended already.
+    }
+  }
+  children.clear();
   await relay?.close();
   relay = undefined;
   await fixture?.cleanup();
@@ -70,7 +81,11 @@ function startChild(fx: RelayFixture) {
     runs: 1,
     neverPromote: true,
   };
-  return runNodeChild(child, { CRASH_CHILD_INPUT: JSON.stringify(input) });
+  let pid = 0;
+  return runNodeChild(child, { CRASH_CHILD_INPUT: JSON.stringify(input) }, 60_000, (spawned) => {
+    pid = spawned;
+    children.add(pid);
+  }).finally(() => children.delete(pid));
 }
 
 /**
