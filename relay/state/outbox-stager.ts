@@ -14,7 +14,7 @@ import type { LazyDirs } from "./lazy-dirs.ts";
 import { readFileNoFollow } from "./open-no-follow.ts";
 import type { OutboxEntry } from "./outbox-entry.ts";
 import { HALF_WRITTEN_MS, olderThan } from "./outbox-lease.ts";
-import { currentOwner, pidExists, readStartTime } from "./process-owner.ts";
+import { currentOwner, type Liveness, ownerLiveness, pidExists } from "./process-owner.ts";
 import { dropSpareFile, fillSpareFile, makeSpareFile, type SpareFile } from "./spare-file.ts";
 import { unrefTimeout } from "./unref-timeout.ts";
 
@@ -394,11 +394,12 @@ export function openStager(options: StagerOptions): OutboxStager {
         const text = await readFileNoFollow(path).catch(() => undefined);
         const entries = text === undefined ? null : entryLines(text);
         if (entries === null) continue;
-        const { pid } = judgeWriter(name);
+        const judged = judgeWriter(name);
+        const { pid } = judged;
         const writer: StagedWriter =
           pid === undefined
             ? { running: false }
-            : liveHere(name)
+            : runsHere(judged)
               ? { running: true, pid }
               : { running: false, pid };
         for (const entry of entries) out.push({ path, entry, writer });
@@ -413,9 +414,9 @@ export function openStager(options: StagerOptions): OutboxStager {
         // host: OpenCode restarts in seconds), never while it is known to run, however long its
         // attempt takes, and otherwise (another host's, a bare pid) once older than any accept.
         if (batches.has(path) || path === spare?.path) continue;
-        const writer = judgeWriter(name).state;
-        if (writer === "alive") continue;
-        const gone = writer === "dead";
+        const writer = judgeWriter(name);
+        if (writer.state === "alive") continue;
+        const gone = writer.state === "dead";
         if (!gone && (only?.writerGone === true || !(await olderThan(path, HALF_WRITTEN_MS)))) continue;
         // A batch that cannot be read now (gone, or an error such as EMFILE) is left alone: it may
         // hold the only staged copy of a claimed callback, and the next recovery reads it again.
@@ -425,7 +426,7 @@ export function openStager(options: StagerOptions): OutboxStager {
         // Torn by a crash mid-write, or a spare never filled: it never claimed anything (claims
         // link a fsynced batch). A spare of a live process on this host stays, however old.
         if (entries === null) {
-          if (gone || !liveHere(name)) await unlink(path).catch(() => undefined);
+          if (gone || !runsHere(writer)) await unlink(path).catch(() => undefined);
         } else for (const entry of entries) out.push({ path, entry });
       }
       return out;
@@ -454,20 +455,18 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-const shortHash = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 8);
-
 /** This host, in staged file names: a pid only says something about processes of the same host. */
-const HOST_TAG = shortHash(hostname());
+const HOST_TAG = createHash("sha256").update(hostname()).digest("hex").slice(0, 8);
 
 /**
- * This process, in staged file names: `<pid>-<start time>-<boot>`, which names one process for the
- * life of the machine, as a lease's owner does (process-owner.ts), so that a pid reused since is
- * not taken for the writer; a bare pid where the start time or boot id cannot be read.
+ * This process, in staged file names: `<pid>_<start time>_<boot id>`, the fields of its lease
+ * owner (process-owner.ts), which name one process for the life of the machine, so that a pid
+ * reused since is not taken for the writer; a bare pid where the start time or boot id is unknown.
  */
 const WRITER_TAG = ((): string => {
   const { pid, startTime, bootId } = currentOwner();
-  if (startTime === null || bootId === null || !/^\d+$/.test(startTime)) return String(pid);
-  return `${pid}-${startTime}-${shortHash(bootId)}`;
+  const plain = (text: string | null) => text !== null && /^[0-9a-f-]+$/i.test(text);
+  return plain(startTime) && plain(bootId) ? `${pid}_${startTime}_${bootId}` : String(pid);
 })();
 
 /**
@@ -478,37 +477,41 @@ const OPEN_STAGERS = new Set<string>();
 /** The random part of a stager's batch names (then a counter). */
 const NONCE_CHARS = 8;
 
+/** Whether a staged file's writer runs, as its name says; `pid` when it ran on this host. */
+interface WriterJudgement {
+  /**
+   * `alive`: it promotes or delivers what it staged; `unknown`: another host's, or a bare pid that
+   * runs now (perhaps reused).
+   */
+  state: Liveness;
+  pid?: number;
+}
+
 /**
- * Whether the writer of a staged file runs, as its name says (`<first>.<host>.<writer>.<nonce>…`):
- * `alive` (it promotes or delivers what it staged), `dead`, or `unknown` (another host's file, or
- * a bare pid that runs now, perhaps reused); `pid` when it ran on this host.
+ * Judge the writer of a staged file by its name (`<first>.<host>.<writer>.<nonce>…`): as a lease's
+ * owner is judged (ownerLiveness), and in this very process by whether its stager is still open.
  */
-function judgeWriter(name: string): { state: "alive" | "dead" | "unknown"; pid?: number } {
+function judgeWriter(name: string): WriterJudgement {
   const [, host, writer = "", rest = ""] = name.split(".");
   if (host !== HOST_TAG) return { state: "unknown" };
-  const [pidText, startTime, boot] = writer.split("-");
+  const [pidText, startTime, bootId] = writer.split("_");
   const pid = Number(pidText);
   if (!Number.isInteger(pid) || pid <= 0) return { state: "unknown" };
-  if (startTime === undefined || boot === undefined) {
+  if (startTime === undefined || bootId === undefined) {
     // A bare pid (an older version's name, or no /proc): gone, or perhaps still running.
     return { state: pid !== process.pid && !pidExists(pid) ? "dead" : "unknown", pid };
   }
   const me = currentOwner();
-  if (me.bootId !== null && boot !== shortHash(me.bootId)) return { state: "dead", pid };
-  if (pid === process.pid && startTime === me.startTime)
+  if (pid === me.pid && startTime === me.startTime && bootId === me.bootId)
     return { state: OPEN_STAGERS.has(rest.slice(0, NONCE_CHARS)) ? "alive" : "dead", pid };
-  if (!pidExists(pid)) return { state: "dead", pid };
-  const now = readStartTime(pid);
-  if (now === null) return { state: "unknown", pid };
-  return { state: now === startTime ? "alive" : "dead", pid };
+  return { state: ownerLiveness({ host: me.host, pid, startTime, bootId }), pid };
 }
 
 /**
- * A staged file whose writer may still run on this host: a live process (this one too, when the
- * stager that wrote it is open), or a bare pid that runs now (perhaps reused: its file stays, one
- * empty file, until that pid ends).
+ * A writer that may still run on this host: a live process (this one too, when the stager that
+ * wrote the file is open), or a bare pid that runs now (perhaps reused: its file stays, one empty
+ * file, until that pid ends).
  */
-function liveHere(name: string): boolean {
-  const { state, pid } = judgeWriter(name);
+function runsHere({ state, pid }: WriterJudgement): boolean {
   return state === "alive" || (state === "unknown" && pid !== undefined);
 }

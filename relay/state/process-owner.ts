@@ -87,7 +87,7 @@ function readBootId(): string | null {
 }
 
 /** Field 22 of `/proc/<pid>/stat`; the command name (field 2) may hold spaces and parentheses. */
-export function readStartTime(pid: number): string | null {
+function readStartTime(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");

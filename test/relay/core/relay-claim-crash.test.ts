@@ -191,7 +191,7 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
 
   /**
    * Stage and claim `runId`'s callback in a batch whose name says another writer wrote it (the
-   * writer part of the name, `<pid>-<start time>-<boot>`, as `writer` rewrites it), young; recover
+   * writer part of the name, `<pid>_<start time>_<boot id>`, as `writer` rewrites it), young; recover
    * once: sent at once, once, and the batch gone.
    */
   async function recoveredAtOnceWhenWrittenBy(runId: string, writer: (own: string) => string) {
@@ -221,9 +221,9 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
   it("recovers at once a young staged callback whose pid now names another process (reused)", async () => {
     // The same boot, a pid that runs now (this process's parent) but was started at another time.
     await recoveredAtOnceWhenWrittenBy("reused1", (own) => {
-      const [, , boot] = own.split("-");
-      expect(boot).toMatch(/^[0-9a-f]{8}$/);
-      return `${process.ppid}-1-${boot}`;
+      const [, , boot] = own.split("_");
+      expect(boot).toMatch(/^[0-9a-f-]{36}$/);
+      return `${process.ppid}_1_${boot}`;
     });
   });
 });

@@ -50,7 +50,7 @@ afterEach(async () => {
   fixture = undefined;
 });
 
-/** The pid in a staged batch's name (`<first>.<host>.<pid>-<start time>-<boot>.<nonce>.json`). */
+/** The pid in a staged batch's name (`<first>.<host>.<pid>_<start time>_<boot id>.<nonce>.json`). */
 const writerOf = (name: string) => Number.parseInt(name.split(".")[2] ?? "", 10);
 
 const stagedDirOf = (fx: RelayFixture) => join(fx.stateDir, "outbox", "staged");
