@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import { readHead } from "./audit-files.ts";
 import { AUDIT_SCHEMA_VERSION, type AuditInput } from "./audit-record.ts";
 import { type AuditWriter, auditWriterFor, type QueuedRecord } from "./audit-writer.ts";
-import { redact } from "./redact.ts";
+import { redactInto } from "./redact.ts";
 
 /** Options of `openAuditLog`. */
 export interface AuditLogOptions {
@@ -46,8 +46,9 @@ export interface AuditLog {
 
 const DEFAULT_MAX_BYTES = 10 * 1024 * 1024; // 10 MiB
 // Set by the log, never taken from the caller: a record cannot forge its place in the chain.
-const RESERVED_KEYS: ReadonlySet<string> = new Set(["v", "ts", "seq", "prev", "hash", "mac"]);
-const OWN_FIELD = { enumerable: true, writable: true, configurable: true } as const;
+const RESERVED_KEYS = ["v", "ts", "seq", "prev", "hash", "mac"];
+/** What the log sets, and `phase`, which leads the body. */
+const LEAD_KEYS: ReadonlySet<string> = new Set([...RESERVED_KEYS, "phase"]);
 
 /** The last time formatted: records appended in the same millisecond share its ISO string. */
 let lastTime = { ms: Number.NaN, iso: "" };
@@ -91,17 +92,12 @@ export function openAuditLog(options: AuditLogOptions): AuditLog {
         } catch {
           ts = new Date().toISOString();
         }
-        const clean = redact(input, secrets) as Record<string, unknown>;
-        // { v, ts, ...clean without RESERVED, phase }, built in one pass (delete and a spread
-        // copied and reshaped every record).
-        const body: Record<string, unknown> = { v: AUDIT_SCHEMA_VERSION, ts };
-        for (const key of Object.keys(clean)) {
-          if (RESERVED_KEYS.has(key)) continue;
-          if (key === "__proto__") Object.defineProperty(body, key, { ...OWN_FIELD, value: clean[key] });
-          else body[key] = clean[key];
-        }
-        body.phase = String(input.phase);
-        return writer.enqueue({ body: body as QueuedRecord["body"], maxBytes, fallbackPath }).catch(() => {});
+        // { v, ts, phase, ...the input redacted, without RESERVED }, built in one pass, laid out
+        // as the line begins (hash-record.ts sealLine serializes it as it is).
+        const body: Record<string, unknown> = { v: AUDIT_SCHEMA_VERSION, ts, phase: String(input.phase) };
+        redactInto(body, input, secrets, LEAD_KEYS);
+        // enqueue never rejects: no catch of its own (a promise more per record).
+        return writer.enqueue({ body: body as QueuedRecord["body"], maxBytes, fallbackPath });
       } catch (error) {
         // Only a bug gets here; still never throw into the host.
         process.stderr.write(`opencode-callback-relay: INTERNAL: audit append failed: ${String(error)}\n`);

@@ -7,7 +7,7 @@ import { headMac, loadOrCreateAuditKey, recordMac } from "./audit-key.ts";
 import { withAuditLock } from "./audit-lock.ts";
 import type { AuditRecord } from "./audit-record.ts";
 import { chainTail } from "./chain-tail.ts";
-import { sealAt, sealRecord } from "./hash-record.ts";
+import { sealLine, sealRecord } from "./hash-record.ts";
 import { errno, onceNotice } from "./once-notice.ts";
 import { MAX_LINE_BYTES } from "./parse-audit-line.ts";
 import { type FallbackCandidate, writeFallback } from "./write-fallback.ts";
@@ -35,7 +35,23 @@ export interface AuditWriter {
 }
 
 interface Pending extends FallbackCandidate {
-  done: () => void;
+  /** The enqueue call's generation; none for a record the writer adds itself. */
+  generation: Generation | undefined;
+}
+
+/**
+ * The records enqueued between two batches share one promise, instead of a promise (and its
+ * resolver) each: it resolves once the last of them is written.
+ */
+interface Generation {
+  promise: Promise<void>;
+  resolve: () => void;
+  open: number;
+}
+
+function settled(pending: Pending): void {
+  const generation = pending.generation;
+  if (generation !== undefined && --generation.open === 0) generation.resolve();
 }
 
 // Bounds the memory and the size of the one write(2) per file per batch.
@@ -61,6 +77,8 @@ function createWriter(path: string): AuditWriter {
   const queue: Pending[] = [];
   let draining = false;
   let last: Promise<void> = Promise.resolve();
+  /** The generation new records join; a new one starts once a batch is taken. */
+  let generation: Generation | undefined;
   const notice = onceNotice();
   const tail = chainTail(path, notice);
   let keyPath: string | undefined;
@@ -98,7 +116,7 @@ function createWriter(path: string): AuditWriter {
         maxBytes: batch[0]?.maxBytes ?? Number.MAX_SAFE_INTEGER,
         fallbackPath: batch[0]?.fallbackPath,
         written: false,
-        done: () => {},
+        generation: undefined,
       });
     }
     folderChecked = true;
@@ -154,7 +172,7 @@ function createWriter(path: string): AuditWriter {
           group.push({ pending, line: sealed.line });
           groupBytes += bytes;
           seq += 1;
-          hash = sealed.record.hash;
+          hash = sealed.hash;
         }
         await flushGroup();
         tail.remember({ seq, hash, ino: (await handle.stat()).ino, size });
@@ -181,23 +199,33 @@ function createWriter(path: string): AuditWriter {
     // a reused socket, goes out before its `accepted` record's disk work (BENCHMARKS.md, section 11).
     await new Promise<void>((resolve) => setImmediate(resolve));
     while (queue.length > 0) {
+      generation = undefined;
       const batch = queue.splice(0, MAX_BATCH_RECORDS);
       try {
         await writeBatch(batch);
       } catch (error) {
         await writeFallback(path, batch, error, { notice, writerFor: auditWriterFor }).catch(() => {});
       }
-      for (const p of batch) p.done();
+      for (const p of batch) settled(p);
     }
     draining = false;
   };
 
   return {
     enqueue(record) {
-      const promise = new Promise<void>((done) => {
-        queue.push({ ...record, done, written: false });
-      });
-      last = promise;
+      let joined = generation;
+      if (joined === undefined) {
+        let resolve = () => {};
+        const promise = new Promise<void>((done) => {
+          resolve = done;
+        });
+        joined = generation = { promise, resolve, open: 0 };
+        last = promise;
+      }
+      joined.open += 1;
+      const { body, maxBytes, fallbackPath } = record;
+      queue.push({ body, maxBytes, fallbackPath, written: false, generation: joined });
+      const promise = joined.promise;
       if (!draining) {
         draining = true;
         void drain();
@@ -225,8 +253,8 @@ function sealOrStub(
   seq: number,
   prev: string,
   mac: ((hash: string) => string) | undefined,
-): ReturnType<typeof sealRecord> {
-  const sealed = sealAt(body, seq, prev, mac);
+): { hash: string; line: string } {
+  const sealed = sealLine(body, seq, prev, mac);
   const bytes = Buffer.byteLength(sealed.line);
   if (bytes <= MAX_LINE_BYTES) return sealed;
   const { v, ts, phase, sessionId, runId, dedupeKey, idempotencyKey, code } = body;
@@ -234,5 +262,6 @@ function sealOrStub(
   const kept = Object.fromEntries(
     Object.entries(ids).filter(([, value]) => typeof value === "string" && value.length < 4096),
   );
-  return sealRecord({ v, ts, phase, ...kept, seq, oversized: bytes }, prev, mac);
+  const stub = sealRecord({ v, ts, phase, ...kept, seq, oversized: bytes }, prev, mac);
+  return { hash: stub.record.hash, line: stub.line };
 }

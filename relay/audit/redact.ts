@@ -111,56 +111,93 @@ function isSecretKeyCached(key: string): boolean {
  * exactly what a reader parses back.
  */
 export function redact(value: unknown, secrets: readonly string[] = []): unknown {
-  const matcher = secretsMatcher(secrets);
-  // Each regex runs only where it could match (the literals it needs are there): an audit record's
-  // strings are short ids that hold none, and the secrets regex tries every form at every position.
-  const scrub = (text: string): string => {
-    let out = mayHoldSecret(text, matcher) ? text.replace(matcher.matcher as RegExp, REDACTED) : text;
-    if (out.includes("Bearer")) out = out.replace(BEARER, `$1 ${REDACTED}`);
-    if (out.includes("://")) out = out.replace(URL_USERINFO, `$1${REDACTED}@`);
-    return out;
-  };
-  const scrubKey = (key: string): string => {
-    let clean = matcher.keys.get(key);
-    if (clean === undefined) {
-      clean = scrub(key);
-      if (matcher.keys.size >= KEYS_CACHED) matcher.keys.clear();
-      matcher.keys.set(key, clean);
-    }
-    return clean;
-  };
-  const seen = new Set<object>();
+  // Module-level helpers and an array of the objects being walked, not closures and a Set made
+  // anew for every record the audit log redacts.
+  return walk(value, 0, secretsMatcher(secrets), []);
+}
 
-  const walk = (v: unknown, depth: number): unknown => {
-    if (typeof v === "string") return scrub(v);
-    if (typeof v === "number") return Number.isFinite(v) ? v : null;
-    if (typeof v === "boolean" || v === null) return v;
-    if (typeof v === "bigint") return v.toString();
-    if (typeof v !== "object") return undefined; // functions, symbols, undefined
-    if (seen.has(v)) return "[circular]";
-    if (depth >= MAX_DEPTH) return "[too deep]";
-    if (v instanceof Date) return Number.isNaN(v.getTime()) ? null : v.toISOString();
-    seen.add(v);
-    try {
-      if (Array.isArray(v)) return v.map((item) => walk(item, depth + 1) ?? null);
-      const source: Record<string, unknown> =
-        v instanceof Error
-          ? {
-              name: v.name,
-              message: v.message,
-              ...("code" in v ? { code: (v as { code: unknown }).code } : {}),
-            }
-          : (v as Record<string, unknown>);
-      const out: Record<string, unknown> = {};
-      for (const key of Object.keys(source)) {
-        if (isSecretKeyCached(key)) continue;
-        const clean = walk(source[key], depth + 1);
-        if (clean !== undefined) out[scrubKey(key)] = clean;
-      }
-      return out;
-    } finally {
-      seen.delete(v);
+/**
+ * redact() of a plain object's fields, written into `out` (which holds what goes first) instead of
+ * into a copy that is then copied again: the audit log's path, once per record. A field whose clean
+ * key is in `skip` is left out, as redact() then a filter would; so is `__proto__` (redact()'s copy
+ * never holds it as a field). Anything but a plain object goes through redact().
+ */
+export function redactInto(
+  out: Record<string, unknown>,
+  value: object,
+  secrets: readonly string[],
+  skip: ReadonlySet<string>,
+): void {
+  const matcher = secretsMatcher(secrets);
+  if (Object.getPrototypeOf(value) !== Object.prototype) {
+    const clean = walk(value, 0, matcher, []);
+    if (clean === null || typeof clean !== "object") return;
+    for (const key of Object.keys(clean)) {
+      if (!skip.has(key) && key !== "__proto__") out[key] = (clean as Record<string, unknown>)[key];
     }
-  };
-  return walk(value, 0);
+    return;
+  }
+  const source = value as Record<string, unknown>;
+  const parents: object[] = [value];
+  for (const key of Object.keys(source)) {
+    if (isSecretKeyCached(key)) continue;
+    const cleanKey = scrubKey(key, matcher);
+    if (skip.has(cleanKey) || cleanKey === "__proto__") continue;
+    const clean = walk(source[key], 1, matcher, parents);
+    if (clean !== undefined) out[cleanKey] = clean;
+  }
+}
+
+/**
+ * Each regex runs only where it could match (the literals it needs are there): an audit record's
+ * strings are short ids that hold none, and the secrets regex tries every form at every position.
+ */
+function scrub(text: string, matcher: SecretsMatcher): string {
+  let out = mayHoldSecret(text, matcher) ? text.replace(matcher.matcher as RegExp, REDACTED) : text;
+  if (out.includes("Bearer")) out = out.replace(BEARER, `$1 ${REDACTED}`);
+  if (out.includes("://")) out = out.replace(URL_USERINFO, `$1${REDACTED}@`);
+  return out;
+}
+
+function scrubKey(key: string, matcher: SecretsMatcher): string {
+  let clean = matcher.keys.get(key);
+  if (clean === undefined) {
+    clean = scrub(key, matcher);
+    if (matcher.keys.size >= KEYS_CACHED) matcher.keys.clear();
+    matcher.keys.set(key, clean);
+  }
+  return clean;
+}
+
+/** redact() of `v` at `depth`, inside the objects `parents` (a cycle comes back to one of them). */
+function walk(v: unknown, depth: number, matcher: SecretsMatcher, parents: object[]): unknown {
+  if (typeof v === "string") return scrub(v, matcher);
+  if (typeof v === "number") return Number.isFinite(v) ? v : null;
+  if (typeof v === "boolean" || v === null) return v;
+  if (typeof v === "bigint") return v.toString();
+  if (typeof v !== "object") return undefined; // functions, symbols, undefined
+  if (parents.includes(v)) return "[circular]";
+  if (depth >= MAX_DEPTH) return "[too deep]";
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? null : v.toISOString();
+  parents.push(v);
+  try {
+    if (Array.isArray(v)) return v.map((item) => walk(item, depth + 1, matcher, parents) ?? null);
+    const source: Record<string, unknown> =
+      v instanceof Error
+        ? {
+            name: v.name,
+            message: v.message,
+            ...("code" in v ? { code: (v as { code: unknown }).code } : {}),
+          }
+        : (v as Record<string, unknown>);
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(source)) {
+      if (isSecretKeyCached(key)) continue;
+      const clean = walk(source[key], depth + 1, matcher, parents);
+      if (clean !== undefined) out[scrubKey(key, matcher)] = clean;
+    }
+    return out;
+  } finally {
+    parents.pop();
+  }
 }
