@@ -17,6 +17,7 @@ export async function recoverOutbox(state: RelayState): Promise<void> {
   await promoteStaged(state);
   // A crash between removing a batch's staged name and its `.delivered` links leaves links that
   // guard nothing (the batch cannot be found any more): they go, not 30 days later with prune.
+  // (Such a batch's delivered record goes in outbox.staged(), which promoteStaged asked.)
   await dedupe.dropOrphanDeliveredMarks(() => outbox.stagedFileIds()).catch(() => 0);
   // What a crash left beside the entries (temp files, orphan leases), then the entries themselves.
   await outbox.compact();
@@ -37,8 +38,9 @@ export async function rescanOutbox(state: RelayState): Promise<void> {
  * A staged batch left by a crash: promote (link) every callback in it that holds its claim and
  * was not delivered from it, then remove the batch's staged name; resumePending then leases and
  * resumes them. Promoting is idempotent, and a delivered callback is either marked delivered from
- * the batch (`.delivered`) or was promoted before, which removes the staged name first
- * (outbox-stager.ts): this cannot resurrect one. Claims that lost are left to their winners.
+ * the batch (its record, or a `.delivered` link) or was promoted before, which removes the staged
+ * name first (outbox-stager.ts): this cannot resurrect one. Claims that lost are left to their
+ * winners. A batch whose record cannot be read now is left for the next look.
  */
 async function promoteStaged(state: RelayState, only?: { writerGone: boolean }): Promise<void> {
   const { dedupe, outbox } = state;
@@ -49,13 +51,16 @@ async function promoteStaged(state: RelayState, only?: { writerGone: boolean }):
     batches.set(path, keys);
   }
   for (const [path, keys] of batches) {
+    const recorded = await outbox.deliveredFrom(path).catch(() => undefined);
+    if (recorded === undefined) continue;
     let promotedAll = true;
-    const delivered: string[] = [];
+    const linked: string[] = [];
     for (const key of keys) {
       if (!(await dedupe.isClaimOf(key, path))) continue; // claimed by another batch
       // Delivered from this one before the crash: not to be sent again.
+      if (recorded(key)) continue;
       if (await dedupe.deliveredFrom(key, path)) {
-        delivered.push(key);
+        linked.push(key);
         continue;
       }
       await outbox.promote(path, key).catch(() => {
@@ -63,9 +68,10 @@ async function promoteStaged(state: RelayState, only?: { writerGone: boolean }):
       });
     }
     if (!promotedAll) continue;
+    // The batch, then its record (retireStaged); its links only once it is gone: until then they
+    // keep its delivered callbacks from being resent.
     await outbox.retireStaged(path);
-    // Only once the batch is gone: until then they keep its delivered callbacks from being resent.
-    for (const key of delivered) await dedupe.removeDeliveredMark(key);
+    for (const key of linked) await dedupe.removeDeliveredMark(key);
   }
 }
 

@@ -43,8 +43,10 @@ export async function findRedelivery(
     if (ofRun([entry]).length === 0) continue;
     const key = entry.callback.dedupeKey;
     // A claim that lost (another batch holds the key), or one delivered straight from here, is
-    // not a callback still to come.
-    if ((await dedupe.isClaimOf(key, path)) && !(await dedupe.deliveredFrom(key, path)))
+    // not a callback still to come. A record that cannot be read says nothing either way: the
+    // callback counts as still to come, which refuses a redelivery rather than risk a second send.
+    const recorded = await outbox.deliveredFrom(path).catch(() => () => false);
+    if ((await dedupe.isClaimOf(key, path)) && !recorded(key) && !(await dedupe.deliveredFrom(key, path)))
       staged.push({ entry, writer });
   }
   const delivered = [...(await deliveredInLog(auditPath, runId)).values()].filter((d) => wanted(d.sessionId));

@@ -8,8 +8,9 @@ import type { PendingCallback } from "./pending-callback.ts";
  * Make "delivered" durable for a callback that just got a 2xx, so no restart sends it again
  * (issue 9 item 4): the outbox entry and any staged copy are unlinked whatever happened to earlier
  * writes (unlinking needs no free space); a callback delivered straight from its staged batch,
- * never promoted, gets a `.delivered` link beside its marker instead (a new name, no data block),
- * which goes with the batch's staged name; and a run that was never claimed on disk (accepted with
+ * never promoted, gets a line in the batch's delivered record instead, or, when the disk refuses
+ * that line, a `.delivered` link beside its marker (a new name, no data block), either of which
+ * goes with the batch's staged name; and a run that was never claimed on disk (accepted with
  * the state dir unwritable) is claimed now with an empty marker (an inode and a name, no data
  * block). What cannot be done is a `state_error` STATE_DELIVERED_UNMARKED: this callback may be sent
  * again after a restart. Then the lease goes. Never rejects (`record` never does).
@@ -25,11 +26,16 @@ export async function forgetDelivered(
   if (item.ready === undefined && item.stagedPath !== undefined) {
     // Delivered straight from its staged batch, never promoted: no pending name, no lease. Its
     // claim still links the batch, which recovery would promote and send again: say it is done,
-    // for as long as the batch's staged name is there.
+    // for as long as the batch's staged name is there. In the batch's record; when that cannot
+    // take a line (a full disk: it needs a data block), with a link beside the marker (a name).
     try {
-      deliveredMark = dedupe.markStagedDelivered(key, item.stagedPath);
+      outbox.markDelivered(item.stagedPath, key);
     } catch (error) {
-      unmarked.push(error);
+      try {
+        deliveredMark = dedupe.markStagedDelivered(key, item.stagedPath);
+      } catch {
+        unmarked.push(error);
+      }
     }
   } else {
     await outbox.remove(key).catch((error: unknown) => unmarked.push(error));

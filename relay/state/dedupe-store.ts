@@ -38,11 +38,14 @@ export interface DedupeStore {
   markDelivered(dedupeKey: string): Promise<void>;
   /**
    * Say, at once and with one synchronous call, that the callback of a staged claim was delivered
-   * straight from its batch (never promoted): `<marker>.delivered`, one more link to the batch. The
-   * marker keeps linking the batch (`audit redeliver --force` reads the callback there), and
-   * recovery, which promotes a staged callback that still holds its claim, passes by one that also
-   * has this link (deliveredFrom). Returns the link's path: remove it once the batch's staged
-   * name is gone (Outbox.discard's `thenRemove`). Throws STATE_UNWRITABLE.
+   * straight from its batch (never promoted): `<marker>.delivered`, one more link to the batch.
+   * Outbox.markDelivered's line in the batch's record says it for less; this link is for when that
+   * line cannot be written (a full disk: a link needs a name, no data block), and older versions
+   * made it for every such callback. The marker keeps linking the batch (`audit redeliver --force`
+   * reads the callback there), and recovery, which promotes a staged callback that still holds its
+   * claim, passes by one that also has this link (deliveredFrom). Returns the link's path: remove
+   * it once the batch's staged name is gone (Outbox.discard's `thenRemove`). Throws
+   * STATE_UNWRITABLE.
    */
   markStagedDelivered(dedupeKey: string, stagedPath: string): string;
   /** Whether markStagedDelivered() was done for `dedupeKey` with this very staged file. */

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { linkSync, unlinkSync } from "node:fs";
+import { closeSync, constants, linkSync, openSync, unlinkSync, writeSync } from "node:fs";
 import { readdir, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -30,9 +30,11 @@ import { unrefTimeout } from "./unref-timeout.ts";
  * that attempt does not deliver it or takes long (relay/delivery/pending-callback.ts). The batch's
  * staged name goes once every callback in it is promoted or discarded, and promote() resolves only
  * then. A delivered callback is forgotten either after its promote resolved (its pending name
- * unlinked) or, never promoted, by a `.delivered` link of the batch beside its dedupe marker,
- * removed only after the staged name: recovery, which promotes what a staged file holds unless it
- * has that link, can never resurrect a delivered callback.
+ * unlinked) or, never promoted, by a line in the batch's delivered record (`<batch>.delivered`
+ * beside it: the callback's marker name), removed only after the staged name: recovery, which
+ * promotes what a staged file holds unless its record names it, can never resurrect a delivered
+ * callback. One record per batch, appended to: a burst's callbacks each cost one write(2) there,
+ * not a link and an unlink in the dedupe folder, which holds 30 days of markers.
  */
 export interface OutboxStager {
   /** Write `entry` in the next batch; resolves with the batch file's path once it is fsynced. */
@@ -53,13 +55,32 @@ export interface OutboxStager {
   /**
    * A callback of a batch that will not be promoted (its claim was lost or failed, or it was
    * delivered straight from the batch). `thenRemove`: a file removed once the batch's staged name
-   * is gone, never before (the `.delivered` link of a callback delivered from it, which recovery
-   * needs for as long as the batch can be found).
+   * is gone, never before (a `.delivered` link of a callback delivered from it, DedupeStore's
+   * markStagedDelivered, which recovery needs for as long as the batch can be found).
    */
   discard(stagedPath: string, thenRemove?: string): Promise<void>;
-  /** Recovery: remove a staged file once every claimed callback in it was promoted or delivered. */
+  /**
+   * Say, at once and with synchronous calls, that the claimed callback `dedupeKey` was delivered
+   * straight from the staged batch at `stagedPath` (never promoted): a line in the batch's
+   * delivered record, which goes once the batch's staged name has. Call it before discard().
+   * Throws STATE_UNWRITABLE (the record needs a data block: a full disk refuses it).
+   */
+  markDelivered(stagedPath: string, dedupeKey: string): void;
+  /**
+   * Which callbacks the batch at `stagedPath` says were delivered straight from it: a test by
+   * dedupe key. Rejects when its record exists but cannot be read (a callback it names would
+   * otherwise be sent again); none when it has no record.
+   */
+  deliveredFrom(stagedPath: string): Promise<(dedupeKey: string) => boolean>;
+  /**
+   * Recovery: remove a staged file once every claimed callback in it was promoted or delivered,
+   * then its delivered record.
+   */
   retire(stagedPath: string): Promise<void>;
-  /** Staged batches no live accept owns (see Outbox.staged), one item per callback line. */
+  /**
+   * Staged batches no live accept owns (see Outbox.staged), one item per callback line. Removes the
+   * delivered records whose batch is gone (a crash between the two unlinks leaves one).
+   */
   staged(only?: { writerGone?: boolean }): Promise<Array<{ path: string; entry: OutboxEntry }>>;
   /**
    * Every callback in `staged/` now, however young, with the pid that wrote its batch when it ran
@@ -134,6 +155,8 @@ interface Batch {
   keep: boolean;
   /** Files to remove once the staged name is gone (discard's `thenRemove`). */
   thenRemove: string[];
+  /** The batch's delivered record, open for appending, once a callback was delivered from it. */
+  record: number | undefined;
   done: Promise<void>;
   finish(): void;
 }
@@ -296,7 +319,7 @@ export function openStager(options: StagerOptions): OutboxStager {
     const done = new Promise<void>((resolve) => {
       finish = resolve;
     });
-    batches.set(path, { open, keep: false, thenRemove: [], done, finish });
+    batches.set(path, { open, keep: false, thenRemove: [], record: undefined, done, finish });
     return path;
   };
   const writer: GroupCommit<OutboxEntry, string | Promise<string>> = groupCommit(
@@ -316,10 +339,25 @@ export function openStager(options: StagerOptions): OutboxStager {
     if (thenRemove !== undefined) batch.thenRemove.push(thenRemove);
     if (--batch.open > 0) return;
     batches.delete(path);
-    // Synchronous, like the write that made it. The `.delivered` links go only once the batch has:
-    // while it can be found, they keep recovery from resending what was delivered from it.
-    if (!batch.keep && removed(path)) for (const file of batch.thenRemove) removed(file);
+    closeRecord(batch);
+    // Synchronous, like the write that made it. The delivered record and any `.delivered` links go
+    // only once the batch has: while it can be found, they keep recovery from resending what was
+    // delivered from it.
+    if (!batch.keep && removed(path)) {
+      if (batch.record !== undefined) removed(recordPath(path));
+      for (const file of batch.thenRemove) removed(file);
+    }
     batch.finish();
+  };
+  /** Close a batch's delivered record (it stays on disk: `record` still says one was made). */
+  const closeRecord = (batch: Batch) => {
+    if (batch.record === undefined || batch.record < 0) return;
+    try {
+      closeSync(batch.record);
+    } catch {
+      // Nothing to do: the lines written are in the file.
+    }
+    batch.record = -1;
   };
 
   return {
@@ -382,10 +420,53 @@ export function openStager(options: StagerOptions): OutboxStager {
     },
     async discard(stagedPath, thenRemove) {
       if (batches.has(stagedPath)) return settle(stagedPath, false, thenRemove);
-      if (removed(stagedPath) && thenRemove !== undefined) removed(thenRemove);
+      if (!removed(stagedPath)) return;
+      removed(recordPath(stagedPath));
+      if (thenRemove !== undefined) removed(thenRemove);
+    },
+    markDelivered(stagedPath, dedupeKey) {
+      const name = markerName(dedupeKey);
+      const batch = batches.get(stagedPath);
+      try {
+        if (batch === undefined || batch.record === -1) {
+          // Not a batch this stager has open, or its record was closed after a failed write: a
+          // write of its own, created if need be (never through a link planted at its name), on a
+          // line of its own should the last one have been cut short.
+          const fd = openSync(recordPath(stagedPath), RECORD_FLAGS, 0o600);
+          try {
+            writeLine(fd, Buffer.from(`\n${name}\n`));
+          } finally {
+            closeSync(fd);
+          }
+          return;
+        }
+        // The first line creates it, exclusively: a file already at its name is not this batch's.
+        batch.record ??= openSync(recordPath(stagedPath), RECORD_FLAGS | constants.O_EXCL, 0o600);
+        writeLine(batch.record, Buffer.from(`${name}\n`));
+      } catch (error) {
+        // A line cut short would run into the next one: later lines go through a write of their own.
+        if (batch !== undefined && batch.record !== undefined) closeRecord(batch);
+        throw unwritable(error);
+      }
+    },
+    async deliveredFrom(stagedPath) {
+      let text: string;
+      try {
+        text = await readFileNoFollow(recordPath(stagedPath));
+      } catch (error) {
+        // None, or a link planted at its name, which is not this batch's record.
+        if (isMissing(error) || (error as { code?: unknown }).code === "STATE_SYMLINK_REFUSED")
+          return () => false;
+        throw error;
+      }
+      // Whole lines only: a line cut short (a full disk mid-write) names no callback.
+      const names = new Set(text.split("\n").filter((name) => MARKER_NAME.test(name)));
+      return (dedupeKey) => names.has(markerName(dedupeKey));
     },
     async retire(stagedPath) {
       await unlink(stagedPath).catch(() => undefined);
+      // Only once the batch is gone (its callbacks promoted): a failed unlink above keeps it.
+      if (!(await exists(stagedPath))) await unlink(recordPath(stagedPath)).catch(() => undefined);
     },
     async inStaged() {
       const out: Array<{ path: string; entry: OutboxEntry; writer: StagedWriter }> = [];
@@ -408,7 +489,15 @@ export function openStager(options: StagerOptions): OutboxStager {
     },
     async staged(only) {
       const out: Array<{ path: string; entry: OutboxEntry }> = [];
-      for (const name of await batchNames()) {
+      const names = await readdir(stagedDir).catch(() => [] as string[]);
+      const listed = new Set(names);
+      // A record is made after its batch and removed after it: without its batch, a crash's leftover.
+      for (const name of names) {
+        if (name.endsWith(RECORD_SUFFIX) && !listed.has(name.slice(0, -RECORD_SUFFIX.length)))
+          await unlink(join(stagedDir, name)).catch(() => undefined);
+      }
+      for (const name of names) {
+        if (!name.endsWith(".json")) continue;
         const path = join(stagedDir, name);
         // A batch may belong to an accept in progress: take it only when its writer is gone (this
         // host: OpenCode restarts in seconds), never while it is known to run, however long its
@@ -432,6 +521,20 @@ export function openStager(options: StagerOptions): OutboxStager {
       return out;
     },
   };
+}
+
+/** A batch's delivered record: its path and this suffix. */
+const RECORD_SUFFIX = ".delivered";
+const recordPath = (stagedPath: string) => `${stagedPath}${RECORD_SUFFIX}`;
+/** Appending, made if need be, never through a symbolic link at its name. */
+const RECORD_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+/** A line of a delivered record: a dedupe marker's name (markerName). */
+const MARKER_NAME = /^[0-9a-f]{64}$/;
+
+/** Write a whole line (a short write, which only a full disk makes, is an error). */
+function writeLine(fd: number, line: Buffer): void {
+  const written = writeSync(fd, line);
+  if (written !== line.length) throw Object.assign(new Error("short write"), { code: "ENOSPC" });
 }
 
 /**

@@ -50,8 +50,23 @@ export interface Outbox {
    * promoted or discarded.
    */
   promote(stagedPath: string, dedupeKey: string): Promise<void>;
-  /** A staged callback that lost its claim (its batch's file goes once the batch is settled). */
+  /**
+   * A staged callback that will not be promoted: it lost its claim, or was delivered straight from
+   * its batch (markDelivered first). The batch's file goes once the batch is settled; `thenRemove`
+   * (a `.delivered` link) only after it.
+   */
   discard(stagedPath: string, thenRemove?: string): Promise<void>;
+  /**
+   * Say, with synchronous calls, that the claimed callback `dedupeKey` was delivered straight from
+   * its staged batch: a line in the batch's delivered record, which recovery reads and which goes
+   * with the batch. Throws STATE_UNWRITABLE (a full disk: the record needs a data block).
+   */
+  markDelivered(stagedPath: string, dedupeKey: string): void;
+  /**
+   * Which callbacks the staged batch at `stagedPath` was marked delivered from (markDelivered), as a
+   * test by dedupe key. Rejects when its record exists but cannot be read.
+   */
+  deliveredFrom(stagedPath: string): Promise<(dedupeKey: string) => boolean>;
   /**
    * Callbacks in staged batches older than a few seconds (or whose writer on this host is dead):
    * left by a crash between claiming and promoting, or by claims that lost. recover() promotes the
@@ -156,6 +171,8 @@ export function openOutbox(stateDir: string, options: OutboxOptions = {}): Outbo
     prepare: stager.prepare,
     promote: stager.promote,
     discard: stager.discard,
+    markDelivered: stager.markDelivered,
+    deliveredFrom: stager.deliveredFrom,
     staged: stager.staged,
     inStaged: stager.inStaged,
     retireStaged: stager.retire,

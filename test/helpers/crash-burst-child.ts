@@ -21,9 +21,10 @@ import { buildTitle } from "../../relay/title/build-title.ts";
  * - `mode: "recover"`: a fresh relay on the same state dir recovers, then sees every run again (as
  *   the plugin's journal would resubmit runs it has not seen claimed), and drains.
  *
- * Each delivered callback forgotten (its pending outbox entry removed, or its `.delivered` link
- * made when it was delivered straight from its staged batch) is written to stdout synchronously as
- * `forgot <pending entry's file name>`, so the parent knows it even after a SIGKILL.
+ * Each delivered callback forgotten (its pending outbox entry removed, or, delivered straight from
+ * its staged batch, its line written to the batch's delivered record or its `.delivered` link
+ * made) is written to stdout synchronously as `forgot <pending entry's file name>`, so the parent
+ * knows it even after a SIGKILL.
  */
 export interface CrashChildInput {
   mode: "burst" | "lone" | "recover";
@@ -44,6 +45,12 @@ export interface CrashChildInput {
    * @default false
    */
   neverPromote?: boolean;
+  /**
+   * SIGKILL at the `nth` write of a line to a batch's delivered record (`record-line`), before it
+   * or (`after`) right after it; or right after the `nth` removal of a staged batch that has a
+   * record (`batch-gone`), which leaves that record without its batch. Counted apart from killAt.
+   */
+  killOn?: { op: "record-line" | "batch-gone"; nth: number; after?: boolean };
 }
 
 /** The run the children submit as number `i`; its dedupe key is `ses_burst-<i>|burst-<i>`. */
@@ -95,6 +102,23 @@ function countedSync<T>(isBatchOp: boolean, op: () => T): T {
 
 /** Descriptors of staged batch files, however opened (a spare's is written with synchronous calls). */
 const batchFds = new Set<number>();
+/** Those of them that are a batch's delivered record (`<batch>.delivered`). */
+const recordFds = new Set<number>();
+
+/** killOn's count so far. */
+let killOnCount = 0;
+/** Die if this is killOn's operation `op`, at the point (`after` it or not) it asks. */
+function killOn(op: "record-line" | "batch-gone", after: boolean): void {
+  const wanted = input.killOn;
+  if (wanted === undefined || wanted.op !== op || (wanted.after ?? false) !== after) return;
+  if (++killOnCount === wanted.nth) process.kill(process.pid, "SIGKILL");
+}
+
+/** Say the callbacks a line written to a delivered record names were forgotten. */
+function noteRecorded(data: unknown): void {
+  for (const name of String(data).split("\n"))
+    if (/^[0-9a-f]{64}$/.test(name)) fs.writeSync(1, `forgot ${name}.json\n`);
+}
 
 /** Say a pending outbox entry was removed (a delivered callback forgotten). */
 function noteForgotten(path: unknown): void {
@@ -115,6 +139,7 @@ function instrumentSync(): void {
     countedSync(inBatch(path), () => {
       const fd = call("openSync", [path, ...rest]) as number;
       if (inBatch(path)) batchFds.add(fd);
+      if (inBatch(path) && String(path).endsWith(".delivered")) recordFds.add(fd);
       return fd;
     });
   sync.linkSync = (from, to) => {
@@ -125,16 +150,32 @@ function instrumentSync(): void {
     return result;
   };
   sync.unlinkSync = (path) => {
+    const recorded =
+      String(path).endsWith(".json") && inBatch(path) && fs.existsSync(`${String(path)}.delivered`);
     const result = countedSync(inBatch(path), () => call("unlinkSync", [path]));
     noteForgotten(path);
+    if (recorded) killOn("batch-gone", true);
     return result;
   };
   for (const name of ["writeFileSync", "fsyncSync", "writeSync", "fdatasyncSync"]) {
-    sync[name] = (target, ...rest) =>
-      countedSync(typeof target === "number" && batchFds.has(target), () => call(name, [target, ...rest]));
+    sync[name] = (target, ...rest) => {
+      const line = name === "writeSync" && typeof target === "number" && recordFds.has(target);
+      if (line) killOn("record-line", false);
+      const result = countedSync(typeof target === "number" && batchFds.has(target), () =>
+        call(name, [target, ...rest]),
+      );
+      // A line in a delivered record forgets its callback once written (the kill may land before).
+      if (line) {
+        noteRecorded(rest[0]);
+        killOn("record-line", true);
+      }
+      return result;
+    };
   }
-  sync.closeSync = (fd) =>
-    countedSync(typeof fd === "number" && batchFds.delete(fd), () => call("closeSync", [fd]));
+  sync.closeSync = (fd) => {
+    if (typeof fd === "number") recordFds.delete(fd);
+    return countedSync(typeof fd === "number" && batchFds.delete(fd), () => call("closeSync", [fd]));
+  };
 }
 
 async function instrument(): Promise<void> {

@@ -1,10 +1,16 @@
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { openAuditLog } from "../../../relay/audit/audit-log.ts";
+import type { AuditInput } from "../../../relay/audit/audit-record.ts";
+import { buildCallback } from "../../../relay/callback/build-callback.ts";
 import { createRelay, type Relay, type RelayOptions } from "../../../relay/core/create-relay.ts";
-import { markerName } from "../../../relay/state/dedupe-store.ts";
+import { forgetDelivered } from "../../../relay/delivery/forget-delivered.ts";
+import { checkIntegrity } from "../../../relay/integrity/check-integrity.ts";
+import { markerName, openDedupeStore } from "../../../relay/state/dedupe-store.ts";
 import { openOutbox } from "../../../relay/state/outbox.ts";
+import type { OutboxEntry } from "../../../relay/state/outbox-entry.ts";
 import { manualTime } from "../../helpers/manual-time.ts";
 import { stagedBatchFiles } from "../../helpers/pending-outbox-files.ts";
 import type { Responder } from "../../helpers/recording-receiver.ts";
@@ -110,6 +116,39 @@ describe("a full state dir never doubles a delivered callback", () => {
       expect(phase(await fx.records(), "deduped")).toHaveLength(1);
     },
   );
+
+  it("delivered straight from its batch once the disk is full: the batch's record cannot take the line, a link says it, and a crash then sends nothing again", async () => {
+    const { fx, disk, stateDir } = await setup();
+    // Two callbacks staged and claimed in one batch, as an accept leaves them.
+    const outbox = openOutbox(stateDir);
+    const dedupe = openDedupeStore(stateDir);
+    const [done, other] = ["full6", "full7"].map((runId) => {
+      const verdict = checkIntegrity(makeRun(runId), INSTANCE, fx.config);
+      if (!verdict.ok) throw verdict.error;
+      const callback = buildCallback(makeRun(runId), verdict, Date.now());
+      return { v: 1 as const, callback, attempts: 0, dueAt: callback.acceptedAt };
+    }) as [OutboxEntry, OutboxEntry];
+    const [batch, batchToo] = await Promise.all([outbox.stage(done), outbox.stage(other)]);
+    expect(batchToo).toBe(batch);
+    for (const e of [done, other]) expect(await dedupe.claimStaged(e.callback.dedupeKey, batch)).toBe(true);
+
+    // The first is delivered after the disk filled: a line needs a data block, a link only a name.
+    disk.fillData();
+    const said: AuditInput[] = [];
+    const item = { entry: done, lease: null, durable: true, stagedPath: batch };
+    await forgetDelivered(item, { outbox, dedupe, record: async (input) => void said.push(input) });
+    expect(said).toEqual([]); // no STATE_DELIVERED_UNMARKED: it is marked
+    expect(await dedupe.deliveredFrom(done.callback.dedupeKey, batch)).toBe(true);
+    expect(existsSync(batch)).toBe(true); // its batch-mate is still in flight
+    await outbox.close(); // the process dies
+    await disk.free();
+
+    // A restart sends the one still in flight, not the one delivered.
+    await restart(stateDir, "full7");
+    expect(fx.receiver.requests.map((r) => r.headers["idempotency-key"])).toEqual([
+      other.callback.idempotencyKey,
+    ]);
+  });
 
   it("a run staged into the batch file made before the disk filled is durable, and sent once", async () => {
     const { fx, disk, stateDir } = await setup();

@@ -87,29 +87,63 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
     expect(stagedBatchFiles(fx.stateDir)).toEqual([]);
   });
 
-  it("sends nothing for a callback delivered straight from its staged batch before the crash", async () => {
+  // Said by a line in the batch's delivered record, or by a `.delivered` link (when the disk
+  // refused the line, and as older versions did).
+  for (const how of ["record", "link"] as const) {
+    it(`sends nothing for a callback delivered straight from its staged batch before the crash (${how})`, async () => {
+      fixture = await relayFixture();
+      const fx = fixture;
+      // Two callbacks staged and claimed in one batch; one was delivered from it (marked so), the
+      // other was still in flight when the process died.
+      const { outbox, dedupe, entry } = crashState(fx, "done1");
+      const other = entryFor(fx, "inflight1");
+      const [staged, stagedToo] = await Promise.all([outbox.stage(entry), outbox.stage(other)]);
+      expect(stagedToo).toBe(staged);
+      expect(await dedupe.claimStaged(entry.callback.dedupeKey, staged)).toBe(true);
+      expect(await dedupe.claimStaged(other.callback.dedupeKey, staged)).toBe(true);
+      if (how === "record") outbox.markDelivered(staged, entry.callback.dedupeKey);
+      else dedupe.markStagedDelivered(entry.callback.dedupeKey, staged);
+      await age(staged);
+      await outbox.close(); // the process dies
+
+      await recoverOnce(fx);
+
+      expect(fx.receiver.requests.map((r) => r.headers["idempotency-key"])).toEqual([
+        other.callback.idempotencyKey,
+      ]);
+      // The batch is gone, and its record with it.
+      expect(stagedBatchFiles(fx.stateDir)).toEqual([]);
+      expect(existsSync(`${staged}.delivered`)).toBe(false);
+      // Still claimed: a late idle of the delivered run is deduped.
+      expect(await dedupe.isClaimed(entry.callback.dedupeKey)).toBe(true);
+    });
+  }
+
+  it("removes a delivered record a crash left after its batch's staged name went, and keeps a live batch's", async () => {
     fixture = await relayFixture();
     const fx = fixture;
-    // Two callbacks staged and claimed in one batch; one was delivered from it (its `.delivered`
-    // link made), the other was still in flight when the process died.
-    const { outbox, dedupe, entry } = crashState(fx, "done1");
-    const other = entryFor(fx, "inflight1");
-    const [staged, stagedToo] = await Promise.all([outbox.stage(entry), outbox.stage(other)]);
-    expect(stagedToo).toBe(staged);
-    expect(await dedupe.claimStaged(entry.callback.dedupeKey, staged)).toBe(true);
-    expect(await dedupe.claimStaged(other.callback.dedupeKey, staged)).toBe(true);
-    dedupe.markStagedDelivered(entry.callback.dedupeKey, staged);
-    await age(staged);
-    await outbox.close(); // the process dies
+    const { outbox, dedupe, entry } = crashState(fx, "orphan2");
+    const live = entryFor(fx, "live2");
+    // Delivered from its batch; the crash came between removing the staged name and its record.
+    const gone = await outbox.stage(entry);
+    expect(await dedupe.claimStaged(entry.callback.dedupeKey, gone)).toBe(true);
+    outbox.markDelivered(gone, entry.callback.dedupeKey);
+    await rm(gone);
+    // Delivered from a batch a live accept still has staged (not recovery's to take).
+    const kept = await outbox.stage(live);
+    expect(kept).not.toBe(gone);
+    expect(await dedupe.claimStaged(live.callback.dedupeKey, kept)).toBe(true);
+    outbox.markDelivered(kept, live.callback.dedupeKey);
 
     await recoverOnce(fx);
 
-    expect(fx.receiver.requests.map((r) => r.headers["idempotency-key"])).toEqual([
-      other.callback.idempotencyKey,
-    ]);
-    expect(stagedBatchFiles(fx.stateDir)).toEqual([]);
-    // Still claimed: a late idle of the delivered run is deduped.
+    expect(existsSync(`${gone}.delivered`)).toBe(false);
+    expect(existsSync(`${kept}.delivered`)).toBe(true);
+    expect(existsSync(kept)).toBe(true);
+    expect(fx.receiver.requests).toHaveLength(0);
     expect(await dedupe.isClaimed(entry.callback.dedupeKey)).toBe(true);
+    expect(await dedupe.isClaimed(live.callback.dedupeKey)).toBe(true);
+    await outbox.close();
   });
 
   it("removes a `.delivered` link a crash left after its batch's staged name went, and keeps a live batch's", async () => {

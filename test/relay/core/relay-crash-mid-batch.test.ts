@@ -13,7 +13,8 @@ import { runNodeChild } from "../../helpers/run-node-child.ts";
 /**
  * Group commit under SIGKILL: a child process runs a relay over a burst and kills itself at a
  * random file operation of a batch commit (writing or fsyncing a staged batch, linking a claim or a
- * pending entry to it, removing it, fsyncing the outbox folder), before or right after it. A fresh
+ * pending entry to it, writing a line of its delivered record, removing it or its record, fsyncing
+ * the outbox folder), before or right after it; three rounds aim at its delivered record. A fresh
  * process then recovers the state dir and sees every run again. Every run must reach the receiver,
  * always with its one idempotency key, and no callback the crashed process had already delivered
  * and forgotten may be sent again.
@@ -50,7 +51,12 @@ const keyOf = (i: number) => idempotencyKey(`ses_burst-${i}|burst-${i}`);
 const fileOf = (i: number) => `${markerName(`ses_burst-${i}|burst-${i}`)}.json`;
 
 describe("createRelay: SIGKILL while a batch is being committed", () => {
-  const rounds = [
+  const rounds: Array<{
+    round: number;
+    mode: "burst" | "lone";
+    flusher: boolean;
+    killOn?: CrashChildInput["killOn"];
+  }> = [
     ...Array.from({ length: ROUNDS }, (_, round) => ({ round, mode: "burst" as const, flusher: false })),
     // Runs ending one by one: each staged alone, into the batch file made ahead for it; on this
     // thread (the kill can land between its write and its flush), and on the flusher's thread, as
@@ -65,9 +71,18 @@ describe("createRelay: SIGKILL while a batch is being committed", () => {
       mode: "lone" as const,
       flusher: true,
     })),
+    // Around the delivered record of a batch that callbacks were delivered straight from: before
+    // and right after a line of it, and with the batch removed but not yet its record.
+    ...[
+      { op: "record-line" as const, nth: 7, after: false },
+      { op: "record-line" as const, nth: 7, after: true },
+      { op: "batch-gone" as const, nth: 1, after: true },
+    ].map((killOn, i) => ({ round: 2 * ROUNDS + 2 + i, mode: "burst" as const, flusher: false, killOn })),
   ];
-  for (const { round, mode, flusher } of rounds) {
-    it(`round ${round} (${mode}${flusher ? ", flusher" : ""}): every run delivered, none lost, nothing delivered sent again`, async () => {
+  for (const { round, mode, flusher, killOn } of rounds) {
+    const at =
+      killOn === undefined ? "" : `, killed ${killOn.after ? "after" : "at"} ${killOn.op} ${killOn.nth}`;
+    it(`round ${round} (${mode}${flusher ? ", flusher" : ""}${at}): every run delivered, none lost, nothing delivered sent again`, async () => {
       const random = seededRandom(0x5eed + round);
       const dir = await mkdtemp(join(tmp, `round-${round}-`));
       const stateDir = join(dir, "state");
@@ -85,8 +100,7 @@ describe("createRelay: SIGKILL while a batch is being committed", () => {
         stateDir,
         auditPath: auditPath("crashed"),
         runs: RUNS,
-        killAt,
-        killAfter,
+        ...(killOn === undefined ? { killAt, killAfter } : { killOn }),
         flusher,
       });
       expect(crashed.signal).toBe("SIGKILL");

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Relay } from "../../../relay/core/create-relay.ts";
 import { redeliver } from "../../../relay/delivery/redeliver.ts";
+import { waitFor } from "../../../scripts/dev/wait-for.ts";
 import {
   makeRun,
   phase,
@@ -206,6 +207,41 @@ describe("redeliver a pending callback", () => {
       // Delivered straight from its batch: now the log's word, no longer in flight.
       const after = await redeliver(redeliverOptions(fx, "f1"));
       expect(after).toMatchObject({ ok: false, code: "REDELIVERY_ALREADY_DELIVERED" });
+    });
+
+    it("delivered straight from a batch whose batch-mate is still in flight: delivered, not pending", async () => {
+      fixture = await relayFixture({ delivery: MINUTE_BACKOFF });
+      const fx = fixture;
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      fx.receiver.respondWith((request) =>
+        request.body.includes("ses_g2") ? { status: 200, hold: held } : { status: 200 },
+      );
+      const live = relayOn(fx, { leases: { schedule: () => () => undefined } });
+      relay = live;
+      // Submitted on one stack: g0 is written alone at once, g1 and g2 together in the next batch.
+      for (const runId of ["g0", "g1", "g2"]) live.submit(makeRun(runId));
+      await fx.receiver.waitFor(3);
+      // Delivered (the audit log says so) straight from the batch g2 still holds open.
+      await waitFor("g1 delivered", async () =>
+        phase(await fx.records(), "delivered").some((r) => r.runId === "g1") ? true : undefined,
+      );
+      const stagedDir = join(fx.stateDir, "outbox", "staged");
+      expect((await readdir(stagedDir)).filter((name) => name.endsWith(".delivered"))).toHaveLength(1);
+      expect(await pendingFiles(fx)).toEqual([]);
+
+      const result = await redeliver(redeliverOptions(fx, "g1"));
+      expect(result).toMatchObject({ ok: false, code: "REDELIVERY_ALREADY_DELIVERED" });
+      expect(await redeliver(redeliverOptions(fx, "g2"))).toMatchObject({
+        ok: false,
+        code: "REDELIVERY_PENDING",
+      });
+
+      release();
+      await live.drain();
+      expect(fx.receiver.requests).toHaveLength(3);
     });
 
     it("staged by a relay on another host sharing the state dir: refused as pending, saying so", async () => {

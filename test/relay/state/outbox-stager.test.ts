@@ -1,6 +1,17 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes } from "node:fs/promises";
+import {
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -52,6 +63,67 @@ describe("openOutbox: group-committed staging", () => {
     expect(entries.map((e) => e.callback.dedupeKey).sort()).toEqual([...keys].sort());
     const inode = (await stat(join(outbox.dir, `${markerName(keys[0] as string)}.json`))).ino;
     expect((await stat(join(outbox.dir, `${markerName(keys[11] as string)}.json`))).ino).toBe(inode);
+  });
+
+  it("records the callbacks delivered from a batch in one file beside it, which goes only once the batch has", async () => {
+    const [path, other] = await Promise.all([outbox.stage(entry("s|r1")), outbox.stage(entry("s|r2"))]);
+    expect(other).toBe(path);
+    const batch = path as string;
+    const record = `${batch}.delivered`;
+    // Both delivered straight from the batch, one after the other.
+    outbox.markDelivered(batch, "s|r1");
+    await outbox.discard(batch);
+    expect(existsSync(batch)).toBe(true); // its batch-mate is still open
+    expect((await stat(record)).mode & 0o777).toBe(0o600);
+    expect(await readFile(record, "utf8")).toBe(`${markerName("s|r1")}\n`);
+    const delivered = await outbox.deliveredFrom(batch);
+    expect([delivered("s|r1"), delivered("s|r2")]).toEqual([true, false]);
+    outbox.markDelivered(batch, "s|r2");
+    await outbox.discard(batch);
+    expect(existsSync(batch)).toBe(false);
+    expect(existsSync(record)).toBe(false);
+    // The dedupe folder is not touched: no `.delivered` link there.
+    expect(
+      (await readdir(join(dir, "dedupe")).catch(() => [])).filter((n) => n.endsWith(".delivered")),
+    ).toEqual([]);
+  });
+
+  it("keeps a batch's record while its staged name cannot be removed", async () => {
+    const batch = await outbox.stage(entry("s|r3"));
+    outbox.markDelivered(batch, "s|r3");
+    await rename(batch, `${batch}.moved`);
+    await mkdir(batch); // unlink(2) refuses a directory: the batch cannot go
+    await outbox.discard(batch);
+    expect(existsSync(`${batch}.delivered`)).toBe(true);
+    expect((await outbox.deliveredFrom(batch))("s|r3")).toBe(true);
+  });
+
+  it("reads a record as the whole lines it holds: none when there is none, none through a planted link", async () => {
+    const batch = await outbox.stage(entry("s|r4"));
+    expect((await outbox.deliveredFrom(batch))("s|r4")).toBe(false);
+    // A line cut short (a full disk mid-write) names nothing; the line after it, written apart, does.
+    await writeFile(`${batch}.delivered`, `${markerName("s|r4").slice(0, 20)}\n${markerName("s|r5")}\n`);
+    const read = await outbox.deliveredFrom(batch);
+    expect([read("s|r4"), read("s|r5")]).toEqual([false, true]);
+    await rm(`${batch}.delivered`);
+    await writeFile(join(dir, "elsewhere"), `${markerName("s|r4")}\n`);
+    await symlink(join(dir, "elsewhere"), `${batch}.delivered`);
+    expect((await outbox.deliveredFrom(batch))("s|r4")).toBe(false);
+    await outbox.discard(batch);
+  });
+
+  it("refuses to write a batch's first line into a file already at its record's name, and says so", async () => {
+    const batch = await outbox.stage(entry("s|r6"));
+    await writeFile(`${batch}.delivered`, "");
+    let thrown: unknown;
+    try {
+      outbox.markDelivered(batch, "s|r6");
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toMatchObject({ code: "STATE_UNWRITABLE" });
+    expect(await readFile(`${batch}.delivered`, "utf8")).toBe("");
+    await outbox.discard(batch);
   });
 
   it("removes the .delivered links of a batch only once its staged name is gone", async () => {
