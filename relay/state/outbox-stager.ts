@@ -62,7 +62,8 @@ export interface OutboxStager {
   /**
    * Say, at once and with synchronous calls, that the claimed callback `dedupeKey` was delivered
    * straight from the staged batch at `stagedPath` (never promoted): a line in the batch's
-   * delivered record, which goes once the batch's staged name has. Call it before discard().
+   * delivered record, which goes once the batch's staged name has; or, when it is the last
+   * callback of the batch still open, the batch's staged name removed. Call it before discard().
    * Throws STATE_UNWRITABLE (the record needs a data block: a full disk refuses it).
    */
   markDelivered(stagedPath: string, dedupeKey: string): void;
@@ -427,6 +428,9 @@ export function openStager(options: StagerOptions): OutboxStager {
     markDelivered(stagedPath, dedupeKey) {
       const name = markerName(dedupeKey);
       const batch = batches.get(stagedPath);
+      // The last callback of the batch still open (a lone callback's, mostly): the batch's staged
+      // name going says it as a line would, and it goes now, as discard() would next.
+      if (batch !== undefined && batch.open === 1 && !batch.keep && removed(stagedPath)) return;
       try {
         if (batch === undefined || batch.record === -1) {
           // Not a batch this stager has open, or its record was closed after a failed write: a

@@ -124,16 +124,19 @@ describe("createRelay: a crash between the dedupe claim and the outbox write", (
     const fx = fixture;
     const { outbox, dedupe, entry } = crashState(fx, "orphan2");
     const live = entryFor(fx, "live2");
+    // Each staged with a batch-mate still in flight, so that delivering it writes a line.
+    const stagedWith = async (e: OutboxEntry, mate: string) => {
+      const [path] = await Promise.all([outbox.stage(e), outbox.stage(entryFor(fx, mate))]);
+      expect(await dedupe.claimStaged(e.callback.dedupeKey, path as string)).toBe(true);
+      outbox.markDelivered(path as string, e.callback.dedupeKey);
+      return path as string;
+    };
     // Delivered from its batch; the crash came between removing the staged name and its record.
-    const gone = await outbox.stage(entry);
-    expect(await dedupe.claimStaged(entry.callback.dedupeKey, gone)).toBe(true);
-    outbox.markDelivered(gone, entry.callback.dedupeKey);
+    const gone = await stagedWith(entry, "mate2");
     await rm(gone);
     // Delivered from a batch a live accept still has staged (not recovery's to take).
-    const kept = await outbox.stage(live);
+    const kept = await stagedWith(live, "mate3");
     expect(kept).not.toBe(gone);
-    expect(await dedupe.claimStaged(live.callback.dedupeKey, kept)).toBe(true);
-    outbox.markDelivered(kept, live.callback.dedupeKey);
 
     await recoverOnce(fx);
 

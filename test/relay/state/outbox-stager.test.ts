@@ -88,14 +88,25 @@ describe("openOutbox: group-committed staging", () => {
     ).toEqual([]);
   });
 
-  it("keeps a batch's record while its staged name cannot be removed", async () => {
-    const batch = await outbox.stage(entry("s|r3"));
-    outbox.markDelivered(batch, "s|r3");
-    await rename(batch, `${batch}.moved`);
-    await mkdir(batch); // unlink(2) refuses a directory: the batch cannot go
-    await outbox.discard(batch);
-    expect(existsSync(`${batch}.delivered`)).toBe(true);
-    expect((await outbox.deliveredFrom(batch))("s|r3")).toBe(true);
+  it("removes the batch itself for its last callback still open, and writes a line when it cannot", async () => {
+    // A lone callback: its batch's staged name going says it; no record is made.
+    const lone = await outbox.stage(entry("s|r3"));
+    outbox.markDelivered(lone, "s|r3");
+    expect(existsSync(lone)).toBe(false);
+    expect(existsSync(`${lone}.delivered`)).toBe(false);
+    await outbox.discard(lone);
+    // The last of two, whose staged name cannot go (unlink(2) refuses a directory): a line, kept.
+    const [batch] = await Promise.all([outbox.stage(entry("s|r3a")), outbox.stage(entry("s|r3b"))]);
+    const path = batch as string;
+    outbox.markDelivered(path, "s|r3a");
+    await outbox.discard(path);
+    await rename(path, `${path}.moved`);
+    await mkdir(path);
+    outbox.markDelivered(path, "s|r3b");
+    await outbox.discard(path);
+    expect(existsSync(`${path}.delivered`)).toBe(true);
+    const read = await outbox.deliveredFrom(path);
+    expect([read("s|r3a"), read("s|r3b")]).toEqual([true, true]);
   });
 
   it("reads a record as the whole lines it holds: none when there is none, none through a planted link", async () => {
@@ -113,7 +124,8 @@ describe("openOutbox: group-committed staging", () => {
   });
 
   it("refuses to write a batch's first line into a file already at its record's name, and says so", async () => {
-    const batch = await outbox.stage(entry("s|r6"));
+    const [path] = await Promise.all([outbox.stage(entry("s|r6")), outbox.stage(entry("s|r7"))]);
+    const batch = path as string;
     await writeFile(`${batch}.delivered`, "");
     let thrown: unknown;
     try {
@@ -123,6 +135,7 @@ describe("openOutbox: group-committed staging", () => {
     }
     expect(thrown).toMatchObject({ code: "STATE_UNWRITABLE" });
     expect(await readFile(`${batch}.delivered`, "utf8")).toBe("");
+    await outbox.discard(batch);
     await outbox.discard(batch);
   });
 
