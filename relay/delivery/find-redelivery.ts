@@ -39,13 +39,19 @@ export async function findRedelivery(
   const failed = ofRun(await outbox.failed());
   const pending = ofRun((await outbox.pending()).entries);
   const staged: Array<{ entry: OutboxEntry; writer: StagedWriter }> = [];
+  const records = new Map<string, Promise<(dedupeKey: string) => boolean>>();
   for (const { path, entry, writer } of await outbox.inStaged()) {
     if (ofRun([entry]).length === 0) continue;
     const key = entry.callback.dedupeKey;
     // A claim that lost (another batch holds the key), or one delivered straight from here, is
     // not a callback still to come. A record that cannot be read says nothing either way: the
     // callback counts as still to come, which refuses a redelivery rather than risk a second send.
-    const recorded = await outbox.deliveredFrom(path).catch(() => () => false);
+    let record = records.get(path);
+    if (record === undefined) {
+      record = outbox.deliveredFrom(path).catch(() => () => false);
+      records.set(path, record);
+    }
+    const recorded = await record;
     if ((await dedupe.isClaimOf(key, path)) && !recorded(key) && !(await dedupe.deliveredFrom(key, path)))
       staged.push({ entry, writer });
   }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { closeSync, constants, linkSync, openSync, unlinkSync, writeSync } from "node:fs";
-import { readdir, stat, unlink } from "node:fs/promises";
+import { lstat, readdir, stat, unlink } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { markerName } from "./dedupe-store.ts";
@@ -454,11 +454,14 @@ export function openStager(options: StagerOptions): OutboxStager {
       }
     },
     async deliveredFrom(stagedPath) {
+      const path = recordPath(stagedPath);
       let text: string;
       try {
-        text = await readFileNoFollow(recordPath(stagedPath));
+        // A record is a regular file made by its batch's writer: anything else at its name (a
+        // link, a folder, a FIFO, which would hold the read forever) is not this batch's record.
+        if (!(await lstat(path)).isFile()) return () => false;
+        text = await readFileNoFollow(path);
       } catch (error) {
-        // None, or a link planted at its name, which is not this batch's record.
         if (isMissing(error) || (error as { code?: unknown }).code === "STATE_SYMLINK_REFUSED")
           return () => false;
         throw error;

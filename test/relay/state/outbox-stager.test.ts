@@ -109,7 +109,7 @@ describe("openOutbox: group-committed staging", () => {
     expect([read("s|r3a"), read("s|r3b")]).toEqual([true, true]);
   });
 
-  it("reads a record as the whole lines it holds: none when there is none, none through a planted link", async () => {
+  it("reads a record as the whole lines it holds: none when there is none, none through a planted link or FIFO", async () => {
     const batch = await outbox.stage(entry("s|r4"));
     expect((await outbox.deliveredFrom(batch))("s|r4")).toBe(false);
     // A line cut short (a full disk mid-write) names nothing; the line after it, written apart, does.
@@ -119,6 +119,10 @@ describe("openOutbox: group-committed staging", () => {
     await rm(`${batch}.delivered`);
     await writeFile(join(dir, "elsewhere"), `${markerName("s|r4")}\n`);
     await symlink(join(dir, "elsewhere"), `${batch}.delivered`);
+    expect((await outbox.deliveredFrom(batch))("s|r4")).toBe(false);
+    // Nor through a FIFO planted there, which a read would wait on forever.
+    await rm(`${batch}.delivered`);
+    expect(spawnSync("mkfifo", [`${batch}.delivered`]).status).toBe(0);
     expect((await outbox.deliveredFrom(batch))("s|r4")).toBe(false);
     await outbox.discard(batch);
   });
