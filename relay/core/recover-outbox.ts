@@ -75,8 +75,7 @@ async function promoteStaged(state: RelayState, only?: { writerGone: boolean }):
   }
 }
 
-/** How often a running relay looks again for what a process that died left (rescanOutbox), ms. */
-export const OUTBOX_RESCAN_MS = 30_000; // 30 s
+export { OUTBOX_RESCAN_MS } from "../state/index.ts";
 
 /**
  * Lease and resume every pending entry no live holder delivers: at start-up (from recoverOutbox)

@@ -8,6 +8,7 @@ import { ERROR_CODES, type ErrorCode, toRelayError } from "../errors/index.ts";
 import {
   type LeaseHolder,
   NUDGE_POLL_MS,
+  OUTBOX_RESCAN_MS,
   type OutboxEntry,
   openDedupeStore,
   openOutbox,
@@ -214,7 +215,7 @@ export async function redeliver(options: RedeliverOptions): Promise<RedeliverRes
           reason:
             writer.pid === undefined
               ? "it is staged by a relay on another host sharing this state dir: that relay is attempting it, or, if it is gone, the next relay to start here sends it"
-              : `it is staged by a relay that no longer runs (pid ${writer.pid}): the next relay to start on this state dir sends it, or a running one within 30 s`,
+              : `it is staged by a relay that no longer runs (pid ${writer.pid}): the next relay to start on this state dir sends it, or a running one within ${OUTBOX_RESCAN_MS / 1000} s`,
         });
       }
       case "failed": {

@@ -6,7 +6,7 @@ export {
 } from "./find-journal-orphans.ts";
 export { isMissing } from "./fs-errors.ts";
 export { type JournalEntryFacts, type JournalVerdict, judgeJournalEntry } from "./judge-journal-entry.ts";
-export { LEASE_RENEW_MS, LEASE_STALE_MS } from "./judge-lease.ts";
+export { LEASE_RENEW_MS, LEASE_STALE_MS, OUTBOX_RESCAN_MS } from "./judge-lease.ts";
 export {
   NUDGE_MAX_AGE_MS,
   NUDGE_POLL_MS,

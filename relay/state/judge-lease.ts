@@ -10,6 +10,11 @@ export const LEASE_RENEW_MS = 15_000; // 15 s
 export const LEASE_STALE_MS = 120_000; // 2 min
 /** A lease (or break lock) still empty after this long was left by a crash mid-create, ms. */
 export const HALF_WRITTEN_MS = 10_000; // 10 s
+/**
+ * How often a running relay looks again at the outbox for what a process that died left: its
+ * staged batches and the entries whose lease it held (relay/core/recover-outbox.ts rescanOutbox), ms.
+ */
+export const OUTBOX_RESCAN_MS = 30_000; // 30 s
 
 /**
  * Who holds a lease, as seen from here:
