@@ -70,13 +70,10 @@ export function sealAt(
     else unsealed[key] = fields[key];
   }
   unsealed.prev = prev;
-  const prefix = JSON.stringify(unsealed).slice(0, -1);
-  const hash = hashPrefix(prefix);
-  const sealed = mac === undefined ? undefined : mac(hash);
-  unsealed.hash = hash;
-  if (sealed !== undefined) unsealed.mac = sealed;
-  const tail = sealed === undefined ? "" : `,"mac":"${sealed}"`;
-  return { record: unsealed as AuditRecord, line: `${prefix}${HASH_KEY}"${hash}"${tail}}\n` };
+  const closed = closeLine(JSON.stringify(unsealed).slice(0, -1), mac);
+  unsealed.hash = closed.hash;
+  if (closed.mac !== undefined) unsealed.mac = closed.mac;
+  return { record: unsealed as AuditRecord, line: closed.line };
 }
 
 /**
@@ -98,11 +95,22 @@ export function sealLine(
     return { hash: sealed.record.hash, line: sealed.line };
   }
   // `{"v":2,` is 7 characters: what follows it is `"ts":…` to the end of the body.
-  const prefix = `{"v":2,"seq":${seq},${json.slice(7, -1)},"prev":"${prev}"`;
+  const { hash, line } = closeLine(`{"v":2,"seq":${seq},${json.slice(7, -1)},"prev":"${prev}"`, mac);
+  return { hash, line };
+}
+
+/**
+ * The line of a record serialized up to its `prev` (`prefix`, without the closing brace): its hash
+ * over exactly those bytes, and the MAC of that hash when keyed, appended.
+ */
+function closeLine(
+  prefix: string,
+  mac: ((hash: string) => string) | undefined,
+): { hash: string; mac: string | undefined; line: string } {
   const hash = hashPrefix(prefix);
   const sealed = mac === undefined ? undefined : mac(hash);
   const tail = sealed === undefined ? "" : `,"mac":"${sealed}"`;
-  return { hash, line: `${prefix}${HASH_KEY}"${hash}"${tail}}\n` };
+  return { hash, mac: sealed, line: `${prefix}${HASH_KEY}"${hash}"${tail}}\n` };
 }
 
 const OWN = (value: unknown): PropertyDescriptor => ({
