@@ -471,9 +471,12 @@ export function openStager(options: StagerOptions): OutboxStager {
       return (dedupeKey) => names.has(markerName(dedupeKey));
     },
     async retire(stagedPath) {
-      await unlink(stagedPath).catch(() => undefined);
-      // Only once the batch is gone (its callbacks promoted): a failed unlink above keeps it.
-      if (!(await exists(stagedPath))) await unlink(recordPath(stagedPath)).catch(() => undefined);
+      // Its record only once the batch is gone (its callbacks promoted): a batch that stays keeps it.
+      const gone = await unlink(stagedPath).then(
+        () => true,
+        (error: unknown) => isMissing(error),
+      );
+      if (gone) await unlink(recordPath(stagedPath)).catch(() => undefined);
     },
     async inStaged() {
       const out: Array<{ path: string; entry: OutboxEntry; writer: StagedWriter }> = [];
