@@ -154,6 +154,8 @@ interface Batch {
   open: number;
   /** A promote failed: keep the staged name, so recovery still finds that callback. */
   keep: boolean;
+  /** Its staged name is already gone: its last callback still open was delivered (markDelivered). */
+  gone: boolean;
   /** Files to remove once the staged name is gone (discard's `thenRemove`). */
   thenRemove: string[];
   /** The batch's delivered record, open for appending, once a callback was delivered from it. */
@@ -320,7 +322,7 @@ export function openStager(options: StagerOptions): OutboxStager {
     const done = new Promise<void>((resolve) => {
       finish = resolve;
     });
-    batches.set(path, { open, keep: false, thenRemove: [], record: undefined, done, finish });
+    batches.set(path, { open, keep: false, gone: false, thenRemove: [], record: undefined, done, finish });
     return path;
   };
   const writer: GroupCommit<OutboxEntry, string | Promise<string>> = groupCommit(
@@ -344,7 +346,7 @@ export function openStager(options: StagerOptions): OutboxStager {
     // Synchronous, like the write that made it. The delivered record and any `.delivered` links go
     // only once the batch has: while it can be found, they keep recovery from resending what was
     // delivered from it.
-    if (!batch.keep && removed(path)) {
+    if (!batch.keep && (batch.gone || removed(path))) {
       if (batch.record !== undefined) removed(recordPath(path));
       for (const file of batch.thenRemove) removed(file);
     }
@@ -430,7 +432,10 @@ export function openStager(options: StagerOptions): OutboxStager {
       const batch = batches.get(stagedPath);
       // The last callback of the batch still open (a lone callback's, mostly): the batch's staged
       // name going says it as a line would, and it goes now, as discard() would next.
-      if (batch !== undefined && batch.open === 1 && !batch.keep && removed(stagedPath)) return;
+      if (batch !== undefined && batch.open === 1 && !batch.keep && removed(stagedPath)) {
+        batch.gone = true; // settle() then has nothing to unlink: a second try would only fail
+        return;
+      }
       try {
         if (batch === undefined || batch.record === -1) {
           // Not a batch this stager has open, or its record was closed after a failed write: a

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import fs, { existsSync, readdirSync, statSync } from "node:fs";
 import {
   mkdir,
   mkdtemp,
@@ -12,6 +12,7 @@ import {
   utimes,
   writeFile,
 } from "node:fs/promises";
+import { syncBuiltinESMExports } from "node:module";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -107,6 +108,33 @@ describe("openOutbox: group-committed staging", () => {
     expect(existsSync(`${path}.delivered`)).toBe(true);
     const read = await outbox.deliveredFrom(path);
     expect([read("s|r3a"), read("s|r3b")]).toEqual([true, true]);
+  });
+
+  it("removes a lone callback's batch once: discard() does not try again at the name already gone", async () => {
+    // Every lone callback takes this path: a second unlink(2) would fail (ENOENT) and throw each time.
+    const unlinked: Array<{ path: string; failed: boolean }> = [];
+    const real = fs.unlinkSync;
+    fs.unlinkSync = (path) => {
+      try {
+        real(path);
+        unlinked.push({ path: String(path), failed: false });
+      } catch (error) {
+        unlinked.push({ path: String(path), failed: true });
+        throw error;
+      }
+    };
+    syncBuiltinESMExports();
+    try {
+      const lone = await outbox.stage(entry("s|once"));
+      outbox.markDelivered(lone, "s|once");
+      await outbox.discard(lone, join(dir, "then-remove"));
+      expect(unlinked.filter((u) => u.path === lone)).toEqual([{ path: lone, failed: false }]);
+      // What discard() was asked to remove once the batch is gone still goes.
+      expect(unlinked.map((u) => u.path)).toContain(join(dir, "then-remove"));
+    } finally {
+      fs.unlinkSync = real;
+      syncBuiltinESMExports();
+    }
   });
 
   it("reads a record as the whole lines it holds: none when there is none, none through a planted link or FIFO", async () => {
