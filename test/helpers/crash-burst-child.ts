@@ -5,6 +5,8 @@ import { openAuditLog } from "../../relay/audit/audit-log.ts";
 import type { TerminalRun } from "../../relay/callback/terminal-run.ts";
 import { configSchema } from "../../relay/config/config-schema.ts";
 import { createRelay } from "../../relay/core/create-relay.ts";
+import { markerName } from "../../relay/state/dedupe-store.ts";
+import { entryLines } from "../../relay/state/entry-lines.ts";
 import { buildTitle } from "../../relay/title/build-title.ts";
 
 /**
@@ -22,9 +24,9 @@ import { buildTitle } from "../../relay/title/build-title.ts";
  *   the plugin's journal would resubmit runs it has not seen claimed), and drains.
  *
  * Each delivered callback forgotten (its pending outbox entry removed, or, delivered straight from
- * its staged batch, its line written to the batch's delivered record or its `.delivered` link
- * made) is written to stdout synchronously as `forgot <pending entry's file name>`, so the parent
- * knows it even after a SIGKILL.
+ * its staged batch, its line written to the batch's delivered record, its `.delivered` link made or
+ * the batch itself removed) is written to stdout synchronously as `forgot <pending entry's file
+ * name>`, so the parent knows it even after a SIGKILL.
  */
 export interface CrashChildInput {
   mode: "burst" | "lone" | "recover";
@@ -82,22 +84,29 @@ const inBatch = (path: unknown) =>
   typeof path === "string" && (path.startsWith(stagedDir) || path === outboxDir || path === `${outboxDir}/`);
 
 let count = 0;
-/** Count one batch-commit operation; die before it (or after it, with killAfter). */
+/**
+ * Count one batch-commit operation; die before it (or after it, with killAfter: once it returned
+ * or threw, for an operation that fails, such as an unlink of a name already gone, has run too).
+ */
 async function counted<T>(isBatchOp: boolean, op: () => Promise<T>): Promise<T> {
   const mine = isBatchOp ? ++count : 0;
   if (mine > 0 && mine === input.killAt && !input.killAfter) process.kill(process.pid, "SIGKILL");
-  const result = await op();
-  if (mine > 0 && mine === input.killAt && input.killAfter) process.kill(process.pid, "SIGKILL");
-  return result;
+  try {
+    return await op();
+  } finally {
+    if (mine > 0 && mine === input.killAt && input.killAfter) process.kill(process.pid, "SIGKILL");
+  }
 }
 
 /** counted() for a synchronous call. */
 function countedSync<T>(isBatchOp: boolean, op: () => T): T {
   const mine = isBatchOp ? ++count : 0;
   if (mine > 0 && mine === input.killAt && !input.killAfter) process.kill(process.pid, "SIGKILL");
-  const result = op();
-  if (mine > 0 && mine === input.killAt && input.killAfter) process.kill(process.pid, "SIGKILL");
-  return result;
+  try {
+    return op();
+  } finally {
+    if (mine > 0 && mine === input.killAt && input.killAfter) process.kill(process.pid, "SIGKILL");
+  }
 }
 
 /** Descriptors of staged batch files, however opened (a spare's is written with synchronous calls). */
@@ -149,10 +158,33 @@ function instrumentSync(): void {
     if (name.endsWith(".delivered")) fs.writeSync(1, `forgot ${name.replace(/\.delivered$/, ".json")}\n`);
     return result;
   };
+  /** The marker names of the callbacks a staged batch holds, read without counting it. */
+  const heldBy = (path: string): string[] => {
+    let text: string;
+    try {
+      const fd = call("openSync", [path, "r"]) as number;
+      try {
+        text = call("readFileSync", [fd, "utf8"]) as string;
+      } finally {
+        call("closeSync", [fd]);
+      }
+    } catch {
+      return [];
+    }
+    return (entryLines(text) ?? []).map((entry) => markerName(entry.callback.dedupeKey));
+  };
   sync.unlinkSync = (path) => {
-    const recorded =
-      String(path).endsWith(".json") && inBatch(path) && fs.existsSync(`${String(path)}.delivered`);
-    const result = countedSync(inBatch(path), () => call("unlinkSync", [path]));
+    const batch = String(path).endsWith(".json") && inBatch(path);
+    const recorded = batch && fs.existsSync(`${String(path)}.delivered`);
+    const held = batch ? heldBy(String(path)) : [];
+    const result = countedSync(inBatch(path), () => {
+      const done = call("unlinkSync", [path]);
+      // With the batch gone, a callback of it not promoted to a pending entry is forgotten: one
+      // delivered straight from it (a lone callback's batch goes at its delivery, with no line).
+      for (const name of held)
+        if (!fs.existsSync(join(outboxDir, `${name}.json`))) fs.writeSync(1, `forgot ${name}.json\n`);
+      return done;
+    });
     noteForgotten(path);
     if (recorded) killOn("batch-gone", true);
     return result;
