@@ -5,17 +5,27 @@
  *
  *   npm run bench                      every measurement (~10 min on 2 cores)
  *   npm run bench -- --quick           fewer rounds, smaller inputs (~2 min)
- *   npm run bench -- --only hook,burst one or more by name (hook, slowdown, latency, burst, e2e, footprint, history)
+ *   npm run bench -- --only hook,burst one or more by name (--help lists them)
  *   npm run bench -- --record-stream   re-record test/fixtures/bench-stream.* from a real opencode serve
  *   npm run bench -- --markdown FILE   also write the result tables to FILE
+ *   npm run bench -- --help            this usage
  */
 import { writeFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
 import { runChild } from "./bench/child-entry.ts";
 import { machineMarkdown } from "./bench/machine.ts";
 import { recordStream } from "./bench/record-stream.ts";
 import { BENCHES, type BenchContext } from "./bench/registry.ts";
 import { type Section, sectionMarkdown } from "./bench/stats.ts";
+import { parseArgs } from "./cli/parse-command-args.ts";
+import { isUsageError } from "./cli/usage-error.ts";
+
+const USAGE = `usage: npm run bench -- [--quick] [--only NAME[,NAME…]] [--markdown FILE] [--record-stream]
+
+  --quick           fewer rounds, smaller inputs (~2 min instead of ~10)
+  --only NAMES      only these measurements: ${BENCHES.map((b) => b.name).join(", ")}
+  --markdown FILE   also write the result tables to FILE
+  --record-stream   re-record test/fixtures/bench-stream.* from a real opencode serve
+`;
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -25,9 +35,14 @@ async function main(): Promise<number> {
       "record-stream": { type: "boolean", default: false },
       markdown: { type: "string" },
       child: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
     },
     allowPositionals: false,
   });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   if (values.child !== undefined) return runChild(values.child);
   const log = (line: string) => process.stdout.write(`${line}\n`);
   if (values["record-stream"]) {
@@ -76,6 +91,11 @@ main().then(
     process.exitCode = code;
   },
   (error: unknown) => {
+    if (isUsageError(error)) {
+      process.stderr.write(`bench: ${error.message}\n\n${USAGE}`);
+      process.exitCode = 2;
+      return;
+    }
     process.stderr.write(
       `bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
     );

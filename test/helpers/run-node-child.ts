@@ -21,9 +21,11 @@ export function runNodeChild(
   timeoutMs = 60_000,
   /** Told the child's pid once it is spawned: a test that may end before the child does stops it. */
   onSpawn?: (pid: number) => void,
+  /** Arguments after the script's path. */
+  args: readonly string[] = [],
 ): Promise<ChildEnd> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [script], {
+    const proc = spawn(process.execPath, [script, ...args], {
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
