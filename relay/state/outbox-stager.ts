@@ -416,10 +416,13 @@ export function openStager(options: StagerOptions): OutboxStager {
           throw unwritable(error);
         }
       }
+      // The pending name is durable before this callback counts as settled: the batch's staged
+      // name, which goes at the last settle, must outlive every new name made from it, should the
+      // power go (syncDir is best effort: a folder that cannot be fsynced is no worse than before).
+      await options.syncOutbox();
       const batch = batches.get(stagedPath);
       await settle(stagedPath, false);
       await batch?.done;
-      await options.syncOutbox();
     },
     async discard(stagedPath, thenRemove) {
       if (batches.has(stagedPath)) return settle(stagedPath, false, thenRemove);

@@ -222,6 +222,57 @@ describe("openOutbox: group-committed staging", () => {
   });
 });
 
+describe("openOutbox: promoting, durably", () => {
+  it("fsyncs the outbox folder after every pending name a batch's callbacks got, before the batch's staged name goes", async () => {
+    // Until that fsync the new names may not survive a power loss: the staged one must outlive it.
+    const events: string[] = [];
+    const outboxDir = join(dir, "outbox");
+    const promises = fs.promises as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    const realOpen = promises.open as (...args: unknown[]) => Promise<{ fd: number }>;
+    const realLink = fs.linkSync;
+    const realUnlink = fs.unlinkSync;
+    const probe = await fs.promises.open(process.execPath, "r");
+    const proto = Object.getPrototypeOf(probe) as { sync: (this: object) => Promise<void> };
+    await probe.close();
+    const realSync = proto.sync;
+    const folders = new WeakSet<object>();
+    promises.open = async (...args: unknown[]) => {
+      const handle = await realOpen(...args);
+      if (args[0] === outboxDir) folders.add(handle);
+      return handle;
+    };
+    proto.sync = async function (this: object) {
+      await realSync.call(this);
+      if (folders.has(this)) events.push("outbox folder fsynced");
+    };
+    fs.linkSync = (from, to) => {
+      realLink(from, to);
+      if (dirname(String(to)) === outboxDir) events.push("pending name made");
+    };
+    fs.unlinkSync = (path) => {
+      realUnlink(path);
+      if (dirname(String(path)) === stagedDir()) events.push("staged name removed");
+    };
+    syncBuiltinESMExports();
+    try {
+      const [path] = await Promise.all([outbox.stage(entry("s|p1")), outbox.stage(entry("s|p2"))]);
+      events.length = 0;
+      await Promise.all([outbox.promote(path as string, "s|p1"), outbox.promote(path as string, "s|p2")]);
+      const removedAt = events.indexOf("staged name removed");
+      const lastMade = events.lastIndexOf("pending name made");
+      expect(removedAt).toBeGreaterThan(lastMade);
+      expect(lastMade).toBeGreaterThanOrEqual(0);
+      expect(events.slice(lastMade, removedAt)).toContain("outbox folder fsynced");
+    } finally {
+      promises.open = realOpen;
+      proto.sync = realSync;
+      fs.linkSync = realLink;
+      fs.unlinkSync = realUnlink;
+      syncBuiltinESMExports();
+    }
+  });
+});
+
 describe("openOutbox: the batch file made ahead (spare-file.ts)", () => {
   /** The staged files, and which of them are unfilled spares (all NULs). */
   async function stagedNow(): Promise<{ all: string[]; spares: string[] }> {
