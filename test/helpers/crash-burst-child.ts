@@ -8,6 +8,7 @@ import { createRelay } from "../../relay/core/create-relay.ts";
 import { markerName } from "../../relay/state/dedupe-store.ts";
 import { entryLines } from "../../relay/state/entry-lines.ts";
 import { buildTitle } from "../../relay/title/build-title.ts";
+import { fileHandlePrototype } from "./replace-fs-calls.ts";
 
 /**
  * A relay in its own process, for crash tests (test/relay/core/relay-crash-mid-batch.test.ts),
@@ -231,10 +232,7 @@ async function instrument(): Promise<void> {
     return result;
   };
   syncBuiltinESMExports();
-  // FileHandle methods live on its prototype: reach it through one handle.
-  const probe = await fs.promises.open(process.execPath, "r");
-  const proto = Object.getPrototypeOf(probe) as Record<string, (...args: unknown[]) => Promise<unknown>>;
-  await probe.close();
+  const proto = await fileHandlePrototype();
   for (const method of ["writeFile", "sync", "close"]) {
     const real = proto[method] as (...args: unknown[]) => Promise<unknown>;
     proto[method] = function (this: object, ...args: unknown[]) {

@@ -12,7 +12,6 @@ import {
   utimes,
   writeFile,
 } from "node:fs/promises";
-import { syncBuiltinESMExports } from "node:module";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -24,6 +23,7 @@ import type { OutboxEntry } from "../../../relay/state/outbox-entry.ts";
 import { SPARE_BYTES } from "../../../relay/state/outbox-stager.ts";
 import { waitFor } from "../../../scripts/dev/wait-for.ts";
 import { isUnfilledSpare, stagedBatchFiles } from "../../helpers/pending-outbox-files.ts";
+import { fileHandlePrototype, replaceFsCalls } from "../../helpers/replace-fs-calls.ts";
 
 let dir: string;
 let outbox: Outbox;
@@ -113,8 +113,8 @@ describe("openOutbox: group-committed staging", () => {
   it("removes a lone callback's batch once: discard() does not try again at the name already gone", async () => {
     // Every lone callback takes this path: a second unlink(2) would fail (ENOENT) and throw each time.
     const unlinked: Array<{ path: string; failed: boolean }> = [];
-    const real = fs.unlinkSync;
-    fs.unlinkSync = (path) => {
+    const calls = replaceFsCalls();
+    calls.replace(fs, "unlinkSync", (real) => (path) => {
       try {
         real(path);
         unlinked.push({ path: String(path), failed: false });
@@ -122,8 +122,7 @@ describe("openOutbox: group-committed staging", () => {
         unlinked.push({ path: String(path), failed: true });
         throw error;
       }
-    };
-    syncBuiltinESMExports();
+    });
     try {
       const lone = await outbox.stage(entry("s|once"));
       outbox.markDelivered(lone, "s|once");
@@ -132,8 +131,7 @@ describe("openOutbox: group-committed staging", () => {
       // What discard() was asked to remove once the batch is gone still goes.
       expect(unlinked.map((u) => u.path)).toContain(join(dir, "then-remove"));
     } finally {
-      fs.unlinkSync = real;
-      syncBuiltinESMExports();
+      calls.restore();
     }
   });
 
@@ -227,33 +225,30 @@ describe("openOutbox: promoting, durably", () => {
     // Until that fsync the new names may not survive a power loss: the staged one must outlive it.
     const events: string[] = [];
     const outboxDir = join(dir, "outbox");
-    const promises = fs.promises as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-    const realOpen = promises.open as (...args: unknown[]) => Promise<{ fd: number }>;
-    const realLink = fs.linkSync;
-    const realUnlink = fs.unlinkSync;
-    const probe = await fs.promises.open(process.execPath, "r");
-    const proto = Object.getPrototypeOf(probe) as { sync: (this: object) => Promise<void> };
-    await probe.close();
-    const realSync = proto.sync;
     const folders = new WeakSet<object>();
-    promises.open = async (...args: unknown[]) => {
-      const handle = await realOpen(...args);
+    const calls = replaceFsCalls();
+    calls.replace(fs.promises, "open", (real) => async (...args: Parameters<typeof real>) => {
+      const handle = await real(...args);
       if (args[0] === outboxDir) folders.add(handle);
       return handle;
-    };
-    proto.sync = async function (this: object) {
-      await realSync.call(this);
-      if (folders.has(this)) events.push("outbox folder fsynced");
-    };
-    fs.linkSync = (from, to) => {
-      realLink(from, to);
+    });
+    calls.replace(
+      await fileHandlePrototype(),
+      "sync",
+      (real) =>
+        async function (this: object) {
+          await real.call(this);
+          if (folders.has(this)) events.push("outbox folder fsynced");
+        },
+    );
+    calls.replace(fs, "linkSync", (real) => (from, to) => {
+      real(from, to);
       if (dirname(String(to)) === outboxDir) events.push("pending name made");
-    };
-    fs.unlinkSync = (path) => {
-      realUnlink(path);
+    });
+    calls.replace(fs, "unlinkSync", (real) => (path) => {
+      real(path);
       if (dirname(String(path)) === stagedDir()) events.push("staged name removed");
-    };
-    syncBuiltinESMExports();
+    });
     try {
       const [path] = await Promise.all([outbox.stage(entry("s|p1")), outbox.stage(entry("s|p2"))]);
       events.length = 0;
@@ -264,11 +259,7 @@ describe("openOutbox: promoting, durably", () => {
       expect(lastMade).toBeGreaterThanOrEqual(0);
       expect(events.slice(lastMade, removedAt)).toContain("outbox folder fsynced");
     } finally {
-      promises.open = realOpen;
-      proto.sync = realSync;
-      fs.linkSync = realLink;
-      fs.unlinkSync = realUnlink;
-      syncBuiltinESMExports();
+      calls.restore();
     }
   });
 });
